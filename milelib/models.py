@@ -1,0 +1,57 @@
+"""Models by name: a small CNN for the CPU profiles, and torchvision's ResNet-18/50."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import MODELS, check_choice
+
+
+class SmallCNN(nn.Module):
+    """Three conv blocks, then one pooled feature per grid cell and a two-layer head.
+
+    Pooling to a 3x3 map keeps where each digit is (the single label is mostly the centre's),
+    and makes the net indifferent to the grid's size (42x42 or 84x84 pixels).
+    """
+
+    def __init__(self, num_classes: int, in_channels: int = 1, width: int = 16):
+        super().__init__()
+
+        def block(cin, cout):
+            return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+        self.features = nn.Sequential(
+            *block(in_channels, width), nn.MaxPool2d(2),
+            *block(width, 2 * width), nn.MaxPool2d(2),
+            *block(2 * width, 4 * width), nn.AdaptiveAvgPool2d(3),
+        )
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(4 * width * 9, 128), nn.ReLU(inplace=True), nn.Linear(128, num_classes)
+        )
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def build_model(name: str, num_classes: int, in_channels: int = 1) -> nn.Module:
+    """A freshly initialised model; the random state of torch decides its weights."""
+    check_choice("model", name, MODELS)
+    if name == "small_cnn":
+        return SmallCNN(num_classes, in_channels)
+    import torchvision  # imported here: only the ResNets need it
+
+    net = getattr(torchvision.models, name)(weights=None, num_classes=num_classes)
+    if in_channels != 3:
+        net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    return net
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@torch.no_grad()
+def copy_weights(dst: nn.Module, src: nn.Module) -> None:
+    """dst <- src in place, so optimizers holding dst's tensors keep working."""
+    for d, s in zip(dst.state_dict().values(), src.state_dict().values()):
+        d.copy_(s)

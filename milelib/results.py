@@ -1,0 +1,108 @@
+"""Results I/O: atomic writes, `results/<notebook>/metrics.json` and its provenance sidecar.
+
+Every file is written to a temporary file in the same folder, flushed to disk and renamed over
+the old one, so a run stopped at any moment leaves either the previous file or the new one,
+never half of one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+PACKAGES = ("milelib", "torch", "torchvision", "numpy", "pandas", "matplotlib", "mlxtend", "papermill")
+
+
+def atomic_write_bytes(path, data: bytes) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_json(path, obj) -> Path:
+    return atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+
+def read_json(path):
+    return json.loads(Path(path).read_text())
+
+
+def results_dir(name: str, root="results") -> Path:
+    """The folder of one notebook's results, e.g. results/06_multi_mnist."""
+    return Path(root) / name
+
+
+def git_revision(cwd=None) -> dict:
+    """The commit the code ran at and whether the tree had uncommitted changes."""
+    cwd = cwd or Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True)
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                                capture_output=True, text=True, check=True)
+        return {"revision": rev.stdout.strip(), "clean": status.stdout.strip() == ""}
+    except (OSError, subprocess.CalledProcessError):
+        return {"revision": None, "clean": None}
+
+
+def package_versions() -> dict:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def device_description() -> dict:
+    if torch.cuda.is_available():
+        return {"kind": "cuda", "name": torch.cuda.get_device_name(0), "count": torch.cuda.device_count()}
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"kind": "cpu", "name": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads()}
+
+
+def provenance(configs, wall_time_s: float, **extra) -> dict:
+    """What a results file needs beside it to be trusted: how, where and from what it was made."""
+    return {
+        "configs": configs,
+        "git": git_revision(),
+        "packages": package_versions(),
+        "device": device_description(),
+        "platform": platform.platform(),
+        "argv": sys.argv,
+        "wall_time_s": round(wall_time_s, 1),
+        "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **extra,
+    }
+
+
+def save_results(folder, metrics, configs, wall_time_s: float, **extra) -> Path:
+    """Write folder/metrics.json and folder/provenance.json, each atomically."""
+    folder = Path(folder)
+    atomic_write_json(folder / "provenance.json", provenance(configs, wall_time_s, **extra))
+    return atomic_write_json(folder / "metrics.json", metrics)
