@@ -1,0 +1,37 @@
+# The two commands of the README:
+#   make reproduce   run every notebook in notebooks/ with papermill (PROFILE=quick) into results/
+#   make test        unit tests, and each notebook executed by nbval on a smoke-profile copy
+# Both create the pinned reference environment in .venv first (about 90 s, once).
+
+PYTHON  ?= python3
+VENV    ?= .venv
+PROFILE ?= quick
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.milelib-installed
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+
+.PHONY: env reproduce test check-claims clean-results
+
+env: $(STAMP)
+
+$(STAMP): requirements/reference.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements/reference.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+# One kernel per notebook, one after another; executed copies land beside their results.
+reproduce: $(STAMP)
+	@for nb in $(NOTEBOOKS); do \
+	  name=$$(basename $$nb .ipynb); mkdir -p results/$$name; \
+	  echo "== $$name (PROFILE=$(PROFILE))"; \
+	  PATH=$(abspath $(BIN)):$$PATH $(BIN)/papermill -k python3 --cwd notebooks --no-progress-bar \
+	    -p PROFILE $(PROFILE) $$nb results/$$name/$$name.ipynb || exit 1; \
+	done
+
+test: $(STAMP)
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -q
+
+# Longer checks of the paper's claims on the stand-ins (not part of CI).
+check-claims: $(STAMP)
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -q -m slow --run-slow

@@ -1,0 +1,48 @@
+"""Tables from run records: mean and spread over seeds, in percent, beside the paper's numbers."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def seed_stats(records: list[dict], keys) -> pd.DataFrame:
+    """Per method and metric: mean, sample standard deviation and number of seeds (percent)."""
+    df = pd.DataFrame(records)
+    rows = []
+    for method, group in df.groupby("method", sort=False):
+        for key in keys:
+            values = 100 * group[key].to_numpy(dtype=float)
+            rows.append({"method": method, "metric": key, "mean": values.mean(),
+                         "std": values.std(ddof=1) if len(values) > 1 else np.nan, "seeds": len(values)})
+    return pd.DataFrame(rows)
+
+
+def mean_std_table(records: list[dict], keys, digits: int = 1) -> pd.DataFrame:
+    """Methods as rows, metrics as columns, cells 'mean ± std' over seeds, in percent."""
+    stats = seed_stats(records, keys)
+    cell = stats.apply(lambda r: f"{r['mean']:.{digits}f}" + ("" if np.isnan(r["std"]) else f" ± {r['std']:.{digits}f}"),
+                       axis=1)
+    table = stats.assign(cell=cell).pivot(index="method", columns="metric", values="cell")
+    return table.loc[list(dict.fromkeys(stats["method"])), list(keys)]
+
+
+def means(records: list[dict], key: str) -> dict[str, float]:
+    """Mean of one metric per method, in percent."""
+    stats = seed_stats(records, [key])
+    return dict(zip(stats["method"], stats["mean"]))
+
+
+def beside_paper(records: list[dict], paper: dict[str, dict], rename: dict[str, str], keys) -> pd.DataFrame:
+    """Paper, ours (mean over seeds) and ours minus paper, for the rows the paper has.
+
+    `rename` maps our method labels to the paper's row names. Different data: read the
+    difference as a sanity check of scale, not as a measurement error.
+    """
+    rows = []
+    for ours, theirs in rename.items():
+        for key in keys:
+            ours_mean = means(records, key).get(ours, np.nan)
+            paper_value = paper.get(theirs, {}).get(key, np.nan)
+            rows.append({"method": theirs, "metric": key, "paper": paper_value, "ours": round(ours_mean, 2),
+                         "ours - paper": round(ours_mean - paper_value, 2)})
+    return pd.DataFrame(rows).set_index(["method", "metric"])

@@ -1,0 +1,27 @@
+"""Mean and spread over seeds, by hand."""
+import math
+
+from milelib import report
+
+
+RECORDS = [{"method": "A", "seed": 0, "f1": 0.30}, {"method": "A", "seed": 1, "f1": 0.34},
+           {"method": "B", "seed": 0, "f1": 0.50}]
+
+
+def test_seed_stats_by_hand():
+    stats = report.seed_stats(RECORDS, ["f1"]).set_index("method")
+    # A: mean of 30 and 34 = 32; sample std = sqrt(((30-32)^2 + (34-32)^2) / 1) = sqrt(8)
+    assert math.isclose(stats.loc["A", "mean"], 32.0) and math.isclose(stats.loc["A", "std"], math.sqrt(8))
+    assert stats.loc["A", "seeds"] == 2 and math.isnan(stats.loc["B", "std"])
+
+
+def test_mean_std_table_keeps_method_order_and_formats():
+    table = report.mean_std_table(RECORDS, ["f1"], digits=2)
+    assert list(table.index) == ["A", "B"]
+    assert table.loc["A", "f1"] == "32.00 ± 2.83" and table.loc["B", "f1"] == "50.00"
+
+
+def test_beside_paper_difference():
+    table = report.beside_paper(RECORDS, {"Paper-A": {"f1": 30.5}}, {"A": "Paper-A"}, ["f1"])
+    row = table.loc[("Paper-A", "f1")]
+    assert (row["paper"], row["ours"], row["ours - paper"]) == (30.5, 32.0, 1.5)
