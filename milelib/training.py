@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import checkpoint
 from . import metrics as M
 from .config import TrainConfig
 from .data import Grids, digit_splits, make_grids
@@ -48,6 +49,10 @@ def load_grids(digits: str, data_root, digit_size: int, sizes: tuple, filled_cel
     """Train, val and test grids, each built from its own digits (no digit image in two splits).
     The data are fixed (seed 0) whatever the run's seed: seeds vary the training, not the test."""
     splits = digit_splits(digits, data_root, seed=0)
+    found = len(np.unique(splits["train"].labels))
+    if found != num_classes:
+        raise ValueError(f"the {digits} digits have {found} classes but num_classes is {num_classes}: "
+                         f"set num_classes to {found}")
     return {
         name: make_grids(splits[name].resized(digit_size), n, seed=i, filled_cells=filled_cells,
                          center_prob=center_prob, num_classes=num_classes)
@@ -123,79 +128,162 @@ def predict(net, data: GridTensors, method: str, batch_size: int = 512) -> np.nd
     return torch.cat(out).numpy()
 
 
+class Run:
+    """Everything a run changes as it trains, so that a checkpoint can hold all of it: the
+    networks and optimizers, MILe's teacher, the step (which fixes the data order, the phase and
+    the learning rate), the logs and the losses not yet logged."""
+
+    def __init__(self, cfg: TrainConfig, device):
+        self.cfg, self.device = cfg, device
+        self.net = self.new_net()  # the student; the only network of every method but algorithm1
+        self.opt = make_optimizer(self.net, cfg)
+        self.teacher, self.teacher_opt = None, None
+        if cfg.method == "mile" and cfg.mile_variant == "algorithm1":
+            self.teacher = self.new_net()
+            self.teacher_opt = make_optimizer(self.teacher, cfg)
+        self.step, self.resumed_from = 0, []
+        self.log, self.cycles, self.window = [], [], []
+        self.counts = {"label_steps": 0, "imitation_steps": 0}
+        self.stats = PseudoLabelStats()
+
+    def new_net(self):
+        return build_model(self.cfg.model, self.cfg.num_classes, in_channels=1).to(
+            self.device, memory_format=torch.channels_last)
+
+    def state_dict(self) -> dict:
+        teacher = self.teacher.state_dict() if self.teacher is not None else None
+        return {"config": self.cfg.to_dict(), "config_hash": self.cfg.config_hash(), "step": self.step,
+                "net": self.net.state_dict(), "opt": self.opt.state_dict(), "teacher": teacher,
+                "teacher_opt": self.teacher_opt.state_dict() if self.teacher_opt is not None else None,
+                "grad_scaler": None,  # bf16 autocast needs no gradient scaler
+                "rng": checkpoint.rng_state(), "log": self.log, "cycles": self.cycles,
+                "window": [(step, loss.cpu()) for step, loss in self.window], "counts": self.counts,
+                "stats": vars(self.stats), "resumed_from": self.resumed_from}
+
+    def load_state_dict(self, state: dict, path) -> None:
+        checkpoint.load_weights(self.net, state["net"], path)
+        self.opt.load_state_dict(state["opt"])
+        if state["teacher"] is not None:  # algorithm1's teacher, or released's frozen copy mid-imitation
+            if self.teacher is None:
+                self.teacher = self.new_net()
+            checkpoint.load_weights(self.teacher, state["teacher"], path)
+        if state["teacher_opt"] is not None:
+            self.teacher_opt.load_state_dict(state["teacher_opt"])
+        checkpoint.set_rng_state(state["rng"])
+        self.step, self.log, self.cycles, self.counts = state["step"], state["log"], state["cycles"], state["counts"]
+        self.window = [(step, loss.to(self.device)) for step, loss in state["window"]]
+        vars(self.stats).update(state["stats"])
+        self.resumed_from = state["resumed_from"] + [self.step]
+
+    def check_finite(self, last_good) -> None:
+        """Stop on the first NaN or infinite loss, naming its step and the checkpoint kept."""
+        if not self.window:
+            return
+        losses = torch.stack([loss for _, loss in self.window]).cpu()
+        bad = (~torch.isfinite(losses)).nonzero()
+        if len(bad):
+            step, loss = self.window[int(bad[0])][0], float(losses[int(bad[0])])
+            kept = f"the last good checkpoint {last_good} is kept" if last_good else "no checkpoint was written yet"
+            raise FloatingPointError(f"loss became {loss} at step {step} ({self.cfg.method}); run stopped and "
+                                     f"{kept}: lower lr or check the data")
+
+
 def train(config: TrainConfig) -> dict:
-    """Train one model as `config` says and return its test metrics (fractions in [0, 1])."""
+    """Train one model as `config` says and return its test metrics (fractions in [0, 1]).
+
+    With an `out_dir`, a run that was stopped continues from its last checkpoint and ends with
+    the same metrics as one never stopped.
+    """
     cfg, t0 = config, time.time()
     device = pick_device(cfg.device)
+    out = prepare_out_dir(cfg.out_dir)
     seed_everything(cfg.seed)
     grids = grids_for(cfg)
     train_set, val_set, test_set = (GridTensors(grids[s], device) for s in ("train", "val", "test"))
     if cfg.batch_size > len(train_set):
         raise ValueError(f"batch_size {cfg.batch_size} is larger than the {len(train_set)} training "
                          f"images: lower batch_size or raise train_grids")
+    run = Run(cfg, device)
+    ckpt_dir = out / "checkpoints" if out else None
+    last_good = checkpoint.last_path(ckpt_dir) if out else None
+    if last_good:
+        state = checkpoint.load(last_good, map_location=device)
+        checkpoint.check_compatible(state, last_good, cfg.config_hash(), cfg.model)
+        run.load_state_dict(state, last_good)
 
-    def new_net():
-        return build_model(cfg.model, cfg.num_classes, in_channels=1).to(device, memory_format=torch.channels_last)
-
-    net = new_net()  # the student, and the only network of every method but algorithm1's MILe
-    opt = make_optimizer(net, cfg)
     amp = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
            else contextlib.nullcontext())
     is_mile = cfg.method == "mile"
     schedule = MileSchedule(cfg.teacher_steps, cfg.student_steps)
-    if is_mile and cfg.mile_variant == "algorithm1":
-        teacher = new_net()
-        teacher_opt = make_optimizer(teacher, cfg)
-    else:
-        teacher, teacher_opt = None, None
-
-    log, cycles, counts = [], [], {"label_steps": 0, "imitation_steps": 0}
-    stats, window = PseudoLabelStats(), []
-    bar = _progress(cfg)
-    for step in range(cfg.steps):
+    bar = _progress(cfg, initial=run.step)
+    for step in range(run.step, cfg.steps):
         idx = batch_indices(step, len(train_set), cfg.batch_size, cfg.seed).to(device)
         x, y, sets = train_set.inputs(idx), train_set.labels[idx], train_set.true_sets[idx]
         lr = learning_rate(cfg, step)
         phase = schedule.phase(step) if is_mile else "labels"
         if phase == "student":
             if cfg.mile_variant == "released" and schedule.starts_imitation(step):
-                teacher = copy.deepcopy(net).eval()  # frozen copy after the k_t label steps
-            targets = pseudo_labels(teacher.eval(), x, cfg.rho)
-            stats.add(targets)
-            _set_lr(opt, lr)
-            loss = sgd_step(net, opt, x, lambda z: imitation_loss(z, targets), amp)
-            counts["imitation_steps"] += 1
+                run.teacher = copy.deepcopy(run.net).eval()  # frozen copy after the k_t label steps
+            targets = pseudo_labels(run.teacher.eval(), x, cfg.rho)
+            run.stats.add(targets)
+            _set_lr(run.opt, lr)
+            loss = sgd_step(run.net, run.opt, x, lambda z: imitation_loss(z, targets), amp)
+            run.counts["imitation_steps"] += 1
             if schedule.ends_imitation(step):
-                cycles.append({"cycle": schedule.cycle(step), "step": step + 1, **stats.summary()})
-                stats = PseudoLabelStats()
+                run.cycles.append({"cycle": schedule.cycle(step), "step": step + 1, **run.stats.summary()})
+                run.stats = PseudoLabelStats()
+                if cfg.mile_variant == "released":
+                    run.teacher = None  # the next teacher is copied at the next imitation phase
         else:
-            learner, learner_opt = net, opt
-            if teacher_opt is not None:  # algorithm1: the teacher takes the label steps
+            learner, learner_opt = run.net, run.opt
+            if run.teacher_opt is not None:  # algorithm1: the teacher takes the label steps
                 if schedule.starts_cycle(step):
-                    copy_weights(teacher, net)
-                    teacher_opt.state.clear()
-                learner, learner_opt = teacher, teacher_opt
+                    copy_weights(run.teacher, run.net)
+                    run.teacher_opt.state.clear()
+                learner, learner_opt = run.teacher, run.teacher_opt
             _set_lr(learner_opt, lr)
             loss = sgd_step(learner, learner_opt, x, lambda z: label_loss(cfg.method, z, y, sets), amp)
-            counts["label_steps"] += 1
-        window.append(loss)
-        if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
-            mean_loss = torch.stack(window).mean().item()
-            log.append({"step": step + 1, "phase": phase, "loss": mean_loss, "lr": lr})
-            window = []
+            run.counts["label_steps"] += 1
+        run.window.append((step + 1, loss))
+        run.step = step + 1
+        if run.step % cfg.log_every == 0 or run.step == cfg.steps:
+            run.check_finite(last_good)
+            mean_loss = torch.stack([loss for _, loss in run.window]).mean().item()
+            run.log.append({"step": run.step, "phase": phase, "loss": mean_loss, "lr": lr})
+            run.window = []
             bar.set_postfix(loss=f"{mean_loss:.4f}", refresh=False)
+        if out and (run.step % cfg.checkpoint_every == 0 or run.step == cfg.steps):
+            run.check_finite(last_good)
+            last_good = checkpoint.save(ckpt_dir, run.state_dict())
         bar.update(1)
     bar.close()
 
-    val_probs, test_probs = predict(net, val_set, cfg.method), predict(net, test_set, cfg.method)
+    val_probs, test_probs = predict(run.net, val_set, cfg.method), predict(run.net, test_set, cfg.method)
     threshold, val_f1 = M.best_threshold(val_probs, grids["val"].true_sets)
     result = M.evaluate(test_probs, grids["test"].labels, grids["test"].true_sets, extra_threshold=threshold)
-    result.update(val_f1_at_best=val_f1, **counts, wall_time_s=time.time() - t0)
-    if cycles:
-        result.update(final_empty_share=cycles[-1]["empty_share"], final_mean_set_size=cycles[-1]["mean_set_size"])
-    if cfg.out_dir:
-        _write_run(Path(cfg.out_dir), cfg, net, log, cycles, result)
+    result.update(val_f1_at_best=val_f1, **run.counts)
+    if run.cycles:
+        result.update(final_empty_share=run.cycles[-1]["empty_share"],
+                      final_mean_set_size=run.cycles[-1]["mean_set_size"])
+    if out:
+        _write_run(out, cfg, run, result, time.time() - t0)
     return result
+
+
+def prepare_out_dir(out_dir) -> Path | None:
+    """The run folder, created and proven writable before any training is spent."""
+    if not out_dir:
+        return None
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise PermissionError(f"output folder {out} is not writable ({err.strerror}): "
+                              f"choose another out_dir or fix its permissions") from None
+    return out
 
 
 def _set_lr(opt, lr: float) -> None:
@@ -203,11 +291,11 @@ def _set_lr(opt, lr: float) -> None:
         group["lr"] = lr
 
 
-def _progress(cfg: TrainConfig):
+def _progress(cfg: TrainConfig, initial: int):
     from tqdm import tqdm  # the plain bar: tqdm.auto would need ipywidgets in notebooks
 
-    return tqdm(total=cfg.steps, disable=not cfg.progress, desc=f"{cfg.method} seed {cfg.seed}",
-                mininterval=2.0, leave=False)
+    return tqdm(total=cfg.steps, initial=initial, disable=not cfg.progress,
+                desc=f"{cfg.method} seed {cfg.seed}", mininterval=2.0, leave=False)
 
 
 def _csv_bytes(rows: list[dict]) -> bytes:
@@ -220,22 +308,24 @@ def _csv_bytes(rows: list[dict]) -> bytes:
     return buf.getvalue().encode()
 
 
-def _write_run(out: Path, cfg: TrainConfig, net, log, cycles, result) -> None:
-    atomic_write_bytes(out / "metrics.csv", _csv_bytes(log))
-    if cycles:
-        atomic_write_bytes(out / "cycles.csv", _csv_bytes(cycles))
-    buf = io.BytesIO()
-    torch.save({"config": cfg.to_dict(), "config_hash": cfg.config_hash(), "step": cfg.steps,
-                "model": net.state_dict()}, buf)
-    atomic_write_bytes(out / "checkpoint.pt", buf.getvalue())
-    atomic_write_json(out / "result.json", {"config": cfg.to_dict(), "config_hash": cfg.config_hash(),
-                                            "metrics": result})
+def _write_run(out: Path, cfg: TrainConfig, run: Run, result: dict, wall_time_s: float) -> None:
+    """metrics.csv, cycles.csv, then result.json last: its presence marks the run complete."""
+    atomic_write_bytes(out / "metrics.csv", _csv_bytes(run.log))
+    if run.cycles:
+        atomic_write_bytes(out / "cycles.csv", _csv_bytes(run.cycles))
+    atomic_write_json(out / "result.json", {
+        "config": cfg.to_dict(), "config_hash": cfg.config_hash(), "metrics": result,
+        "run": {"wall_time_s": round(wall_time_s, 1), "resumed_from_steps": run.resumed_from}})
 
 
 def load_model(run_dir, device="cpu"):
-    """The trained network of a finished run, and its config, from run_dir/checkpoint.pt."""
-    ckpt = torch.load(Path(run_dir) / "checkpoint.pt", map_location=device, weights_only=True)
-    cfg = TrainConfig(**ckpt["config"])
+    """The trained network of a run, and its config, from its last checkpoint."""
+    folder = Path(run_dir) / "checkpoints"
+    path = checkpoint.last_path(folder)
+    if path is None:
+        raise FileNotFoundError(f"no checkpoint in {folder}: train the run first (its out_dir)")
+    state = checkpoint.load(path, map_location=device)
+    cfg = TrainConfig(**state["config"])
     net = build_model(cfg.model, cfg.num_classes, in_channels=1)
-    net.load_state_dict(ckpt["model"])
+    checkpoint.load_weights(net, state["net"], path)
     return net.to(device).eval(), cfg

@@ -16,7 +16,8 @@ def test_profiles_resolve_and_overrides_win():
 @pytest.mark.parametrize("call, message", [
     (lambda: resolve_config("fast"), r"unknown profile 'fast': choose one of smoke, quick, paper"),
     (lambda: resolve_config("quick", experiment="cifar"), r"unknown experiment 'cifar'"),
-    (lambda: resolve_config("quick", lerning_rate=1), r"unknown setting\(s\) lerning_rate"),
+    (lambda: resolve_config("quick", teacher_step=1), r"unknown setting 'teacher_step': did you mean teacher_steps\?"),
+    (lambda: resolve_config("quick", zzz=1), r"unknown setting 'zzz': valid ones: batch_size, center_prob"),
     (lambda: TrainConfig(method="mixup"), r"unknown method 'mixup': choose one of softmax, sigmoid, mile, oracle"),
     (lambda: TrainConfig(model="vgg"), r"unknown model 'vgg': choose one of small_cnn, resnet18, resnet50"),
     (lambda: TrainConfig(mile_variant="v2"), r"unknown mile_variant 'v2'"),

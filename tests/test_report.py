@@ -25,3 +25,12 @@ def test_beside_paper_difference():
     table = report.beside_paper(RECORDS, {"Paper-A": {"f1": 30.5}}, {"A": "Paper-A"}, ["f1"])
     row = table.loc[("Paper-A", "f1")]
     assert (row["paper"], row["ours"], row["ours - paper"]) == (30.5, 32.0, 1.5)
+
+
+def test_coverage_and_threshold_are_not_percentages():
+    records = [{"method": "A", "seed": s, "coverage@0.25": c, "best_threshold": t}
+               for s, c, t in [(0, 1.0, 0.002), (1, 1.5, 0.004)]]
+    table = report.mean_std_table(records, ["coverage@0.25", "best_threshold"])
+    # coverage: mean 1.25, std sqrt(2 * 0.25^2) = 0.354; threshold: mean 0.003, std 0.00141
+    assert table.loc["A", "coverage@0.25"] == "1.25 ± 0.35"
+    assert table.loc["A", "best_threshold"] == "0.003 ± 0.00141"

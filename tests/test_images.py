@@ -1,0 +1,52 @@
+"""Image folders on a generated fixture: layout errors, and corrupt files failed or skipped and counted."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from milelib.images import collate_skipping, image_folder
+
+
+@pytest.fixture
+def folder(tmp_path):
+    root = tmp_path / "train"
+    for c, name in enumerate(["cat", "dog"]):
+        (root / name).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((8, 8, 3), 40 * c + i, np.uint8)).save(root / name / f"{i}.png")
+    good = (root / "dog" / "2.png").read_bytes()
+    (root / "dog" / "2.png").write_bytes(good[: len(good) // 2])  # truncated
+    (root / "cat" / "notes.txt").write_text("not an image")        # ignored by extension
+    return root
+
+
+def test_reads_classes_and_pixels(folder):
+    data = image_folder(folder, num_classes=2)
+    assert data.classes == ["cat", "dog"] and len(data) == 6
+    x, y = data[1]
+    assert y == 0 and x.shape == (3, 8, 8) and torch.allclose(x, torch.full((3, 8, 8), 1 / 255))
+
+
+def test_corrupt_image_fails_by_default(folder):
+    data = image_folder(folder)
+    with pytest.raises(ValueError, match=r"image .*dog/2.png is truncated or corrupt .*set bad_images='skip'"):
+        data[5]
+
+
+def test_corrupt_image_skipped_and_counted(folder):
+    data = image_folder(folder, bad_images="skip")
+    loader = torch.utils.data.DataLoader(data, batch_size=6, collate_fn=collate_skipping)
+    images, labels, skipped = next(iter(loader))
+    assert skipped == 1 and images.shape == (5, 3, 8, 8) and labels.tolist() == [0, 0, 0, 1, 1]
+
+
+def test_missing_empty_and_wrong_class_count(tmp_path, folder):
+    with pytest.raises(FileNotFoundError, match=r"does not exist: expected root/<class name>/<image files>.*data_prep/"):
+        image_folder(tmp_path / "nowhere")
+    (tmp_path / "empty" / "cat").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match=r"holds no images"):
+        image_folder(tmp_path / "empty")
+    with pytest.raises(ValueError, match=r"has 2 class folders but num_classes is 1000: set num_classes to 2"):
+        image_folder(folder, num_classes=1000)
+    with pytest.raises(ValueError, match=r"unknown bad_images 'ignore': choose one of fail, skip"):
+        image_folder(folder, bad_images="ignore")

@@ -1,0 +1,127 @@
+"""A stopped run resumes from its last checkpoint and ends exactly where an unstopped one ends."""
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import milelib.training as T
+from milelib import checkpoint, resolve_config, train
+
+# Checkpoints every 5 steps land in both phases of 7 + 4 step cycles, mid-imitation included.
+SETTINGS = dict(method="mile", steps=240, teacher_steps=7, student_steps=4, checkpoint_every=5,
+                log_every=5, progress=False)
+SCRIPT = "import json, sys; from milelib import resolve_config, train; train(resolve_config('smoke', **json.loads(sys.argv[1])))"
+
+
+def start(out, **extra):
+    return subprocess.Popen([sys.executable, "-c", SCRIPT, json.dumps({**SETTINGS, **extra, "out_dir": str(out)})],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def saved_step(out) -> int:
+    try:
+        return int((out / "checkpoints" / "last").read_text().split("-")[1].split(".")[0])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+@pytest.mark.parametrize("variant", ["released", "algorithm1"])
+def test_sigkill_at_random_steps_then_resume_gives_identical_metrics(tmp_path, variant):
+    reference = start(tmp_path / "reference", mile_variant=variant)
+    assert reference.wait(timeout=300) == 0, reference.stderr.read()
+    expected = json.loads((tmp_path / "reference" / "result.json").read_text())
+
+    out, seed = tmp_path / "killed", random.randrange(10**6)
+    rng, kills = random.Random(seed), 0
+    while kills < 3:
+        before = saved_step(out)
+        proc = start(out, mile_variant=variant)
+        deadline = time.time() + 120
+        while saved_step(out) <= before and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0, 0.15))  # then a random moment: mid-step or mid-write
+        if proc.poll() is not None:
+            break
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        kills += 1
+        path = checkpoint.last_path(out / "checkpoints")  # what the kill left must be whole
+        assert checkpoint.load(path)["step"] == saved_step(out)
+    finish = start(out, mile_variant=variant)
+    assert finish.wait(timeout=300) == 0, finish.stderr.read()
+
+    got = json.loads((out / "result.json").read_text())
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["last", "step-000240.pt"]  # temps swept
+    assert kills >= 2, f"the run finished before it could be killed twice (seed {seed})"
+    resumed = got["run"]["resumed_from_steps"]
+    assert len(resumed) >= kills and all(0 < a < b for a, b in zip(resumed, resumed[1:])), resumed
+    assert got["metrics"] == expected["metrics"], f"random seed {seed}"  # equal, not close
+    assert (out / "metrics.csv").read_text() == (tmp_path / "reference" / "metrics.csv").read_text()
+    assert (out / "cycles.csv").read_text() == (tmp_path / "reference" / "cycles.csv").read_text()
+
+
+def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    calls, real = [], T.label_loss
+
+    def poisoned(*args):
+        calls.append(1)
+        loss = real(*args)
+        return loss * float("nan") if len(calls) == 10 else loss  # the 10th label step
+
+    monkeypatch.setattr(T, "label_loss", poisoned)
+    cfg = resolve_config("smoke", method="sigmoid", checkpoint_every=4, log_every=3, progress=False, out_dir=str(tmp_path))
+    with pytest.raises(FloatingPointError, match=r"loss became nan at step 10 \(sigmoid\); run stopped and the "
+                                                 r"last good checkpoint .*step-000008.pt is kept") as err:
+        train(cfg)
+    assert "\n" not in str(err.value)
+    assert checkpoint.load(checkpoint.last_path(tmp_path / "checkpoints"))["step"] == 8
+    assert not (tmp_path / "result.json").exists()
+
+
+def test_checkpoint_from_another_config_is_refused(tmp_path):
+    train(resolve_config("smoke", method="sigmoid", progress=False, out_dir=str(tmp_path)))
+    with pytest.raises(ValueError, match=r"was made by another config \(hash \w+ != \w+\): use another out_dir"):
+        train(resolve_config("smoke", method="sigmoid", rho=0.3, progress=False, out_dir=str(tmp_path)))
+
+
+def test_checkpoint_from_another_model_is_refused(tmp_path):
+    train(resolve_config("smoke", method="sigmoid", progress=False, out_dir=str(tmp_path)))
+    path = checkpoint.last_path(tmp_path / "checkpoints")
+    state = checkpoint.load(path)
+    with pytest.raises(ValueError, match=r"holds a 'small_cnn' model but the config asks for 'resnet18'"):
+        checkpoint.check_compatible(state, path, "anything", "resnet18")
+
+
+def test_checkpoint_with_unknown_keys_is_refused(tmp_path):
+    net = T.build_model("small_cnn", 10)
+    fake = {f"encoder.{k}": v for k, v in net.state_dict().items()}  # e.g. a MoCo-style prefix
+    with pytest.raises(ValueError, match=r"does not fit SmallCNN: unknown keys \['encoder\..*missing keys"):
+        checkpoint.load_weights(net, fake, "fake.pt")
+
+
+def test_corrupt_checkpoint_gives_one_line(tmp_path):
+    train(resolve_config("smoke", method="softmax", progress=False, out_dir=str(tmp_path)))
+    path = checkpoint.last_path(tmp_path / "checkpoints")
+    path.write_bytes(path.read_bytes()[:300])  # truncated on disk
+    with pytest.raises(ValueError, match=r"checkpoint .*step-000024.pt is corrupt .*: delete it") as err:
+        train(resolve_config("smoke", method="softmax", progress=False, out_dir=str(tmp_path)))
+    assert "\n" not in str(err.value)
+
+
+def test_checkpoints_load_with_weights_only(tmp_path):
+    train(resolve_config("smoke", method="mile", mile_variant="algorithm1", progress=False, out_dir=str(tmp_path)))
+    state = torch.load(checkpoint.last_path(tmp_path / "checkpoints"), weights_only=True)
+    assert state["step"] == 24 and state["teacher"] is not None and set(state["rng"]) == {"python", "numpy", "torch", "cuda"}
+
+
+def test_rng_state_round_trip():
+    state = checkpoint.rng_state()
+    a = (random.random(), float(torch.rand(1)), __import__("numpy").random.rand())
+    checkpoint.set_rng_state(state)
+    assert (random.random(), float(torch.rand(1)), __import__("numpy").random.rand()) == a
