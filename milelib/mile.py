@@ -88,10 +88,10 @@ class PseudoLabelStats:
 
     def add(self, targets) -> None:
         sizes = targets.sum(dim=1)
-        self.images += int(sizes.numel())
-        self.empty += int((sizes == 0).sum())
-        self.labels += int(sizes.sum())
+        self.images += sizes.numel()
+        self.empty += (sizes == 0).sum()  # stays on the device: no sync per step on a GPU
+        self.labels += sizes.sum()
 
     def summary(self) -> dict:
         n = max(self.images, 1)
-        return {"empty_share": self.empty / n, "mean_set_size": self.labels / n}
+        return {"empty_share": float(self.empty) / n, "mean_set_size": float(self.labels) / n}

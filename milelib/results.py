@@ -55,11 +55,13 @@ def results_dir(name: str, root="results") -> Path:
 
 
 def git_revision(cwd=None) -> dict:
-    """The commit the code ran at and whether the tree had uncommitted changes."""
+    """The commit the code ran at and whether the code had uncommitted changes (results/, which
+    runs write into, is not code)."""
     cwd = cwd or Path(__file__).resolve().parent
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True)
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":/",
+                                 ":(top,exclude)results"], cwd=cwd,
                                 capture_output=True, text=True, check=True)
         return {"revision": rev.stdout.strip(), "clean": status.stdout.strip() == ""}
     except (OSError, subprocess.CalledProcessError):

@@ -19,13 +19,12 @@ def slug(label: str) -> str:
 
 
 def finished_result(run_dir: Path, config_hash: str) -> dict | None:
-    """The metrics of a run finished with this config in run_dir, or None."""
-    path = Path(run_dir) / "result.json"
+    """The result.json of a run finished with this config in run_dir, or None."""
     try:
-        saved = read_json(path)
+        saved = read_json(Path(run_dir) / "result.json")
     except (OSError, ValueError):
         return None
-    return saved["metrics"] if saved.get("config_hash") == config_hash else None
+    return saved if saved.get("config_hash") == config_hash else None
 
 
 def run_methods(methods: dict[str, dict], profile: str, seeds, runs_dir, experiment: str = "multi_mnist",
@@ -37,11 +36,13 @@ def run_methods(methods: dict[str, dict], profile: str, seeds, runs_dir, experim
             run_dir = Path(runs_dir) / slug(label) / f"seed{seed}"
             cfg = resolve_config(profile, experiment, **{**overrides, **settings, "seed": seed,
                                                          "out_dir": str(run_dir), "progress": progress})
-            metrics = finished_result(run_dir, cfg.config_hash())
-            reused = metrics is not None
+            reused = finished_result(run_dir, cfg.config_hash()) is not None
             if not reused:
-                metrics = train(cfg)
+                train(cfg)
+            saved = finished_result(run_dir, cfg.config_hash())
+            metrics = saved["metrics"]
             print(f"{label:28s} seed {seed}: f1@0.25 {100 * metrics['f1@0.25']:5.1f}  "
                   f"map {100 * metrics['map']:5.1f}  {'(finished before)' if reused else ''}", flush=True)
-            records.append({"method": label, "seed": seed, "config_hash": cfg.config_hash(), **metrics})
+            records.append({"method": label, "seed": seed, "config_hash": cfg.config_hash(), **metrics,
+                            "train_wall_time_s": saved["run"]["wall_time_s"], "reused": reused})
     return records

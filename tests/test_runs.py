@@ -21,7 +21,10 @@ def test_finished_runs_are_skipped_and_changed_ones_rerun(tmp_path, monkeypatch)
     first = run_methods(METHODS, "smoke", (0, 1), tmp_path)
     assert calls == [0, 1]
     again = run_methods(METHODS, "smoke", (0, 1), tmp_path)
-    assert calls == [0, 1] and again == first  # both read back, identical
+    assert calls == [0, 1]  # both read back, identical but for the flag that says so
+    assert [r["reused"] for r in first] == [False, False] and [r["reused"] for r in again] == [True, True]
+    assert [{**r, "reused": None} for r in again] == [{**r, "reused": None} for r in first]
+    assert all(r["train_wall_time_s"] > 0 for r in first)
 
     (tmp_path / "sigmoid" / "seed1" / "result.json").unlink()  # an incomplete run
     run_methods(METHODS, "smoke", (0, 1), tmp_path)
