@@ -20,13 +20,15 @@ $(STAMP): requirements/reference.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-# One kernel per notebook, one after another; executed copies land beside their results.
+# One kernel per notebook, one after another; executed copies land beside their results, written
+# under a temporary name and renamed, so a stopped batch never leaves half an executed notebook.
 reproduce: $(STAMP)
 	@for nb in $(NOTEBOOKS); do \
 	  name=$$(basename $$nb .ipynb); mkdir -p results/$$name; \
 	  echo "== $$name (PROFILE=$(PROFILE))"; \
 	  PATH=$(abspath $(BIN)):$$PATH $(BIN)/papermill -k python3 --cwd notebooks --no-progress-bar \
-	    -p PROFILE $(PROFILE) $$nb results/$$name/$$name.ipynb || exit 1; \
+	    -p PROFILE $(PROFILE) $$nb results/$$name/.$$name.ipynb.tmp || exit 1; \
+	  mv results/$$name/.$$name.ipynb.tmp results/$$name/$$name.ipynb; \
 	done
 
 test: $(STAMP)

@@ -5,7 +5,7 @@
 On a machine with internet it downloads MNIST through torchvision; anywhere, it then checks the
 four files (train and t10k images and labels) and says how many digits each split holds.
 Idempotent: files already there are checked, not fetched again. Point milelib at the same folder
-with DATA_ROOT in the notebook, `--data-root` on the command line, or MILELIB_DATA.
+with DATA_ROOT in the notebook, `--set data_root=DIR` on the command line, or MILELIB_DATA.
 """
 import argparse
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from unittest import mock
 
 import numpy as np
+import torch
 
 
 def _cases(tmp: Path):
@@ -38,6 +39,13 @@ def _cases(tmp: Path):
             (raw / f"{split}-images-idx3-ubyte").write_bytes(header + bytes(pixels))
             (raw / f"{split}-labels-idx1-ubyte").write_bytes(np.array([0x801, 2], ">i4").tobytes() + bytes(2))
         return tmp / "mnist-bad"
+
+    def old_format_checkpoint():
+        run = finished_run("old-format")
+        path = checkpoint.last_path(run / "checkpoints")
+        state = torch.load(path, weights_only=True)
+        torch.save({**state, "format": 0}, path)
+        train(smoke(method="sigmoid", out_dir=str(run)))
 
     def corrupt_checkpoint():
         run = finished_run("corrupt")
@@ -83,6 +91,8 @@ def _cases(tmp: Path):
         ("checkpoint with unknown keys", lambda: checkpoint.load_weights(
             build_model("small_cnn", 10), {"encoder.conv1.weight": np.zeros(1)}, "moco_v2.pth")),
         ("corrupt (truncated) checkpoint", corrupt_checkpoint),
+        ("checkpoint of an older format", old_format_checkpoint),
+        ("no validation grids", lambda: resolve_config("quick", val_grids=0)),
         ("missing image folder", lambda: image_folder(tmp / "imagenet" / "train")),
         ("image folder without images", lambda: image_folder(tmp / "empty")),
         ("image folder with the wrong class count", lambda: image_folder(image_tree("two"), num_classes=1000)),

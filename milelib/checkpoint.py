@@ -79,6 +79,9 @@ def load(path, map_location="cpu") -> dict:
                          f"to start the run over") from None
     if not isinstance(state, dict) or "step" not in state:
         raise ValueError(f"{path} is not a milelib checkpoint (no 'step'): point at a run's checkpoints folder")
+    if state.get("format") != FORMAT:
+        raise ValueError(f"checkpoint {path} has format {state.get('format')}, this milelib reads format {FORMAT}: "
+                         f"rerun with the milelib version that wrote it, or delete it to start over")
     return state
 
 

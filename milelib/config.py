@@ -62,6 +62,9 @@ class TrainConfig:
                              f"got {self.teacher_steps} and {self.student_steps}")
         if not 0.0 < self.rho < 1.0:
             raise ValueError(f"rho must lie in (0, 1), got {self.rho}: it thresholds sigmoid outputs")
+        if min(self.train_grids, self.val_grids, self.test_grids) < 1:
+            raise ValueError(f"train_grids, val_grids and test_grids must be >= 1, got "
+                             f"{self.train_grids}, {self.val_grids} and {self.test_grids}")
         if min(self.steps, self.batch_size, self.log_every, self.checkpoint_every) < 1:
             raise ValueError(f"steps, batch_size, log_every and checkpoint_every must be >= 1, got "
                              f"{self.steps}, {self.batch_size}, {self.log_every} and {self.checkpoint_every}")
@@ -70,8 +73,9 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def config_hash(self) -> str:
-        """A short hash of the settings that change the result (not where, how often or how
-        visibly it is saved, so a stopped run may resume with other such settings)."""
+        """A short hash of the settings that change the run's results and logs (not where it is
+        saved, how often it is checkpointed, its progress bar or device: a stopped run may resume
+        with other such settings)."""
         d = {k: v for k, v in self.to_dict().items() if k not in BOOKKEEPING}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 

@@ -46,10 +46,6 @@ def build_model(name: str, num_classes: int, in_channels: int = 1) -> nn.Module:
     return net
 
 
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 @torch.no_grad()
 def copy_weights(dst: nn.Module, src: nn.Module) -> None:
     """dst <- src in place, so optimizers holding dst's tensors keep working."""

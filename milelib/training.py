@@ -158,7 +158,7 @@ class Run:
                 "grad_scaler": None,  # bf16 autocast needs no gradient scaler
                 "rng": checkpoint.rng_state(), "log": self.log, "cycles": self.cycles,
                 "window": [(step, loss.cpu()) for step, loss in self.window], "counts": self.counts,
-                "stats": vars(self.stats), "resumed_from": self.resumed_from}
+                "stats": {k: int(v) for k, v in vars(self.stats).items()}, "resumed_from": self.resumed_from}
 
     def load_state_dict(self, state: dict, path) -> None:
         checkpoint.load_weights(self.net, state["net"], path)
@@ -183,7 +183,8 @@ class Run:
         bad = (~torch.isfinite(losses)).nonzero()
         if len(bad):
             step, loss = self.window[int(bad[0])][0], float(losses[int(bad[0])])
-            kept = f"the last good checkpoint {last_good} is kept" if last_good else "no checkpoint was written yet"
+            kept = (f"the last good checkpoint {last_good} is kept" if last_good else
+                    "no checkpoint was written yet" if self.cfg.out_dir else "this run keeps no checkpoints (no out_dir)")
             raise FloatingPointError(f"loss became {loss} at step {step} ({self.cfg.method}); run stopped and "
                                      f"{kept}: lower lr or check the data")
 
@@ -207,7 +208,7 @@ def train(config: TrainConfig) -> dict:
     ckpt_dir = out / "checkpoints" if out else None
     last_good = checkpoint.last_path(ckpt_dir) if out else None
     if last_good:
-        state = checkpoint.load(last_good, map_location=device)
+        state = checkpoint.load(last_good)  # on the CPU: RNG states must stay there
         checkpoint.check_compatible(state, last_good, cfg.config_hash(), cfg.model)
         run.load_state_dict(state, last_good)
 
@@ -281,8 +282,8 @@ def prepare_out_dir(out_dir) -> Path | None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as err:
-        raise PermissionError(f"output folder {out} is not writable ({err.strerror}): "
-                              f"choose another out_dir or fix its permissions") from None
+        raise OSError(f"output folder {out} cannot be created or written ({err.strerror}): "
+                      f"choose another out_dir, or fix the path or its permissions") from None
     return out
 
 
@@ -324,7 +325,7 @@ def load_model(run_dir, device="cpu"):
     path = checkpoint.last_path(folder)
     if path is None:
         raise FileNotFoundError(f"no checkpoint in {folder}: train the run first (its out_dir)")
-    state = checkpoint.load(path, map_location=device)
+    state = checkpoint.load(path)
     cfg = TrainConfig(**state["config"])
     net = build_model(cfg.model, cfg.num_classes, in_channels=1)
     checkpoint.load_weights(net, state["net"], path)

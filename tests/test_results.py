@@ -13,6 +13,9 @@ def test_atomic_write_replaces_whole_file(tmp_path):
     R.atomic_write_json(path, {"a": 2, "b": [1, 2]})
     assert json.loads(path.read_text()) == {"a": 2, "b": [1, 2]}
     assert [p.name for p in path.parent.iterdir()] == ["metrics.json"]  # no temporary left behind
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask  # readable like any file, not mkstemp's 0600
 
 
 def test_interrupted_write_keeps_previous_file(tmp_path, monkeypatch):

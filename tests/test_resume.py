@@ -13,9 +13,10 @@ import torch
 import milelib.training as T
 from milelib import checkpoint, resolve_config, train
 
-# Checkpoints every 5 steps land in both phases of 7 + 4 step cycles, mid-imitation included.
+# Checkpoints every 5 steps land in both phases of 7 + 4 step cycles, mid-imitation included,
+# and between log rows (every 3 steps), so they hold losses not yet logged.
 SETTINGS = dict(method="mile", steps=240, teacher_steps=7, student_steps=4, checkpoint_every=5,
-                log_every=5, progress=False)
+                log_every=3, progress=False)
 SCRIPT = "import json, sys; from milelib import resolve_config, train; train(resolve_config('smoke', **json.loads(sys.argv[1])))"
 
 
@@ -64,6 +65,38 @@ def test_sigkill_at_random_steps_then_resume_gives_identical_metrics(tmp_path, v
     assert got["metrics"] == expected["metrics"], f"random seed {seed}"  # equal, not close
     assert (out / "metrics.csv").read_text() == (tmp_path / "reference" / "metrics.csv").read_text()
     assert (out / "cycles.csv").read_text() == (tmp_path / "reference" / "cycles.csv").read_text()
+
+
+class Stop(BaseException):
+    """Stands in for a kill: raised inside a step, after the last checkpoint was written."""
+
+
+@pytest.mark.parametrize("variant", ["released", "algorithm1"])
+def test_stops_at_chosen_steps_then_resume_gives_identical_metrics(tmp_path, monkeypatch, variant):
+    settings = {**SETTINGS, "steps": 40, "mile_variant": variant}
+    expected = train(resolve_config("smoke", out_dir=str(tmp_path / "reference"), **settings))
+    real_step = T.sgd_step
+    # Stop at global steps 7, 12 and 19: the resumes start at checkpoints 5 (teacher phase),
+    # 10 (mid-imitation: steps 8-11 imitate) and 15, each holding unlogged losses.
+    for calls_before_stop in (7, 7, 9):
+        calls = []
+
+        def step(*args):
+            calls.append(1)
+            if len(calls) == calls_before_stop:
+                raise Stop
+            return real_step(*args)
+
+        monkeypatch.setattr(T, "sgd_step", step)
+        with pytest.raises(Stop):
+            train(resolve_config("smoke", out_dir=str(tmp_path / "stopped"), **settings))
+    monkeypatch.setattr(T, "sgd_step", real_step)
+    got = train(resolve_config("smoke", out_dir=str(tmp_path / "stopped"), **settings))
+    saved = json.loads((tmp_path / "stopped" / "result.json").read_text())
+    assert saved["run"]["resumed_from_steps"] == [5, 10, 15]
+    assert got == expected  # equal, not close
+    for name in ("metrics.csv", "cycles.csv"):
+        assert (tmp_path / "stopped" / name).read_text() == (tmp_path / "reference" / name).read_text()
 
 
 def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):

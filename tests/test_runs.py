@@ -26,14 +26,14 @@ def test_finished_runs_are_skipped_and_changed_ones_rerun(tmp_path, monkeypatch)
     assert [{**r, "reused": None} for r in again] == [{**r, "reused": None} for r in first]
     assert all(r["train_wall_time_s"] > 0 for r in first)
 
-    (tmp_path / "sigmoid" / "seed1" / "result.json").unlink()  # an incomplete run
+    (tmp_path / "sigmoid" / f"seed1-{first[1]['config_hash']}" / "result.json").unlink()  # incomplete
     run_methods(METHODS, "smoke", (0, 1), tmp_path)
     assert calls == [0, 1, 1]
 
-    import shutil
-    shutil.rmtree(tmp_path / "sigmoid" / "seed0")
-    changed = run_methods(METHODS, "smoke", (0,), tmp_path, rho=0.3)  # another config: trained anew
+    changed = run_methods(METHODS, "smoke", (0,), tmp_path, rho=0.3)  # another config: its own folder
     assert calls == [0, 1, 1, 0] and changed[0]["config_hash"] != first[0]["config_hash"]
+    assert sorted(p.name for p in (tmp_path / "sigmoid").iterdir()) == sorted(
+        f"seed{r['seed']}-{r['config_hash']}" for r in first + changed)
 
 
 def test_slug():

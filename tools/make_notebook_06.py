@@ -35,7 +35,7 @@ from pathlib import Path
 import milelib
 from milelib import multi_mnist as mm, plots, report
 from milelib.results import save_results
-from milelib.runs import run_methods, slug
+from milelib.runs import run_methods
 
 started = time.time()
 profile = milelib.profile_info(PROFILE)
@@ -48,11 +48,11 @@ print(f"profile {PROFILE!r}: {profile.note}")
 print(f"seeds {seeds}; results in {out.resolve()}")"""),
     md("""## Train every method over the seeds
 Runs already finished with the same settings (the same config hash) are read back, not retrained."""),
-    code("""records = run_methods(mm.METHODS, PROFILE, seeds, out / "runs", progress=PROGRESS, **overrides)
+    code("""records = run_methods(mm.METHODS, PROFILE, seeds, out / "runs" / PROFILE, progress=PROGRESS, **overrides)
 records.append({"method": mm.PREDICT_ALL, "seed": None, **mm.predict_every_class(base)})"""),
     md("""## Table 5 on our data
 Percent, mean ± sample standard deviation over the seeds. `f1@best` uses the threshold each run
-chose on its validation grids (`best_threshold`, also in percent here)."""),
+chose on its validation grids (`best_threshold`, a probability); coverage is labels per image."""),
     code("""report.mean_std_table(records, mm.KEYS)"""),
     md("""## Beside the paper's numbers
 The paper ran on the full MNIST at its own scale; ours ran on the data named above. The
@@ -68,7 +68,7 @@ display(claims, claims_alg1)"""),
     md("""## A few test grids
 Each grid's single label, its true set, and each method's predicted set (argmax plus every class
 above 0.25), from the first seed's models."""),
-    code("""runs = {label: out / "runs" / slug(label) / f"seed{seeds[0]}" for label in mm.METHODS}
+    code("""runs = {r["method"]: r["run_dir"] for r in records if r["seed"] == seeds[0] and "run_dir" in r}
 test_grids, predicted = mm.example_predictions(runs, base)
 fig = plots.grid_predictions(test_grids, {mm.SHORT[k]: v for k, v in predicted.items()})
 plots.savefig(fig, out, "table5_example_grids")"""),
