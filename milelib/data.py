@@ -76,6 +76,11 @@ class Grids:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def subset(self, rows) -> Grids:
+        """The grids at ``rows`` (positions in this object), with their truth and cells."""
+        return Grids(self.images[rows], self.labels[rows], self.true_sets[rows], self.cells[rows],
+                     self.digit_index[rows])
+
 
 @functools.lru_cache(maxsize=1)
 def _embedded_arrays() -> tuple[np.ndarray, np.ndarray]:

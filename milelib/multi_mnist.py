@@ -60,12 +60,10 @@ def claims(records: list[dict], mile: str = "MILe (released code)", baseline: st
 
 def example_predictions(runs: dict[str, Path], cfg: TrainConfig, n: int = 4, threshold: float = 0.25):
     """The first n test grids, and each run's predicted set (argmax + p > threshold) for them."""
-    test = grids_for(cfg)["test"]
-    data = GridTensors(test, torch.device("cpu"))
-    first = torch.arange(n)
+    first = grids_for(cfg)["test"].subset(slice(0, n))
+    data = GridTensors(first, torch.device("cpu"))
     sets = {}
     for label, run_dir in runs.items():
         net, run_cfg = load_model(run_dir)
-        probs = predict(net, data, run_cfg.method)[first.numpy()]
-        sets[label] = M.predicted_sets(probs, threshold)
-    return test, sets
+        sets[label] = M.predicted_sets(predict(net, data, run_cfg.method), threshold)
+    return first, sets

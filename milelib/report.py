@@ -38,22 +38,17 @@ def mean_std_table(records: list[dict], keys, digits: int = 1) -> pd.DataFrame:
     return table.loc[list(dict.fromkeys(stats["method"])), list(keys)]
 
 
-def means(records: list[dict], key: str) -> dict[str, float]:
-    """Mean of one metric per method, in percent."""
-    stats = seed_stats(records, [key])
-    return dict(zip(stats["method"], stats["mean"]))
-
-
 def beside_paper(records: list[dict], paper: dict[str, dict], rename: dict[str, str], keys) -> pd.DataFrame:
     """Paper, ours (mean over seeds) and ours minus paper, for the rows the paper has.
 
     `rename` maps our method labels to the paper's row names. Different data: read the
     difference as a sanity check of scale, not as a measurement error.
     """
+    mean = seed_stats(records, keys).set_index(["method", "metric"])["mean"]
     rows = []
     for ours, theirs in rename.items():
         for key in keys:
-            ours_mean = means(records, key).get(ours, np.nan)
+            ours_mean = mean.get((ours, key), np.nan)
             paper_value = paper.get(theirs, {}).get(key, np.nan)
             rows.append({"method": theirs, "metric": key, "paper": paper_value, "ours": round(ours_mean, 2),
                          "ours - paper": round(ours_mean - paper_value, 2)})

@@ -285,3 +285,11 @@ def test_paper_profile_trains_on_full_mnist_files(tmp_path):
     result = train(cfg)
     assert (result["label_steps"], result["imitation_steps"]) == (1, 1)
     assert 0 <= result["f1@0.25"] <= 1 and 0 <= result["map"] <= 1
+
+
+def test_grids_subset_keeps_every_field(paper_grids):
+    _, grids = paper_grids
+    first = grids.subset(slice(0, 3))
+    assert len(first) == 3
+    for name in ("images", "labels", "true_sets", "cells", "digit_index"):
+        assert np.array_equal(getattr(first, name), getattr(grids, name)[:3])
