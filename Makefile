@@ -10,7 +10,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.milelib-installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: env reproduce test check-claims clean-results
+.PHONY: env reproduce test check-claims notebooks lab
 
 env: $(STAMP)
 
@@ -20,16 +20,25 @@ $(STAMP): requirements/reference.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-# One kernel per notebook, one after another; executed copies land beside their results, written
-# under a temporary name and renamed, so a stopped batch never leaves half an executed notebook.
+# One kernel per notebook, one after another; executed copies land beside their results
+# (results/NAME/PROFILE/), written under a temporary name and renamed, so a stopped batch never
+# leaves half an executed notebook. Runs are kept in results/runs/PROFILE and read back on a rerun.
 reproduce: $(STAMP)
 	@for nb in $(NOTEBOOKS); do \
-	  name=$$(basename $$nb .ipynb); mkdir -p results/$$name; \
-	  echo "== $$name (PROFILE=$(PROFILE))"; \
+	  name=$$(basename $$nb .ipynb); dir=results/$$name/$(PROFILE); mkdir -p $$dir; \
+	  echo "== $$name (PROFILE=$(PROFILE)) $$(date +%T)"; \
 	  PATH=$(abspath $(BIN)):$$PATH $(BIN)/papermill -k python3 --cwd notebooks --no-progress-bar \
-	    -p PROFILE $(PROFILE) $$nb results/$$name/.$$name.ipynb.tmp || exit 1; \
-	  mv results/$$name/.$$name.ipynb.tmp results/$$name/$$name.ipynb; \
-	done
+	    -p PROFILE $(PROFILE) $$nb $$dir/.$$name.ipynb.tmp || exit 1; \
+	  mv $$dir/.$$name.ipynb.tmp $$dir/$$name.ipynb; \
+	done; echo "== done $$(date +%T)"
+
+# The notebooks are generated from their jupytext sources (notebooks/NN_name.py): edit those, then
+# run this; tests fail when a committed notebook and its source disagree.
+notebooks: $(STAMP)
+	$(BIN)/python tools/sync_notebooks.py
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks
 
 test: $(STAMP)
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -q

@@ -17,17 +17,19 @@ import torch
 
 
 def _cases(tmp: Path):
-    from . import checkpoint, resolve_config, train
+    from . import RunConfig, checkpoint, experiments, train
     from .data import load_digits
-    from .images import image_folder
+    from .data.images import image_folder
     from .models import build_model
     from .results import atomic_write_json
 
-    def smoke(**kw):
-        return resolve_config("smoke", progress=False, **kw)
+    exp = experiments.get("multi_mnist").EXPERIMENT
+
+    def smoke(settings=None, **kw):
+        return exp.config("smoke", {"run.progress": False, **(settings or {}), **kw})
 
     def finished_run(name):
-        train(smoke(method="sigmoid", out_dir=str(tmp / name)))
+        train(smoke({"method": "sigmoid", "run.out_dir": str(tmp / name)}))
         return tmp / name
 
     def mnist_with_truncated_file():
@@ -45,13 +47,13 @@ def _cases(tmp: Path):
         path = checkpoint.last_path(run / "checkpoints")
         state = torch.load(path, weights_only=True)
         torch.save({**state, "format": 0}, path)
-        train(smoke(method="sigmoid", out_dir=str(run)))
+        train(smoke({"method": "sigmoid", "run.out_dir": str(run)}))
 
     def corrupt_checkpoint():
         run = finished_run("corrupt")
         path = checkpoint.last_path(run / "checkpoints")
         path.write_bytes(path.read_bytes()[:300])
-        train(smoke(method="sigmoid", out_dir=str(run)))
+        train(smoke({"method": "sigmoid", "run.out_dir": str(run)}))
 
     def image_tree(name, classes=2, corrupt=False):
         from PIL import Image
@@ -67,40 +69,55 @@ def _cases(tmp: Path):
         with mock.patch("os.fsync", side_effect=OSError(errno.ENOSPC, "No space left on device")):
             atomic_write_json(tmp / "results" / "metrics.json", {"seed": 1})
 
+    def cuda_without_gpu():
+        with mock.patch("torch.cuda.is_available", return_value=False):
+            train(smoke({"run.device": "cuda"}))
+
     (tmp / "a-file").write_text("")
     (tmp / "empty").mkdir()
     return [
-        ("unknown profile", lambda: resolve_config("fast")),
-        ("unknown method", lambda: resolve_config("quick", method="mixup")),
-        ("unknown model", lambda: resolve_config("quick", model="vit_b16")),
-        ("unknown MILe variant", lambda: resolve_config("quick", mile_variant="v2")),
-        ("misspelt setting", lambda: resolve_config("quick", learning_rate=0.1)),
-        ("k_t below 1", lambda: resolve_config("quick", teacher_steps=0)),
-        ("rho outside (0, 1)", lambda: resolve_config("quick", rho=1.5)),
-        ("unknown digits source", lambda: load_digits("emnist")),
+        ("unknown profile", lambda: exp.config("fast")),
+        ("unknown experiment", lambda: experiments.get("table9")),
+        ("unknown method", lambda: RunConfig().override({"method": "mixup"})),
+        ("unknown dataset", lambda: RunConfig().override({"data": "cifar10"})),
+        ("unknown model", lambda: RunConfig().override({"model": "vit_b16"})),
+        ("unknown MILe variant", lambda: RunConfig().override({"method.variant": "v2"})),
+        ("misspelt setting", lambda: RunConfig().override({"optim.learning_rate": 0.1})),
+        ("setting without its part", lambda: RunConfig().override({"rho": 0.1})),
+        ("setting of another method", lambda: RunConfig().override({"method": "sigmoid", "method.rho": 0.1})),
+        ("setting of the wrong type", lambda: RunConfig().override({"optim.steps": "many"})),
+        ("k_t below 1", lambda: RunConfig().override({"method.teacher_steps": 0})),
+        ("rho outside (0, 1)", lambda: RunConfig().override({"method.rho": 1.5})),
+        ("unknown device name", lambda: RunConfig().override({"run.device": "gpu0"})),
+        ("device cuda on a machine without a GPU", cuda_without_gpu),
+        ("unknown digits source", lambda: RunConfig().override({"data.digits": "emnist"})),
         ("missing MNIST folder", lambda: load_digits("mnist", tmp / "no-such-folder")),
         ("empty MNIST folder", lambda: load_digits("mnist", tmp / "empty")),
         ("truncated MNIST file", lambda: load_digits("mnist", mnist_with_truncated_file())),
-        ("wrong number of classes for the data", lambda: train(smoke(num_classes=12))),
-        ("batch larger than the data", lambda: train(smoke(batch_size=1024))),
-        ("output folder not writable", lambda: train(smoke(out_dir=str(tmp / "a-file" / "run")))),
-        ("checkpoint from another config",
-         lambda: train(smoke(method="sigmoid", rho=0.3, out_dir=str(finished_run("other-config"))))),
-        ("checkpoint from another model",
-         lambda: train(smoke(method="sigmoid", model="resnet18", out_dir=str(finished_run("other-model"))))),
+        ("oracle on data without true label sets", lambda: train(RunConfig().override({
+            "method": "oracle", "data": "image_folder", "data.root": str(image_tree("oracle")),
+            "data.val_fraction": 0.5, "optim.batch_size": 1}))),
+        ("image folder too small to hold out validation images", lambda: train(RunConfig().override({
+            "data": "image_folder", "data.root": str(image_tree("tiny")), "optim.batch_size": 1}))),
+        ("batch larger than the data", lambda: train(smoke({"optim.batch_size": 1024}))),
+        ("output folder not writable", lambda: train(smoke({"run.out_dir": str(tmp / "a-file" / "run")}))),
+        ("checkpoint from another config", lambda: train(smoke(
+            {"method": "sigmoid", "optim.lr": 0.3, "run.out_dir": str(finished_run("other-config"))}))),
+        ("checkpoint from another model", lambda: train(smoke(
+            {"method": "sigmoid", "model": "resnet18", "run.out_dir": str(finished_run("other-model"))}))),
         ("checkpoint with unknown keys", lambda: checkpoint.load_weights(
             build_model("small_cnn", 10), {"encoder.conv1.weight": np.zeros(1)}, "moco_v2.pth")),
         ("corrupt (truncated) checkpoint", corrupt_checkpoint),
         ("checkpoint of an older format", old_format_checkpoint),
-        ("no validation grids", lambda: resolve_config("quick", val_grids=0)),
+        ("no validation grids", lambda: RunConfig().override({"data.val": 0})),
         ("missing image folder", lambda: image_folder(tmp / "imagenet" / "train")),
         ("image folder without images", lambda: image_folder(tmp / "empty")),
         ("image folder with the wrong class count", lambda: image_folder(image_tree("two"), num_classes=1000)),
         ("truncated or corrupt image (bad_images='fail')", lambda: image_folder(image_tree("bad", corrupt=True))[0]),
         ("unknown bad-image policy", lambda: image_folder(image_tree("two"), bad_images="ignore")),
         ("disk full while writing results", disk_full),
-        ("loss becomes NaN or infinite", lambda: train(smoke(method="sigmoid", lr=1e30, checkpoint_every=1,
-                                                                  out_dir=str(tmp / "nan")))),
+        ("loss becomes NaN or infinite", lambda: train(smoke({"method": "sigmoid", "optim.lr": 1e30,
+                                                              "run.checkpoint_every": 1, "run.out_dir": str(tmp / "nan")}))),
     ]
 
 

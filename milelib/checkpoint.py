@@ -19,7 +19,7 @@ import torch
 
 from .results import atomic_write_bytes
 
-FORMAT = 1
+FORMAT = 2  # 2: the run config in parts, the method's state under "method"
 
 
 def rng_state() -> dict:
@@ -87,7 +87,7 @@ def load(path, map_location="cpu") -> dict:
 
 def check_compatible(state: dict, path, config_hash: str, model: str) -> None:
     """A checkpoint must come from the same resolved config (and so the same model)."""
-    theirs = state.get("config", {}).get("model")
+    theirs = state.get("config", {}).get("model", {}).get("name")
     if theirs != model:
         raise ValueError(f"checkpoint {path} holds a {theirs!r} model but the config asks for {model!r}: "
                          f"use another out_dir, or the config it was made with")

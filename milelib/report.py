@@ -16,10 +16,10 @@ def seed_stats(records: list[dict], keys) -> pd.DataFrame:
     but for coverage and thresholds)."""
     df = pd.DataFrame(records)
     rows = []
-    for method, group in df.groupby("method", sort=False):
+    for label, group in df.groupby("label", sort=False):
         for key in keys:
             values = scale(key) * group[key].to_numpy(dtype=float)
-            rows.append({"method": method, "metric": key, "mean": values.mean(),
+            rows.append({"label": label, "metric": key, "mean": values.mean(),
                          "std": values.std(ddof=1) if len(values) > 1 else np.nan, "seeds": len(values)})
     return pd.DataFrame(rows)
 
@@ -34,8 +34,8 @@ def mean_std_table(records: list[dict], keys, digits: int = 1) -> pd.DataFrame:
         return f"{r['mean']:{fmt}}" + ("" if np.isnan(r["std"]) else f" ± {r['std']:{fmt}}")
 
     cell = stats.apply(cell, axis=1)
-    table = stats.assign(cell=cell).pivot(index="method", columns="metric", values="cell")
-    return table.loc[list(dict.fromkeys(stats["method"])), list(keys)]
+    table = stats.assign(cell=cell).pivot(index="label", columns="metric", values="cell")
+    return table.loc[list(dict.fromkeys(stats["label"])), list(keys)]
 
 
 def beside_paper(records: list[dict], paper: dict[str, dict], rename: dict[str, str], keys) -> pd.DataFrame:
@@ -44,7 +44,7 @@ def beside_paper(records: list[dict], paper: dict[str, dict], rename: dict[str, 
     `rename` maps our method labels to the paper's row names. Different data: read the
     difference as a sanity check of scale, not as a measurement error.
     """
-    mean = seed_stats(records, keys).set_index(["method", "metric"])["mean"]
+    mean = seed_stats(records, keys).set_index(["label", "metric"])["mean"]
     rows = []
     for ours, theirs in rename.items():
         for key in keys:

@@ -1,4 +1,4 @@
-"""Results I/O: atomic writes, `results/<notebook>/metrics.json` and its provenance sidecar.
+"""Results I/O: atomic writes, `results/<notebook>/<profile>/metrics.json` and its provenance sidecar.
 
 Every file is written to a temporary file in the same folder, flushed to disk and renamed over
 the old one, so a run stopped at any moment leaves either the previous file or the new one,
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-PACKAGES = ("milelib", "torch", "torchvision", "numpy", "pandas", "matplotlib", "mlxtend", "papermill")
+PACKAGES = ("milelib", "torch", "torchvision", "numpy", "pandas", "matplotlib", "seaborn", "mlxtend", "papermill")
 
 
 def atomic_write_bytes(path, data: bytes) -> Path:
@@ -107,6 +107,12 @@ def provenance(configs, wall_time_s: float, **extra) -> dict:
         "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **extra,
     }
+
+
+def notebook_dir(results_dir, notebook: str, profile: str) -> Path:
+    """Where a notebook's tables, figures and executed copy go: one folder per profile, so a smoke
+    run from JupyterLab never overwrites the committed quick results."""
+    return Path(results_dir) / notebook / profile
 
 
 def save_results(folder, metrics, configs, wall_time_s: float, **extra) -> Path:

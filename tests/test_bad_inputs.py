@@ -21,8 +21,10 @@ def test_cli_reports_bad_input_in_one_line(capsys):
 
     from milelib.cli import main
     with pytest.raises(SystemExit, match=r"^milelib: unknown method 'mixup': choose one of"):
-        main(["--profile", "smoke", "--set", "method=mixup"])
-    with pytest.raises(SystemExit, match=r"bad setting 'lr'"):
-        main(["--profile", "smoke", "--set", "lr"])
-    with pytest.raises(SystemExit, match=r"steps takes a number \(int\), got 'many'"):
-        main(["--profile", "smoke", "--set", "steps=many"])
+        main(["train", "--profile", "smoke", "--set", "method=mixup"])
+    with pytest.raises(SystemExit, match=r"bad setting 'lr': write key=value"):
+        main(["train", "--profile", "smoke", "--set", "lr"])
+    with pytest.raises(SystemExit, match=r"^milelib: optim.steps takes int, got 'many'$"):
+        main(["train", "--profile", "smoke", "--set", "optim.steps=many"])
+    with pytest.raises(SystemExit, match=r"^milelib: unknown setting 'steps': did you mean optim.steps\?$"):
+        main(["sweep", "rho_sweep", "--profile", "smoke", "--set", "steps=4"])

@@ -1,14 +1,32 @@
-"""The command line trains one run from the same configs as the notebooks and prints its metrics."""
+"""The command line trains one run, or an experiment's sweep, from the same configs as the notebooks."""
+import io
 import json
 
-from milelib.cli import main
+import pandas as pd
+
+from milelib.cli import main, parse_value
 
 
-def test_cli_trains_and_prints_metrics(tmp_path, capsys):
-    main(["--profile", "smoke", "--set", "method=sigmoid", "steps=6", "progress=false", "data_root=none",
-          f"out_dir={tmp_path}"])
+def test_values_are_read_as_json_where_they_parse():
+    assert [parse_value(t) for t in ("6", "0.5", "true", "[1, 3]", "none", "sigmoid")] == [6, 0.5, True, [1, 3], None, "sigmoid"]
+
+
+def test_train_trains_and_prints_metrics(tmp_path, capsys):
+    main(["train", "--profile", "smoke", "--set", "method=sigmoid", "optim.steps=6", "run.progress=false",
+          "data.root=none", f"run.out_dir={tmp_path}"])
     printed = json.loads(capsys.readouterr().out)
     saved = json.loads((tmp_path / "result.json").read_text())
-    assert printed == saved["metrics"] and saved["config"]["steps"] == 6
-    assert saved["config"]["progress"] is False and saved["config"]["data_root"] is None
+    assert printed == saved["metrics"] and saved["config"]["optim"]["steps"] == 6
+    assert saved["config"]["run"]["progress"] is False and saved["config"]["data"]["root"] is None
     assert printed["label_steps"] == 6 and 0 <= printed["f1@0.25"] <= 1
+
+
+def test_sweep_runs_an_experiment_into_the_store_and_prints_its_table(tmp_path, capsys):
+    main(["sweep", "multi_mnist", "--profile", "smoke", "--results-dir", str(tmp_path), "--jobs", "1",
+          "--set", "optim.steps=4", "run.progress=false"])
+    captured = capsys.readouterr()
+    table = pd.read_csv(io.StringIO(captured.out))  # the table alone on stdout; progress on stderr
+    assert "5 runs: 0 finished before, 5 to train" in captured.err
+    assert list(table.label) == ["Softmax", "Sigmoid", "MILe (released code)", "MILe (Algorithm 1)",
+                                 "Oracle (BCE on true sets)"]
+    assert all((tmp_path / "runs" / "smoke" / d.split("/runs/smoke/")[1] / "result.json").exists() for d in table.run_dir)

@@ -1,39 +1,89 @@
-"""Profiles resolve through one function; bad settings fail with one clear line."""
+"""A run config in parts: dotted overrides, switching parts, round trips, the hash; bad settings
+fail with one clear line."""
+import json
+
 import pytest
 
-from milelib import TrainConfig, profile_info, resolve_config
-from milelib.config import EXPERIMENTS
+from milelib import RunConfig, experiments
+from milelib.experiments import grid
 
 
 def test_profiles_resolve_and_overrides_win():
-    quick = resolve_config("quick")
-    assert (quick.digit_size, quick.steps, quick.method) == (14, EXPERIMENTS["multi_mnist"]["quick"].config["steps"], "mile")
-    assert resolve_config("quick", method="sigmoid", seed=3).method == "sigmoid"
-    assert profile_info("quick").seeds == (0, 1, 2)
-    assert resolve_config("paper").digits == "mnist"
+    exp = experiments.get("multi_mnist").EXPERIMENT
+    quick = exp.config("quick")
+    assert (quick.data.digit_size, quick.optim.steps, quick.method.name, quick.method.rho) == (14, 1_600, "mile", 0.1)
+    assert exp.config("quick", {"method": "sigmoid", "seed": 3}).method.name == "sigmoid"
+    assert exp.profile("quick").seeds == (0, 1, 2)
+    assert exp.config("paper").data.digits == "mnist"
+
+
+def test_dotted_overrides_set_fields_and_switching_a_part_resets_it():
+    cfg = RunConfig().override({"method.rho": 0.1, "optim.steps": 800, "seed": 2, "data.filled_cells": [1, 3]})
+    assert (cfg.method.rho, cfg.optim.steps, cfg.seed, cfg.data.filled_cells) == (0.1, 800, 2, [1, 3])
+    soft = cfg.override({"method": "soft_distillation", "method.teacher_steps": 7})
+    assert (soft.method.name, soft.method.teacher_steps, soft.method.student_steps) == ("soft_distillation", 7, 200)
+    assert not hasattr(soft.method, "rho")  # the old part's settings are gone
+    assert cfg.override({"method.name": "sigmoid"}).method.name == "sigmoid"
+    assert cfg.override({"model": "resnet18"}).model.name == "resnet18"
+    assert cfg.override({"optim.lr": 1}).optim.lr == 1.0 and isinstance(cfg.override({"optim.lr": 1}).optim.lr, float)
+
+
+def test_to_dict_from_dict_round_trip_through_json():
+    cfg = RunConfig().override({"method": "elr", "method.beta": 0.9, "data.filled_weights": [0.8, 0.2],
+                                "data.filled_cells": [1, 2], "run.out_dir": "x"})
+    again = RunConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
+    assert again == cfg and again.config_hash() == cfg.config_hash()
+
+
+def test_config_hash_ignores_the_run_part_but_not_what_changes_results():
+    a = RunConfig()
+    same = a.override({"run.progress": False, "run.out_dir": "/elsewhere", "run.threads": 1, "run.device": "cpu",
+                       "run.workers": 2, "run.checkpoint_every": 7, "run.log_every": 3})
+    assert a.config_hash() == same.config_hash()
+    for change in ({"method.rho": 0.3}, {"seed": 1}, {"optim.lr": 0.1}, {"data.train": 5}, {"model": "resnet18"},
+                   {"method.variant": "algorithm1"}):
+        assert a.config_hash() != a.override(change).config_hash(), change
+
+
+def test_a_sigmoid_run_hashes_the_same_whatever_mile_settings_it_was_switched_from():
+    # a run that two figures need trains once: the method part of Sigmoid holds only its name
+    one = RunConfig().override({"method.rho": 0.1}).override({"method": "sigmoid"})
+    two = RunConfig().override({"method.teacher_steps": 9}).override({"method": "sigmoid"})
+    assert one.config_hash() == two.config_hash()
+
+
+def test_grid_points():
+    points = grid({"method.teacher_steps": [1, 2], "method.student_steps": [3]})
+    assert points == {"teacher_steps=1, student_steps=3": {"method.teacher_steps": 1, "method.student_steps": 3},
+                      "teacher_steps=2, student_steps=3": {"method.teacher_steps": 2, "method.student_steps": 3}}
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda: resolve_config("fast"), r"unknown profile 'fast': choose one of smoke, quick, paper"),
-    (lambda: resolve_config("quick", experiment="cifar"), r"unknown experiment 'cifar'"),
-    (lambda: resolve_config("quick", teacher_step=1), r"unknown setting 'teacher_step': did you mean teacher_steps\?"),
-    (lambda: resolve_config("quick", zzz=1), r"unknown setting 'zzz': valid ones: batch_size, center_prob"),
-    (lambda: TrainConfig(method="mixup"), r"unknown method 'mixup': choose one of softmax, sigmoid, mile, oracle"),
-    (lambda: TrainConfig(model="vgg"), r"unknown model 'vgg': choose one of small_cnn, resnet18, resnet50"),
-    (lambda: TrainConfig(mile_variant="v2"), r"unknown mile_variant 'v2'"),
-    (lambda: TrainConfig(teacher_steps=0), r"k_t\) and student_steps \(k_s\) must be >= 1"),
-    (lambda: TrainConfig(student_steps=-1), r"must be >= 1, got 200 and -1"),
-    (lambda: TrainConfig(rho=1.0), r"rho must lie in \(0, 1\), got 1.0"),
-    (lambda: TrainConfig(rho=0.0), r"rho must lie in \(0, 1\)"),
+    (lambda: experiments.get("multi_mnist").EXPERIMENT.config("fast"), r"unknown profile 'fast': choose one of smoke, quick, paper"),
+    (lambda: experiments.get("cifar"), r"unknown experiment 'cifar'"),
+    (lambda: RunConfig().override({"method.teacher_step": 1}), r"unknown setting 'method.teacher_step' for method 'mile': did you mean method.teacher_steps\?"),
+    (lambda: RunConfig().override({"method.rho": 0.1, "method": "sigmoid"}), r"unknown setting 'method.rho' for method 'sigmoid': valid ones: none"),
+    (lambda: RunConfig().override({"steps": 5}), r"unknown setting 'steps': did you mean optim.steps\?"),
+    (lambda: RunConfig().override({"optim.stepz": 5}), r"unknown setting 'optim.stepz' for the optim part: did you mean optim.steps\?"),
+    (lambda: RunConfig().override({"training.lr": 5}), r"unknown setting 'training.lr': "),
+    (lambda: RunConfig().override({"method": "mixup"}), r"unknown method 'mixup': choose one of softmax, sigmoid, oracle, elr, mile"),
+    (lambda: RunConfig().override({"method": "mile_v2"}), r"unknown method 'mile_v2': did you mean 'mile'\?"),
+    (lambda: RunConfig().override({"data": "imagenet"}), r"unknown dataset 'imagenet': .*choose one of grids, image_folder"),
+    (lambda: RunConfig().override({"model": "vgg"}), r"unknown model 'vgg': choose one of small_cnn, resnet18, resnet50"),
+    (lambda: RunConfig().override({"method.variant": "v2"}), r"unknown method.variant 'v2': choose one of released, algorithm1"),
+    (lambda: RunConfig().override({"method.teacher_steps": 0}), r"teacher_steps \(k_t\) and method.student_steps \(k_s\) must be >= 1"),
+    (lambda: RunConfig().override({"method.rho": 1.0}), r"method.rho must lie in \(0, 1\), got 1.0"),
+    (lambda: RunConfig().override({"optim.steps": "many"}), r"optim.steps takes int, got 'many'"),
+    (lambda: RunConfig().override({"optim.steps": 0}), r"optim.steps must be >= 1, got 0"),
+    (lambda: RunConfig().override({"data.val": 0}), r"data.train, data.val and data.test .* must be >= 1"),
+    (lambda: RunConfig().override({"data.digits": "emnist"}), r"unknown digits source 'emnist'"),
+    (lambda: RunConfig().override({"run.progress": "yes"}), r"run.progress takes bool, got 'yes'"),
+    (lambda: RunConfig().override({"run.device": "gpu"}), r"unknown device 'gpu': use auto, cpu, cuda or cuda:N"),
+    (lambda: RunConfig().override({"run.threads": 0}), r"run.threads must be >= 1"),
+    (lambda: RunConfig.from_dict({"method": {"name": "mile"}, "extra": 1}), r"unknown setting 'extra'"),
+    (lambda: RunConfig.from_dict({"method": {"rho": 0.1}}), r"the method part needs a name"),
 ])
 def test_bad_settings_give_one_line_errors(call, message):
     with pytest.raises(ValueError, match=message) as err:
         call()
     assert "\n" not in str(err.value)
-
-
-def test_config_hash_ignores_bookkeeping_but_not_training():
-    a = resolve_config("smoke")
-    assert a.config_hash() == resolve_config("smoke", progress=False, out_dir="/elsewhere").config_hash()
-    assert a.config_hash() != resolve_config("smoke", rho=0.3).config_hash()
-    assert a.config_hash() != resolve_config("smoke", seed=1).config_hash()

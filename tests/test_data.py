@@ -273,15 +273,17 @@ def test_grid_validation(splits, kwargs, match):
 def test_paper_profile_trains_on_full_mnist_files(tmp_path):
     # The `paper` profile's real path end to end: torchvision-layout IDX files -> disjoint splits
     # -> 84x84 grids -> ResNet-18 -> MILe -> metrics, on a small generated MNIST.
-    from milelib import resolve_config, train
+    from milelib import experiments, train
 
     rng = np.random.default_rng(7)
     arrays = {split: (rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), (np.arange(n) % 10).astype(np.uint8))
               for split, n in (("train", 40), ("t10k", 20))}
     write_mnist(tmp_path, gz=True, arrays=arrays)
-    cfg = resolve_config("paper", data_root=str(tmp_path), steps=2, train_grids=16, val_grids=8, test_grids=8,
-                         batch_size=8, warmup_steps=1, teacher_steps=1, student_steps=1, progress=False)
-    assert (cfg.model, cfg.digits, cfg.digit_size) == ("resnet18", "mnist", 28)
+    cfg = experiments.get("multi_mnist").EXPERIMENT.config("paper", {
+        "data.root": str(tmp_path), "optim.steps": 2, "data.train": 16, "data.val": 8, "data.test": 8,
+        "optim.batch_size": 8, "optim.warmup_steps": 1, "method.teacher_steps": 1, "method.student_steps": 1,
+        "run.progress": False})
+    assert (cfg.model.name, cfg.data.digits, cfg.data.digit_size) == ("resnet18", "mnist", 28)
     result = train(cfg)
     assert (result["label_steps"], result["imitation_steps"]) == (1, 1)
     assert 0 <= result["f1@0.25"] <= 1 and 0 <= result["map"] <= 1

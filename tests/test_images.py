@@ -4,7 +4,8 @@ import pytest
 import torch
 from PIL import Image
 
-from milelib.images import collate_skipping, image_folder
+from milelib.data import LoaderData
+from milelib.data.images import image_folder
 
 
 @pytest.fixture
@@ -35,9 +36,10 @@ def test_corrupt_image_fails_by_default(folder):
 
 def test_corrupt_image_skipped_and_counted(folder):
     data = image_folder(folder, bad_images="skip")
-    loader = torch.utils.data.DataLoader(data, batch_size=6, collate_fn=collate_skipping)
-    images, labels, skipped = next(iter(loader))
-    assert skipped == 1 and images.shape == (5, 3, 8, 8) and labels.tolist() == [0, 0, 0, 1, 1]
+    feed = LoaderData(data, [label for _, label in data.samples])
+    batch = next(feed.batches(0, batch_size=6, seed=0, device=torch.device("cpu")))  # all six images
+    assert batch.skipped == 1 and batch.x.shape == (5, 3, 8, 8)
+    assert sorted(batch.index.tolist()) == [0, 1, 2, 3, 4] and sorted(batch.y.tolist()) == [0, 0, 0, 1, 1]
 
 
 def test_missing_empty_and_wrong_class_count(tmp_path, folder):

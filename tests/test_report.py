@@ -4,12 +4,12 @@ import math
 from milelib import report
 
 
-RECORDS = [{"method": "A", "seed": 0, "f1": 0.30}, {"method": "A", "seed": 1, "f1": 0.34},
-           {"method": "B", "seed": 0, "f1": 0.50}]
+RECORDS = [{"label": "A", "seed": 0, "f1": 0.30}, {"label": "A", "seed": 1, "f1": 0.34},
+           {"label": "B", "seed": 0, "f1": 0.50}]
 
 
 def test_seed_stats_by_hand():
-    stats = report.seed_stats(RECORDS, ["f1"]).set_index("method")
+    stats = report.seed_stats(RECORDS, ["f1"]).set_index("label")
     # A: mean of 30 and 34 = 32; sample std = sqrt(((30-32)^2 + (34-32)^2) / 1) = sqrt(8)
     assert math.isclose(stats.loc["A", "mean"], 32.0) and math.isclose(stats.loc["A", "std"], math.sqrt(8))
     assert stats.loc["A", "seeds"] == 2 and math.isnan(stats.loc["B", "std"])
@@ -28,7 +28,7 @@ def test_beside_paper_difference():
 
 
 def test_coverage_and_threshold_are_not_percentages():
-    records = [{"method": "A", "seed": s, "coverage@0.25": c, "best_threshold": t}
+    records = [{"label": "A", "seed": s, "coverage@0.25": c, "best_threshold": t}
                for s, c, t in [(0, 1.0, 0.002), (1, 1.5, 0.004)]]
     table = report.mean_std_table(records, ["coverage@0.25", "best_threshold"])
     # coverage: mean 1.25, std sqrt(2 * 0.25^2) = 0.354; threshold: mean 0.003, std 0.00141

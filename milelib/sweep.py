@@ -1,0 +1,141 @@
+"""Many runs: points (label -> dotted overrides) x seeds -> one tidy pandas table, one row per run.
+
+One run store serves every notebook: `<results>/runs/<profile>/<method>/seed<s>-<config hash>/`.
+A folder whose result.json carries its config hash is a finished run: read back, never retrained,
+so a run that two figures need trains once; a changed setting trains in a new folder; a stopped
+run resumes from its checkpoints; profiles never share a folder. On a CPU, runs go side by side,
+one process per `run.threads` share of the cores (measured faster on 2 cores: the README's table).
+
+The same call serves a notebook (`run_experiment`), the command line (`milelib sweep`) and papermill.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .config import RunConfig
+from .results import read_json
+from .training import pick_device, train
+
+
+def store_dir(results_dir, profile: str) -> Path:
+    return Path(results_dir) / "runs" / profile
+
+
+def run_dir(store, cfg: RunConfig) -> Path:
+    return Path(store) / cfg.method.name / f"seed{cfg.seed}-{cfg.config_hash()}"
+
+
+def finished_result(folder, config_hash: str) -> dict | None:
+    """The result.json of a run finished with this config in `folder`, or None."""
+    try:
+        saved = read_json(Path(folder) / "result.json")
+    except (OSError, ValueError):
+        return None
+    return saved if isinstance(saved, dict) and saved.get("config_hash") == config_hash else None
+
+
+@dataclass
+class Task:
+    label: str
+    cfg: RunConfig
+    folder: Path
+
+
+def default_jobs(base: RunConfig, pending: int) -> int:
+    """Runs side by side: one per `run.threads` share of this process's cores, on a CPU only."""
+    if pick_device(base.run.device).type != "cpu" or not base.run.threads:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(pending, cores // base.run.threads))
+
+
+def run(points: dict[str, dict], base: RunConfig, seeds, store, axes=(), jobs: int | None = None,
+        log=print) -> pd.DataFrame:
+    """Train every point once per seed into `store` (finished runs are read back); one row per run:
+    label, the `axes` values (None where a run has no such setting), seed, config hash, every metric, training time, reused, run folder.
+    Progress goes to `log` (print; the command line sends it to stderr)."""
+    tasks = []
+    for label, overrides in points.items():
+        for seed in seeds:
+            cfg = base.override({**overrides, "seed": seed})
+            folder = run_dir(store, cfg)
+            tasks.append(Task(label, cfg.override({"run.out_dir": str(folder)}), folder))
+    pending = [t for t in tasks if finished_result(t.folder, t.cfg.config_hash()) is None]
+    jobs = jobs or default_jobs(base, len(pending))
+    log(f"{len(tasks)} runs: {len(tasks) - len(pending)} finished before, {len(pending)} to train"
+        + (f", {jobs} side by side" if jobs > 1 and pending else ""), flush=True)
+    started = time.time()
+    for done, task in enumerate(_train_all(pending, jobs), start=1):
+        saved = finished_result(task.folder, task.cfg.config_hash())
+        log(f"[{done}/{len(pending)}] {task.label} seed {task.cfg.seed}: {_headline(saved['metrics'])} "
+            f"({saved['run']['wall_time_s']:.0f} s; {time.time() - started:.0f} s so far)", flush=True)
+    rows, trained = [], {task.folder for task in pending}
+    for task in tasks:
+        saved = finished_result(task.folder, task.cfg.config_hash())
+        flat = _flatten(task.cfg.to_dict())
+        rows.append({"label": task.label, **{axis: flat.get(axis) for axis in axes}, "seed": task.cfg.seed,
+                     "config_hash": task.cfg.config_hash(), **saved["metrics"],
+                     "train_wall_time_s": saved["run"]["wall_time_s"], "reused": task.folder not in trained,
+                     "run_dir": str(task.folder)})
+    return pd.DataFrame(rows)
+
+
+def run_experiment(exp, profile: str, seeds=None, results_dir="results", overrides: dict | None = None,
+                   jobs: int | None = None, points: dict | None = None, data_root=None, log=print) -> pd.DataFrame:
+    """An experiment's points (or `points`) under `profile`, in the shared store of `results_dir`."""
+    base = exp.config(profile, overrides, data_root)
+    seeds = tuple(seeds) if seeds is not None else exp.profile(profile).seeds
+    return run(points or exp.points_for(profile, base), base, seeds, store_dir(results_dir, profile), axes=exp.axes, jobs=jobs, log=log)
+
+
+def _train_all(tasks: list[Task], jobs: int):
+    """Train each task, yielding each as it finishes: in this process, or in `jobs` processes."""
+    if jobs <= 1:
+        for task in tasks:
+            train(task.cfg)
+            yield task
+        return
+    # spawn, not fork: the parent may hold torch threads (a notebook kernel), which fork would break
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_train_quietly, task.cfg.to_dict()): task for task in tasks}
+        try:
+            for future in as_completed(futures):
+                try:
+                    future.result()  # a run's one-line error is raised here, as it would be in-process
+                except BrokenProcessPool:
+                    raise RuntimeError(
+                        f"a worker process training {futures[future].folder} died: out of memory, killed, or "
+                        f"started from a script without `if __name__ == '__main__':` around the sweep (worker "
+                        f"processes import the script again); guard it, or pass jobs=1") from None
+                yield futures[future]
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def _train_quietly(cfg: dict) -> None:
+    train(RunConfig.from_dict({**cfg, "run": {**cfg["run"], "progress": False}}))
+
+
+def _headline(metrics: dict) -> str:
+    keys = [k for k in ("f1@0.25", "map", "accuracy") if k in metrics][:2]
+    return "  ".join(f"{k} {100 * metrics[k]:5.1f}" for k in keys)
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in d.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+

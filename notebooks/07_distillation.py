@@ -1,0 +1,99 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 07 · Distillation schedules and MILe (Fig. 5 of the paper)
+#
+# **What it reproduces.** Fig. 5: accuracy and ReaL-F1 of soft distillation (softmax + KL), hard
+# distillation (argmax + CE) and MILe (sigmoid + threshold + BCE), each run as one distillation round
+# (one teacher phase, then one student phase: no iterated learning), with two iterations, and with
+# many (the profile's k_t and k_s), all at the same total steps. The paper: *"Hard labels
+# outperform soft labels when training with many iterations"*; iterated learning beats one
+# distillation round. All nine runs are settings of one teacher/student method.
+#
+# **On what.** The paper ran this on ImageNet. Here it runs on the *ReaL-like* stand-in: 3x3 grids
+# of MNIST digits holding the centre digit plus 0 to 2 others, 1.23 distinct classes per image as in
+# ImageNet ReaL, labelled with one of them (the centre digit with probability 0.6). Our numbers are
+# never set beside the paper's values as if they were the same measurement: the paper's *claims*
+# (orderings, trends) are checked on them. The table below the setup shows how the stand-in's labels
+# look, and the F1 of two predictions that learn nothing: a perfect single-label classifier scores
+# about 93, so ReaL-F1 above that comes only from recovering labels the images were never given.
+#
+# **Framed honestly.** Beside ReaL-F1 (F1 at 0.5; Table 1's label coverage of 1.00 for Softmax implies
+# that threshold) we show Sigmoid at its own best threshold (chosen on validation grids, never the
+# test grids) and the threshold-free mAP. Where MILe's best setting is named, it was chosen on the
+# validation grids; the test numbers shown for it were not looked at to choose it.
+#
+# | profile | data | runtime |
+# |---|---|---|
+# | `smoke` | 256 ReaL-like grids, 16 steps, 1 seed | under a minute on a CPU (wiring only) |
+# | `quick` | ReaL-like grids of the embedded digits at 7x7, 10k grids, 2 seeds | minutes on a 2-core CPU |
+# | `paper` | ReaL-like grids of the full MNIST (`DATA_ROOT`), ResNet-18, 3 seeds | a GPU; hours |
+
+# %% tags=["parameters"]
+PROFILE = "quick"           # smoke | quick | paper
+SEEDS = None                # None: the profile's seeds
+RESULTS_DIR = "../results"  # relative to this notebook's folder; runs are kept in RESULTS_DIR/runs/PROFILE
+DATA_ROOT = None            # folder holding MNIST/raw for the paper profile; None reads MILELIB_DATA
+JOBS = None                 # runs side by side; None: one per `run.threads` share of the cores (CPU)
+
+# %%
+import time
+
+from milelib import experiments, plots, report, sweep
+from milelib.experiments import real_like
+from milelib.results import notebook_dir
+
+fig5 = experiments.get("distillation")
+started, exp = time.time(), fig5.EXPERIMENT
+base = exp.config(PROFILE, data_root=DATA_ROOT)
+out = notebook_dir(RESULTS_DIR, exp.notebook, PROFILE)
+print(f"profile {PROFILE!r}: {exp.profile(PROFILE).note}\nresults in {out.resolve()}")
+real_like.describe(base)
+
+# %% [markdown]
+# ## Train every schedule over the seeds
+# MILe with many iterations is notebook 04's default cell, and Sigmoid and Softmax are shared too:
+# the run store trains them once.
+
+# %%
+table = sweep.run_experiment(exp, PROFILE, SEEDS, RESULTS_DIR, data_root=DATA_ROOT, jobs=JOBS)
+
+# %% [markdown]
+# ## Fig. 5 on our data
+# Mean ± standard deviation over the seeds.
+
+# %%
+fig = plots.grouped_bars(fig5.bar_stats(table), list(fig5.TARGETS), list(fig5.SCHEDULES),
+                         {"accuracy": "accuracy (%)", "f1@0.5": "ReaL-F1 (F1@0.5, %)"})
+plots.savefig(fig, out, "fig5_distillation")
+
+# %% [markdown]
+# ## Every run beside the baselines
+# Percent, mean ± sample standard deviation over the seeds; coverage is labels per image.
+
+# %%
+report.mean_std_table(table, real_like.KEYS)
+
+# %% [markdown]
+# ## The paper's claims, checked on our run
+
+# %%
+claims = fig5.claims(table)
+claims
+
+# %% [markdown]
+# ## Record the numbers
+
+# %%
+exp.record(out, PROFILE, base, table, claims, started)

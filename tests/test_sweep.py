@@ -1,0 +1,73 @@
+"""The sweep runner and its run store: finished runs read back, changed ones trained in a folder of
+their own, profiles apart, runs side by side giving the same numbers as one at a time."""
+import pandas as pd
+
+import milelib.sweep as sweep
+from milelib import experiments
+from milelib.experiments import grid
+
+EXP = experiments.get("multi_mnist").EXPERIMENT
+POINTS = {"Sigmoid": {"method": "sigmoid"}}
+
+
+def counting(monkeypatch):
+    calls, real = [], sweep.train
+
+    def train(cfg):
+        calls.append(cfg.seed)
+        return real(cfg)
+
+    monkeypatch.setattr(sweep, "train", train)
+    return calls
+
+
+def test_finished_runs_are_read_back_and_changed_ones_trained_anew(tmp_path, monkeypatch):
+    calls, base = counting(monkeypatch), EXP.config("smoke", {"run.progress": False})
+    first = sweep.run(POINTS, base, (0, 1), tmp_path, jobs=1)
+    assert calls == [0, 1] and list(first["reused"]) == [False, False]
+    again = sweep.run(POINTS, base, (0, 1), tmp_path, jobs=1)
+    assert calls == [0, 1] and list(again["reused"]) == [True, True]
+    pd.testing.assert_frame_equal(again.drop(columns="reused"), first.drop(columns="reused"))
+    assert (first["train_wall_time_s"] > 0).all() and set(first["label"]) == {"Sigmoid"}
+
+    (tmp_path / "sigmoid" / f"seed1-{first.config_hash[1]}" / "result.json").unlink()  # incomplete
+    sweep.run(POINTS, base, (0, 1), tmp_path, jobs=1)
+    assert calls == [0, 1, 1]
+
+    changed = sweep.run(POINTS, base.override({"optim.lr": 0.3}), (0,), tmp_path, jobs=1)  # its own folder
+    assert calls == [0, 1, 1, 0] and changed.config_hash[0] != first.config_hash[0]
+    assert sorted(p.name for p in (tmp_path / "sigmoid").iterdir()) == sorted(
+        f"seed{s}-{h}" for s, h in zip([*first.seed, *changed.seed], [*first.config_hash, *changed.config_hash]))
+
+
+def test_a_run_two_experiments_need_trains_once(tmp_path, monkeypatch):
+    calls = counting(monkeypatch)
+    base = EXP.config("smoke", {"run.progress": False})
+    sweep.run({"Sigmoid": {"method": "sigmoid"}}, base, (0,), tmp_path, jobs=1)
+    # another notebook's base differs only in MILe's settings: Sigmoid does not see them
+    other = sweep.run({"baseline": {"method": "sigmoid"}}, base.override({"method.rho": 0.4}), (0,), tmp_path, jobs=1)
+    assert calls == [0] and other.reused[0]
+
+
+def test_profiles_never_share_a_store(tmp_path):
+    assert sweep.store_dir(tmp_path, "smoke") != sweep.store_dir(tmp_path, "quick")
+    assert sweep.store_dir(tmp_path, "quick") == tmp_path / "runs" / "quick"
+
+
+def test_side_by_side_gives_the_same_numbers_as_one_at_a_time(tmp_path):
+    base = EXP.config("smoke", {"run.progress": False, "optim.steps": 8})
+    points = grid({"method.student_steps": [1, 2]})
+    alone = sweep.run(points, base, (0,), tmp_path / "alone", axes=["method.student_steps"], jobs=1)
+    both = sweep.run(points, base, (0,), tmp_path / "both", axes=["method.student_steps"], jobs=2)
+    assert list(both["method.student_steps"]) == [1, 2] and not both.reused.any()
+    metrics = [c for c in alone.columns if c not in ("run_dir", "train_wall_time_s")]
+    pd.testing.assert_frame_equal(both[metrics], alone[metrics])  # the same threads: equal, not close
+
+
+def test_default_jobs_is_one_per_threads_share_of_the_cores(monkeypatch):
+    monkeypatch.setattr(sweep.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    base = EXP.config("smoke", {"run.device": "cpu"})
+    assert sweep.default_jobs(base.override({"run.threads": 1}), pending=10) == 4
+    assert sweep.default_jobs(base.override({"run.threads": 2}), pending=10) == 2
+    assert sweep.default_jobs(base.override({"run.threads": 1}), pending=3) == 3
+    assert sweep.default_jobs(base.override({"run.threads": None}), pending=10) == 1
