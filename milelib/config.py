@@ -17,6 +17,8 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +27,7 @@ from .registry import DATASETS, METHODS
 MODELS = ("small_cnn", "resnet18", "resnet50")
 PARTS = ("data", "model", "method", "optim", "run")
 SWITCHABLE = {"data": DATASETS, "method": METHODS}  # parts chosen by name from a registry
+NAMED = ("data", "model", "method")  # parts with a name: naming one alone switches it
 
 
 def check_choice(what: str, value, valid) -> None:
@@ -122,32 +125,37 @@ class RunConfig:
             raise ValueError(f"unknown setting {unknown[0]!r}: a run config has the parts "
                              f"{', '.join(PARTS)} and a seed")
         parts = {part: _make_part(part, _part_class(part, d[part]), dict(d[part])) for part in PARTS if part in d}
-        return cls(**parts, seed=_coerce("seed", "int", d.get("seed", 0)))  # a part not given: its defaults
+        return cls(**parts, seed=_coerce("seed", int, d.get("seed", 0)))  # a part not given: its defaults
 
     def override(self, overrides: dict | None = None, **more) -> RunConfig:
-        """A new config with dotted settings replaced: {"method.rho": 0.1, "method": "sigmoid"}."""
+        """A new config with dotted settings replaced: {"method.rho": 0.1, "optim.steps": 800}.
+        Naming a part alone ({"method": "sigmoid"}, or "method.name") switches it to that entry
+        with that entry's defaults, before the other settings are applied."""
         items = {**(overrides or {}), **more}
+        switches = {key.partition(".")[0]: value for key, value in items.items() if _is_switch(key)}
         d = self.to_dict()
-        for key, value in items.items():  # part switches first, so fields land on the new part
-            part, _, name = key.partition(".")
-            if part in SWITCHABLE and name in ("", "name") or key == "model":
-                d[part] = {"name": value}
+        d.update({part: {"name": name} for part, name in switches.items()})
         for key, value in items.items():
             part, dot, name = key.partition(".")
             if key == "seed":
                 d["seed"] = value
-            elif not dot and key not in SWITCHABLE and key != "model" or dot and part not in PARTS:
+            elif dot and part in PARTS and not _is_switch(key):
+                d[part][name] = value
+            elif not _is_switch(key):
                 close = difflib.get_close_matches(key, [f"{p}.{f}" for p in PARTS for f in d[p]] + ["seed"], n=1)
                 hint = f"did you mean {close[0]}?" if close else f"write part.setting, the parts being {', '.join(PARTS)}"
                 raise ValueError(f"unknown setting {key!r}: {hint}")
-            elif dot and name != "name":
-                d[part][name] = value
         return RunConfig.from_dict(d)
 
     def config_hash(self) -> str:
         """A short hash of every setting that changes the run's results (all but the `run` part)."""
         d = {k: v for k, v in self.to_dict().items() if k != "run"}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _is_switch(key: str) -> bool:
+    part, _, name = key.partition(".")
+    return part in NAMED and name in ("", "name")
 
 
 def _part_class(part: str, given) -> type:
@@ -161,7 +169,7 @@ def _part_class(part: str, given) -> type:
 
 
 def _make_part(part: str, klass: type, given: dict):
-    fields = {f.name: f for f in dataclasses.fields(klass)}
+    fields = typing.get_type_hints(klass)  # real types, whether or not the module defers annotations
     for key in given:
         if key not in fields:
             which = f"{part} {given['name']!r}" if part in SWITCHABLE else f"the {part} part"
@@ -169,25 +177,22 @@ def _make_part(part: str, klass: type, given: dict):
             hint = (f"did you mean {part}.{close[0]}?" if close else
                     f"valid ones: {', '.join(f'{part}.{f}' for f in fields if f != 'name') or 'none'}")
             raise ValueError(f"unknown setting '{part}.{key}' for {which}: {hint}")
-    return klass(**{k: _coerce(f"{part}.{k}", fields[k].type, v) for k, v in given.items()})
+    return klass(**{k: _coerce(f"{part}.{k}", fields[k], v) for k, v in given.items()})
 
 
-def _coerce(name: str, kind: str, value):
-    """Check a value against its field's annotation (a string, as `from __future__ import
-    annotations` leaves it); ints are accepted for floats and lists for tuples."""
-    kinds = [k.strip() for k in str(kind).split("|")]
-    if value is None and "None" in kinds:
-        return None
-    for k in kinds:
-        base = k.split("[")[0]
-        if base == "bool" and isinstance(value, bool):
+def _coerce(name: str, kind, value):
+    """Check a value against its field's type; ints are accepted for floats, tuples for lists."""
+    union = isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union
+    for option in typing.get_args(kind) if union else (kind,):
+        base = typing.get_origin(option) or option
+        if option is type(None) and value is None or base is typing.Any:
             return value
-        if base == "int" and isinstance(value, int) and not isinstance(value, bool):
+        if base is bool and isinstance(value, bool) or base is str and isinstance(value, str):
             return value
-        if base == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if base is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if base is float and isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
-        if base == "str" and isinstance(value, str):
-            return value
-        if base in ("list", "tuple") and isinstance(value, (list, tuple)):
+        if base in (list, tuple) and isinstance(value, (list, tuple)):
             return list(value)
-    raise ValueError(f"{name} takes {kind}, got {value!r}")
+    raise ValueError(f"{name} takes {getattr(kind, '__name__', kind)}, got {value!r}")

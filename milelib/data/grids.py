@@ -70,7 +70,7 @@ def make_grids(digits: Digits, n: int, seed: int, filled_cells=9, center_prob: f
         weights = np.asarray(filled_weights, dtype=float)
         if weights.shape != counts.shape or (weights < 0).any() or weights.sum() <= 0:
             raise ValueError(f"filled_weights must hold {len(counts)} weights >= 0, one per filled-cell "
-                             f"count {bounds[0]}..{bounds[1]}, not all zero (got {list(filled_weights)})")
+                             f"count {bounds[0]}..{bounds[1]}, not all zero (got {filled_weights})")
     if not 0 <= center_prob <= 1:
         raise ValueError(f"center_prob must be between 0 and 1 (got {center_prob})")
     if len(digits) == 0:
