@@ -83,15 +83,17 @@ def package_versions() -> dict:
 def device_description() -> dict:
     if torch.cuda.is_available():
         return {"kind": "cuda", "name": torch.cuda.get_device_name(0), "count": torch.cuda.device_count()}
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    info = {"model name": platform.processor() or platform.machine()}
+    try:  # the first processor's lines: name, family and model, and its vector instructions
+        for line in Path("/proc/cpuinfo").read_text().split("\n\n")[0].splitlines():
+            key, _, value = (part.strip() for part in line.partition(":"))
+            info[key] = value
     except OSError:
         pass
-    return {"kind": "cpu", "name": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads()}
+    flags = set(info.get("flags", "").split())
+    return {"kind": "cpu", "name": info["model name"], "family": info.get("cpu family"), "model": info.get("model"),
+            "vector_isa": [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_tile") if f in flags],
+            "cores": os.cpu_count(), "torch_threads": torch.get_num_threads()}
 
 
 def provenance(configs, wall_time_s: float, **extra) -> dict:
