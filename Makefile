@@ -28,8 +28,8 @@ reproduce: $(STAMP)
 	  name=$$(basename $$nb .ipynb); dir=results/$$name/$(PROFILE); mkdir -p $$dir; \
 	  echo "== $$name (PROFILE=$(PROFILE)) $$(date +%T)"; \
 	  PATH=$(abspath $(BIN)):$$PATH $(BIN)/papermill -k python3 --cwd notebooks --no-progress-bar \
-	    -p PROFILE $(PROFILE) $$nb $$dir/.$$name.ipynb.tmp || exit 1; \
-	  mv $$dir/.$$name.ipynb.tmp $$dir/$$name.ipynb; \
+	    -p PROFILE $(PROFILE) $$nb $$dir/.$$name.tmp.ipynb || exit 1; \
+	  mv $$dir/.$$name.tmp.ipynb $$dir/$$name.ipynb; \
 	done; echo "== done $$(date +%T)"
 
 # The notebooks are generated from their jupytext sources (notebooks/NN_name.py): edit those, then
