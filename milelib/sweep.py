@@ -60,7 +60,8 @@ def default_jobs(base: RunConfig, pending: int) -> int:
 def run(points: dict[str, dict], base: RunConfig, seeds, store, axes=(), jobs: int | None = None,
         log=print) -> pd.DataFrame:
     """Train every point once per seed into `store` (finished runs are read back); one row per run:
-    label, the `axes` values (None where a run has no such setting), seed, config hash, every metric, training time, reused, run folder.
+    label, the `axes` values (None where a run has no such setting), seed, config hash, every metric,
+    training time and threads, reused, run folder.
     Progress goes to `log` (print; the command line sends it to stderr)."""
     tasks = []
     for label, overrides in points.items():
@@ -83,7 +84,8 @@ def run(points: dict[str, dict], base: RunConfig, seeds, store, axes=(), jobs: i
         flat = _flatten(task.cfg.to_dict())
         rows.append({"label": task.label, **{axis: flat.get(axis) for axis in axes}, "seed": task.cfg.seed,
                      "config_hash": task.cfg.config_hash(), **saved["metrics"],
-                     "train_wall_time_s": saved["run"]["wall_time_s"], "reused": task.folder not in trained,
+                     "train_wall_time_s": saved["run"]["wall_time_s"], "threads": saved["run"]["threads"],
+                     "reused": task.folder not in trained,
                      "run_dir": str(task.folder)})
     return pd.DataFrame(rows)
 
