@@ -16,6 +16,7 @@ from milelib import RunConfig, train
 from milelib.data import LoaderData, batch_indices, images
 from milelib.data.feeds import sample_seeds
 from milelib.evaluate import predict
+from stopping import Stop, stop_on_call
 
 CPU = torch.device("cpu")
 COLOURS = [(220, 30, 30), (30, 200, 40), (40, 60, 230)]
@@ -117,24 +118,12 @@ def test_image_folder_reports_the_test_root_with_accuracy_only(folders):
     assert round(result["accuracy"] * 21, 9) == round(result["accuracy"] * 21)
 
 
-class Stop(BaseException):
-    """Stands in for a kill: raised inside an optimizer step, after a checkpoint was written."""
-
-
 def test_image_folder_run_stopped_and_resumed_equals_an_unstopped_one(folders, tmp_path, monkeypatch):
     settings = {"optim.steps": 12, "run.checkpoint_every": 4, "run.log_every": 3}
     expected = train(folder_config(folders[0], **settings, **{"run.out_dir": str(tmp_path / "a")}))
     real = S.sgd_step
     for stop_at in (7, 6):  # steps 6 (resumed from 4, with step 4's loss not yet logged), then 9 (from 8)
-        calls = []
-
-        def step(*args):
-            calls.append(1)
-            if len(calls) == stop_at:
-                raise Stop
-            return real(*args)
-
-        monkeypatch.setattr(S, "sgd_step", step)
+        stop_on_call(monkeypatch, S, stop_at)
         with pytest.raises(Stop):
             train(folder_config(folders[0], **settings, **{"run.out_dir": str(tmp_path / "b")}))
     monkeypatch.setattr(S, "sgd_step", real)

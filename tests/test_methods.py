@@ -19,6 +19,7 @@ from milelib.data import Batch, Data, Split, TensorData
 from milelib.methods.base import Parts
 from milelib.methods.teacher_student import Argmax, MileSettings, SoftTargets, Threshold
 from milelib.registry import DATASETS
+from stopping import Stop, stop_on_call
 
 EXP = experiments.get("multi_mnist").EXPERIMENT
 LN2 = math.log(2.0)
@@ -114,32 +115,15 @@ def test_elr_targets_survive_state_dict_into_a_fresh_elr():
     assert a.item() == b.item() and torch.equal(fresh.targets, method.targets)
 
 
-class Stop(BaseException):
-    """Stands in for a kill, raised inside an optimizer step after a checkpoint was written."""
-
-
-def stop_on_call(monkeypatch, n):
-    calls, real = [], S.sgd_step
-
-    def step(*args):
-        calls.append(1)
-        if len(calls) == n:
-            raise Stop
-        return real(*args)
-
-    monkeypatch.setattr(S, "sgd_step", step)
-    return real
-
-
 def test_elr_run_stopped_and_resumed_equals_an_unstopped_one(tmp_path, monkeypatch):
     settings = {"method": "elr", "run.progress": False, "run.checkpoint_every": 5, "run.log_every": 3}
     expected = train(EXP.config("smoke", {**settings, "run.out_dir": str(tmp_path / "reference")}))
     # 24 steps of 8 per epoch; the 13th call is step 12 (0-based): stopped after the checkpoint at 10,
     # whose targets hold a whole first epoch's values and two steps of momentum on top
-    real = stop_on_call(monkeypatch, 13)
+    real = stop_on_call(monkeypatch, S, 13)
     with pytest.raises(Stop):
         train(EXP.config("smoke", {**settings, "run.out_dir": str(tmp_path / "stopped")}))
-    stop_on_call(monkeypatch, 7)  # resumed at step 10, its 7th call is step 16: after the checkpoint at 15
+    stop_on_call(monkeypatch, S, 7)  # resumed at step 10, its 7th call is step 16: after the checkpoint at 15
     with pytest.raises(Stop):
         train(EXP.config("smoke", {**settings, "run.out_dir": str(tmp_path / "stopped")}))
     monkeypatch.setattr(S, "sgd_step", real)
@@ -150,7 +134,7 @@ def test_elr_run_stopped_and_resumed_equals_an_unstopped_one(tmp_path, monkeypat
 
     # the test can fail: a resume that forgets the targets ends elsewhere
     monkeypatch.setattr(S.ELR, "load_state_dict", lambda self, state, path: S.Softmax.load_state_dict(self, state, path))
-    stop_on_call(monkeypatch, 13)
+    stop_on_call(monkeypatch, S, 13)
     with pytest.raises(Stop):
         train(EXP.config("smoke", {**settings, "run.out_dir": str(tmp_path / "forgetful")}))
     monkeypatch.setattr(S, "sgd_step", real)

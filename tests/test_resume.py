@@ -1,6 +1,5 @@
 """A stopped run resumes from its last checkpoint and ends exactly where an unstopped one ends."""
 import json
-import os
 import random
 import signal
 import subprocess
@@ -14,6 +13,7 @@ import milelib.methods.supervised as S
 import milelib.methods.teacher_student as TS
 from milelib import checkpoint, experiments, train
 from milelib.models import build_model
+from stopping import Stop, stop_on_call
 
 EXP = experiments.get("multi_mnist").EXPERIMENT
 
@@ -76,10 +76,6 @@ def test_sigkill_at_random_steps_then_resume_gives_identical_metrics(tmp_path, v
     assert (out / "cycles.csv").read_text() == (tmp_path / "reference" / "cycles.csv").read_text()
 
 
-class Stop(BaseException):
-    """Stands in for a kill: raised inside a step, after the last checkpoint was written."""
-
-
 @pytest.mark.parametrize("variant", ["released", "algorithm1"])
 def test_stops_at_chosen_steps_then_resume_gives_identical_metrics(tmp_path, monkeypatch, variant):
     settings = {**SETTINGS, "optim.steps": 40, "method.variant": variant}
@@ -88,15 +84,7 @@ def test_stops_at_chosen_steps_then_resume_gives_identical_metrics(tmp_path, mon
     # Stop at global steps 7, 12 and 19: the resumes start at checkpoints 5 (teacher phase),
     # 10 (mid-imitation: steps 8-11 imitate) and 15, each holding unlogged losses.
     for calls_before_stop in (7, 7, 9):
-        calls = []
-
-        def step(*args):
-            calls.append(1)
-            if len(calls) == calls_before_stop:
-                raise Stop
-            return real_step(*args)
-
-        monkeypatch.setattr(TS, "sgd_step", step)
+        stop_on_call(monkeypatch, TS, calls_before_stop)
         with pytest.raises(Stop):
             train(EXP.config("smoke", {**settings, "run.out_dir": str(tmp_path / "stopped")}))
     monkeypatch.setattr(TS, "sgd_step", real_step)
