@@ -1,13 +1,16 @@
 """Checkpoint files: written atomically, found through a `last` pointer, loadable with
-`torch.load(weights_only=True)` (plain types and tensors only), with one-line errors.
+`torch.load(weights_only=True)` (plain types and tensors only), checked against a checksum of
+their content, with one-line errors.
 
 Layout of a run folder: `checkpoints/step-000400.pt` ... and `checkpoints/last`, a one-line text
 file naming the newest complete checkpoint. A checkpoint is written under a temporary name and
-renamed, then the pointer is rewritten the same way, then older checkpoints are removed: a run
-killed at any instant leaves a pointer to a whole checkpoint.
+renamed, then the pointer is rewritten the same way, then all but the newest two are removed: a
+run killed at any instant leaves a pointer to a whole checkpoint, and one whose bytes were later
+damaged on disk is refused, the run resuming from the one before it.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import pickle
 import random
@@ -17,9 +20,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .notices import warn
 from .results import atomic_write_bytes
 
-FORMAT = 2  # 2: the run config in parts, the method's state under "method"
+FORMAT = 3  # 3: a checksum of the content; 2: the run config in parts (read, without a checksum)
+READABLE = (2, 3)
+KEEP = 2    # the newest checkpoint and the one before it
+
+
+class DamagedCheckpoint(ValueError):
+    """A checkpoint file that cannot be read, or whose content no longer matches its checksum."""
+
+    def __init__(self, path, reason: str):
+        self.path, self.reason = path, reason
+        super().__init__(f"checkpoint {path} is {reason}: delete it (and its 'last' pointer) to start the run over")
 
 
 def rng_state() -> dict:
@@ -45,15 +59,47 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def digest(obj) -> str:
+    """A SHA-256 of a checkpoint's content: every tensor's dtype, shape and bytes, and every other
+    value's repr, walked in a fixed order (dict keys sorted). It survives torch.save/torch.load."""
+    h = hashlib.sha256()
+
+    def feed(x):
+        if isinstance(x, torch.Tensor):
+            t = x.detach().cpu().contiguous().reshape(-1)
+            h.update(f"T{t.dtype}{tuple(x.shape)}".encode())
+            h.update(t.view(torch.uint8).numpy().tobytes())
+        elif isinstance(x, dict):
+            h.update(b"{")
+            for key in sorted(x, key=repr):
+                feed(key)
+                feed(x[key])
+            h.update(b"}")
+        elif isinstance(x, (list, tuple)):
+            h.update(b"[")
+            for value in x:
+                feed(value)
+            h.update(b"]")
+        else:
+            h.update(repr(x).encode())
+
+    feed(obj)
+    return h.hexdigest()
+
+
 def save(folder, state: dict) -> Path:
-    """Write folder/step-XXXXXX.pt, point folder/last at it, then drop older checkpoints."""
+    """Write folder/step-XXXXXX.pt with its checksum, point folder/last at it, then drop all but
+    the newest KEEP checkpoints (and temporary files a kill mid-write left)."""
     folder = Path(folder)
+    content = {"format": FORMAT, **state}
+    content["checksum"] = digest(content)
     buf = io.BytesIO()
-    torch.save({"format": FORMAT, **state}, buf)
+    torch.save(content, buf)
     path = atomic_write_bytes(folder / f"step-{state['step']:06d}.pt", buf.getvalue())
     atomic_write_bytes(folder / "last", f"{path.name}\n".encode())
-    for old in [*folder.glob("step-*.pt"), *folder.glob(".*.tmp")]:  # temps: left by a kill mid-write
-        if old.name != path.name:
+    keep = {path, *sorted(p for p in folder.glob("step-*.pt") if p.name < path.name)[-(KEEP - 1):]}
+    for old in [*folder.glob("step-*.pt"), *folder.glob(".*.tmp")]:
+        if old not in keep:
             old.unlink(missing_ok=True)
     return path
 
@@ -70,19 +116,41 @@ def last_path(folder) -> Path | None:
 
 
 def load(path, map_location="cpu") -> dict:
-    """A checkpoint's contents; a truncated or garbled file gives one line saying so."""
+    """A checkpoint's contents; a truncated, garbled or damaged file gives one line saying so."""
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as err:
         reason = str(err).split(". ")[0].splitlines()[0] if str(err) else type(err).__name__
-        raise ValueError(f"checkpoint {path} is corrupt ({reason}): delete it (and its 'last' pointer) "
-                         f"to start the run over") from None
+        raise DamagedCheckpoint(path, f"corrupt ({reason})") from None
     if not isinstance(state, dict) or "step" not in state:
         raise ValueError(f"{path} is not a milelib checkpoint (no 'step'): point at a run's checkpoints folder")
-    if state.get("format") != FORMAT:
-        raise ValueError(f"checkpoint {path} has format {state.get('format')}, this milelib reads format {FORMAT}: "
-                         f"rerun with the milelib version that wrote it, or delete it to start over")
+    if state.get("format") not in READABLE:
+        raise ValueError(f"checkpoint {path} has format {state.get('format')}, this milelib reads formats "
+                         f"{', '.join(map(str, READABLE))}: rerun with the milelib version that wrote it, or delete "
+                         f"it to start over")
+    if state["format"] >= 3 and state.pop("checksum", None) != digest(state):
+        raise DamagedCheckpoint(path, "damaged, its content no longer matching its checksum (bytes changed on disk)")
     return state
+
+
+def load_latest(folder) -> tuple[Path, dict] | None:
+    """The newest checkpoint of `folder` that loads whole, or None when there is none yet. When the
+    one the `last` pointer names is damaged, the one kept before it is used, with a warning."""
+    named = last_path(folder)
+    if named is None:
+        return None
+    older = sorted((p for p in Path(folder).glob("step-*.pt") if p.name < named.name), reverse=True)
+    try:
+        return named, load(named)
+    except DamagedCheckpoint as damage:
+        for path in older:
+            try:
+                state = load(path)
+            except DamagedCheckpoint:
+                continue
+            warn(f"checkpoint {named} is {damage.reason}: resuming from {path.name}, the checkpoint before it")
+            return path, state
+        raise
 
 
 def check_compatible(state: dict, path, config_hash: str, model: str) -> None:

@@ -6,29 +6,29 @@ The data module (`milelib.data`) decides what a batch is and the method (`mileli
 a step does; the loop asks neither for its name. Step-based: every method takes exactly
 `optim.steps` optimizer steps on batches whose order is a pure function of (seed, step).
 
-A run folder (`run.out_dir`) holds metrics.csv (every `log_every` steps), cycles.csv (the
-method's per-cycle rows, if any), checkpoints/ and result.json, written last: its presence marks
-the run complete.
+A run folder (`run.out_dir`, see rundir.py) holds metrics.csv (every `log_every` steps),
+cycles.csv (the method's per-cycle rows, if any), checkpoints/ and result.json, written last: its
+presence marks the run complete. One process at a time trains into it (runlock.py).
 """
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import math
 import random
+import signal
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import checkpoint, data as datasets, methods
+from . import checkpoint, data as datasets, methods, rundir, runlock
 from .config import RunConfig
 from .evaluate import evaluate
 from .methods import Parts
 from .models import build_model
-from .results import atomic_write_bytes, atomic_write_json
+from .notices import warn
 
 
 def pick_device(name: str) -> torch.device:
@@ -109,26 +109,43 @@ class Progress:
                                      f"{kept}: lower lr or check the data")
 
 
+class Stopped(KeyboardInterrupt):
+    """Ctrl-C stopped a run; its message says at which step and how to resume."""
+
+
+def runtime_facts(device) -> dict:
+    """What changes a run's numbers without being a setting: checked when a run resumes."""
+    return {"threads": torch.get_num_threads(), "device": device.type, "torch": str(torch.__version__)}
+
+
 def train(config: RunConfig) -> dict:
     """Train one model as `config` says and return its metrics (fractions in [0, 1]): those of the
     data's report split unprefixed, the other splits' as "split/metric".
 
-    With `run.out_dir`, a run that was stopped continues from its last checkpoint and ends with
-    the same metrics as one never stopped.
+    With `run.out_dir`: one process at a time trains into the folder; a finished run's result is
+    returned as it is (`run.reevaluate` evaluates it again); a stopped run continues from its last
+    checkpoint and ends with the same metrics as one never stopped (on the CPU, with the same
+    threads and torch; a warning says when these differ).
     """
     cfg, t0 = config, time.time()
     threads = torch.get_num_threads()
     if cfg.run.threads:
         torch.set_num_threads(cfg.run.threads)
     try:
-        return _train(cfg, t0)
+        device = pick_device(cfg.run.device)
+        out = rundir.prepare(cfg.run.out_dir)
+        if out is None:
+            return _train(cfg, device, None, t0)
+        with runlock.hold(out):
+            saved = rundir.previous_result(out, cfg.config_hash())
+            if saved is not None and not cfg.run.reevaluate:
+                return saved["metrics"]  # finished: returned as it is, never rewritten
+            return _train(cfg, device, out, t0)
     finally:
         torch.set_num_threads(threads)
 
 
-def _train(cfg: RunConfig, t0: float) -> dict:
-    device = pick_device(cfg.run.device)
-    out = prepare_out_dir(cfg.run.out_dir)
+def _train(cfg: RunConfig, device, out: Path | None, t0: float) -> dict:
     seed_everything(cfg.seed)
     data = datasets.build(cfg.data)
     if cfg.optim.batch_size > len(data.train):
@@ -139,58 +156,91 @@ def _train(cfg: RunConfig, t0: float) -> dict:
     method = methods.build(cfg, make_parts(cfg, device, **facts))
     progress = Progress()
     ckpt_dir = out / "checkpoints" if out else None
-    last_good = checkpoint.last_path(ckpt_dir) if out else None
-    if last_good:
-        state = checkpoint.load(last_good)  # on the CPU: RNG states must stay there
+    found = checkpoint.load_latest(ckpt_dir) if out else None  # on the CPU: RNG states must stay there
+    last_good = found[0] if found else None
+    if found:
+        state = found[1]
         checkpoint.check_compatible(state, last_good, cfg.config_hash(), cfg.model.name)
+        _check_facts(state.get("facts"), last_good, device)
         method.load_state_dict(state["method"], last_good)
         progress.load_state_dict(state["progress"], device)
         checkpoint.set_rng_state(state["rng"])
 
     steps, bar = cfg.optim.steps, _progress_bar(cfg, initial=progress.step)
     batches = data.train.batches(progress.step, cfg.optim.batch_size, cfg.seed, device, cfg.run.workers)
-    for step, batch in zip(range(progress.step, steps), batches):
-        lr = learning_rate(cfg.optim, step)
-        loss = method.step(batch, step, lr)
-        progress.window.append((step + 1, loss))
-        progress.skipped += batch.skipped
-        progress.step = step + 1
-        if progress.step % cfg.run.log_every == 0 or progress.step == steps:
-            progress.check_finite(cfg, last_good)
-            mean_loss = torch.stack([loss for _, loss in progress.window]).mean().item()
-            progress.log.append({"step": progress.step, "phase": method.phase(step), "loss": mean_loss, "lr": lr})
-            progress.window = []
-            bar.set_postfix(loss=f"{mean_loss:.4f}", refresh=False)
-        if out and (progress.step % cfg.run.checkpoint_every == 0 or progress.step == steps):
-            progress.check_finite(cfg, last_good)
-            last_good = checkpoint.save(ckpt_dir, {
-                "config": cfg.to_dict(), "config_hash": cfg.config_hash(), "step": progress.step, "data": facts,
-                "method": method.state_dict(), "progress": progress.state_dict(), "rng": checkpoint.rng_state()})
-        bar.update(1)
-    bar.close()
-
-    result = {**evaluate(method, data, device, cfg.run.workers), **method.summary()}
+    try:
+        with _stop_between_steps() as stop_asked:
+            for step, batch in zip(range(progress.step, steps), batches):
+                lr = learning_rate(cfg.optim, step)
+                loss = method.step(batch, step, lr)
+                progress.window.append((step + 1, loss))
+                progress.skipped += batch.skipped
+                progress.step = step + 1
+                if progress.step % cfg.run.log_every == 0 or progress.step == steps:
+                    progress.check_finite(cfg, last_good)
+                    mean_loss = torch.stack([loss for _, loss in progress.window]).mean().item()
+                    progress.log.append({"step": progress.step, "phase": method.phase(step), "loss": mean_loss, "lr": lr})
+                    progress.window = []
+                    bar.set_postfix(loss=f"{mean_loss:.4f}", refresh=False)
+                if out and (progress.step % cfg.run.checkpoint_every == 0 or progress.step == steps or stop_asked):
+                    progress.check_finite(cfg, last_good)
+                    last_good = checkpoint.save(ckpt_dir, {
+                        "config": cfg.to_dict(), "config_hash": cfg.config_hash(), "step": progress.step, "data": facts,
+                        "facts": runtime_facts(device), "method": method.state_dict(),
+                        "progress": progress.state_dict(), "rng": checkpoint.rng_state()})
+                bar.update(1)
+                if stop_asked:
+                    raise KeyboardInterrupt
+        bar.close()
+        result = {**evaluate(method, data, device, cfg.run.workers), **method.summary()}
+    except KeyboardInterrupt:
+        bar.close()
+        resume = (f"rerun the same command to resume from its checkpoint at step {_step_of(last_good)}" if last_good
+                  else "it had no checkpoint yet, so a rerun starts over" if out
+                  else "this run keeps no checkpoints (no run.out_dir), so a rerun starts over")
+        raise Stopped(f"stopped at step {progress.step} of {steps}: {resume}") from None
     if progress.skipped:
         result["skipped_images"] = progress.skipped
     if out:
-        _write_run(out, cfg, method, progress, result, time.time() - t0)
+        rundir.write(out, cfg, progress.log, method.log_rows(), result,
+                     {"wall_time_s": round(time.time() - t0, 1), "resumed_from_steps": progress.resumed_from,
+                      **runtime_facts(device)})
     return result
 
 
-def prepare_out_dir(out_dir) -> Path | None:
-    """The run folder, created and proven writable before any training is spent."""
-    if not out_dir:
-        return None
-    out = Path(out_dir)
+def _step_of(path: Path) -> int:
+    return int(path.stem.split("-")[1])
+
+
+@contextlib.contextmanager
+def _stop_between_steps():
+    """While training, the first Ctrl-C (SIGINT) asks the loop to checkpoint and stop after the
+    current step; a second one interrupts at once. Only in the main thread, where signals arrive."""
+    asked: list = []
+    if threading.current_thread() is not threading.main_thread():
+        yield asked
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def ask(signum, frame):
+        asked.append(signum)
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, ask)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as err:
-        raise OSError(f"output folder {out} cannot be created or written ({err.strerror}): "
-                      f"choose another out_dir, or fix the path or its permissions") from None
-    return out
+        yield asked
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _check_facts(theirs: dict | None, path, device) -> None:
+    """Warn, in one line, when a run resumes with other threads, device kind or torch than it ran with."""
+    mine = runtime_facts(device)
+    changed = [f"{key} {mine[key]} (it ran with {theirs[key]})" for key in mine
+               if theirs and key in theirs and theirs[key] != mine[key]]
+    if changed:
+        warn(f"resuming {path} with {', '.join(changed)}: the result will be close to, not exactly, an unstopped "
+             f"run's; resume with the same ones for an exact result")
 
 
 def _progress_bar(cfg: RunConfig, initial: int):
@@ -200,34 +250,13 @@ def _progress_bar(cfg: RunConfig, initial: int):
                 desc=f"{cfg.method.name} seed {cfg.seed}", mininterval=2.0, leave=False)
 
 
-def _csv_bytes(rows: list[dict]) -> bytes:
-    if not rows:
-        return b""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue().encode()
-
-
-def _write_run(out: Path, cfg: RunConfig, method, progress: Progress, result: dict, wall_time_s: float) -> None:
-    """metrics.csv, cycles.csv, then result.json last: its presence marks the run complete."""
-    atomic_write_bytes(out / "metrics.csv", _csv_bytes(progress.log))
-    if method.log_rows():
-        atomic_write_bytes(out / "cycles.csv", _csv_bytes(method.log_rows()))
-    atomic_write_json(out / "result.json", {
-        "config": cfg.to_dict(), "config_hash": cfg.config_hash(), "metrics": result,
-        "run": {"wall_time_s": round(wall_time_s, 1), "resumed_from_steps": progress.resumed_from,
-                "threads": torch.get_num_threads(), "device": str(pick_device(cfg.run.device))}})
-
-
 def load_run(run_dir, device="cpu"):
     """A finished or stopped run's method (its networks as last saved) and its config."""
     folder = Path(run_dir) / "checkpoints"
-    path = checkpoint.last_path(folder)
-    if path is None:
+    found = checkpoint.load_latest(folder)
+    if found is None:
         raise FileNotFoundError(f"no checkpoint in {folder}: train the run first (its out_dir)")
-    state = checkpoint.load(path)
+    path, state = found
     cfg = RunConfig.from_dict(state["config"])
     method = methods.build(cfg, make_parts(cfg, torch.device(device), **state["data"]))
     method.load_state_dict(state["method"], path)

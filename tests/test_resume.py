@@ -67,7 +67,8 @@ def test_sigkill_at_random_steps_then_resume_gives_identical_metrics(tmp_path, v
     assert finish.wait(timeout=300) == 0, finish.stderr.read()
 
     got = json.loads((out / "result.json").read_text())
-    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["last", "step-000240.pt"]  # temps swept
+    # temps swept; the newest checkpoint and the one before it kept (resume falls back to it)
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["last", "step-000235.pt", "step-000240.pt"]
     assert kills >= 2, f"the run finished before it could be killed twice (seed {seed})"
     resumed = got["run"]["resumed_from_steps"]
     assert len(resumed) >= kills and all(0 < a < b for a, b in zip(resumed, resumed[1:])), resumed
@@ -116,8 +117,16 @@ def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path, monke
 
 def test_checkpoint_from_another_config_is_refused(tmp_path):
     train(smoke(method="sigmoid", run__out_dir=str(tmp_path)))
+    (tmp_path / "result.json").unlink()  # stopped before its end: only checkpoints
     with pytest.raises(ValueError, match=r"was made by another config \(hash \w+ != \w+\): use another out_dir"):
         train(smoke(method="sigmoid", optim__lr=0.3, run__out_dir=str(tmp_path)))
+
+
+def test_result_of_another_config_is_refused(tmp_path):
+    train(smoke(method="sigmoid", run__out_dir=str(tmp_path)))
+    with pytest.raises(ValueError, match=r"result.json holds the result of another config \(hash \w+ != \w+\)") as err:
+        train(smoke(method="sigmoid", optim__lr=0.3, run__out_dir=str(tmp_path)))
+    assert "\n" not in str(err.value)
 
 
 def test_checkpoint_from_another_model_is_refused(tmp_path):
@@ -137,8 +146,9 @@ def test_checkpoint_with_unknown_keys_is_refused(tmp_path):
 
 def test_corrupt_checkpoint_gives_one_line(tmp_path):
     train(smoke(method="softmax", run__out_dir=str(tmp_path)))
-    path = checkpoint.last_path(tmp_path / "checkpoints")
-    path.write_bytes(path.read_bytes()[:300])  # truncated on disk
+    (tmp_path / "result.json").unlink()
+    for path in (tmp_path / "checkpoints").glob("step-*.pt"):  # both kept checkpoints truncated on disk
+        path.write_bytes(path.read_bytes()[:300])
     with pytest.raises(ValueError, match=r"checkpoint .*step-000024.pt is corrupt .*: delete it") as err:
         train(smoke(method="softmax", run__out_dir=str(tmp_path)))
     assert "\n" not in str(err.value)

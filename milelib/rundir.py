@@ -1,0 +1,67 @@
+"""A run folder: created and proven writable before any training is spent, its finished result
+read back (or refused when it belongs to another config), and its files written, result.json last.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from .notices import warn
+from .results import atomic_write_bytes, atomic_write_json, read_json
+
+
+def prepare(out_dir) -> Path | None:
+    """The run folder (`~` expanded), created and proven writable; None when the run keeps no files."""
+    if out_dir is None:
+        return None
+    out = Path(out_dir).expanduser()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise OSError(f"output folder {out} cannot be created or written ({err.strerror}): "
+                      f"choose another out_dir, or fix the path or its permissions") from None
+    return out
+
+
+def previous_result(out: Path, config_hash: str) -> dict | None:
+    """The result.json of a run finished in `out` with this config, or None when there is none. A
+    result of another config is refused; an unreadable one is reported and will be rewritten."""
+    path = out / "result.json"
+    if not path.exists():
+        return None
+    try:
+        saved = read_json(path)
+    except (OSError, ValueError) as err:
+        saved = err
+    if not isinstance(saved, dict) or not {"config_hash", "metrics"} <= set(saved):
+        what = type(saved).__name__ if not isinstance(saved, Exception) else f"unreadable JSON: {saved}"
+        warn(f"{path} is not a milelib result ({what.splitlines()[0]}): the run finishes from its checkpoints "
+             f"and rewrites it")
+        return None
+    if saved["config_hash"] != config_hash:
+        raise ValueError(f"{path} holds the result of another config (hash {saved['config_hash']} != {config_hash}): "
+                         f"use another out_dir, or delete that folder to start over")
+    return saved
+
+
+def _csv_bytes(rows: list[dict]) -> bytes:
+    if not rows:
+        return b""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue().encode()
+
+
+def write(out: Path, cfg, log: list[dict], cycles: list[dict], result: dict, run_facts: dict) -> None:
+    """metrics.csv, cycles.csv, then result.json last: its presence marks the run complete."""
+    atomic_write_bytes(out / "metrics.csv", _csv_bytes(log))
+    if cycles:
+        atomic_write_bytes(out / "cycles.csv", _csv_bytes(cycles))
+    atomic_write_json(out / "result.json", {"config": cfg.to_dict(), "config_hash": cfg.config_hash(),
+                                            "metrics": result, "run": run_facts})

@@ -1,0 +1,46 @@
+"""One process per run folder: an advisory lock on `<run folder>/.lock`.
+
+`flock` locks belong to the open file and the kernel drops them when their process ends, killed or
+not, so a lock left by a dead process is simply taken over; the file's text (pid, host, start
+time) serves only to name the holder in the message a second process gets.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import time
+from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks here; runs there are not guarded
+    fcntl = None
+
+LOCK_NAME = ".lock"
+
+
+class RunFolderBusy(RuntimeError):
+    """Another process is training into the same run folder."""
+
+
+@contextlib.contextmanager
+def hold(folder):
+    """Hold the run folder's lock for the duration of the block, or raise RunFolderBusy."""
+    if fcntl is None:
+        yield
+        return
+    path = Path(folder) / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            raise RunFolderBusy(f"run folder {folder} is in use by {holder}: wait for that run to finish (or stop "
+                                f"it) and rerun, which resumes it; or give this run another out_dir") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the file releases the lock

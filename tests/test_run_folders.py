@@ -1,0 +1,188 @@
+"""Runs that cannot clobber each other or a good result: one process per run folder, checksummed
+checkpoints with a fallback, finished runs never rewritten, resume facts checked, Ctrl-C."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+
+import pytest
+
+import milelib.methods.supervised as S
+from milelib import checkpoint, experiments, runlock, train
+from milelib.notices import MilelibWarning
+from milelib.training import Stopped
+from stopping import Stop, stop_on_call
+
+EXP = experiments.get("multi_mnist").EXPERIMENT
+
+
+def smoke(out=None, **settings):
+    return EXP.config("smoke", {"method": "sigmoid", "run.progress": False,
+                                **({"run.out_dir": str(out)} if out else {}), **settings})
+
+
+def flip_tensor_byte(path):
+    """Flip one byte inside the largest tensor of a checkpoint file, leaving the zip readable
+    (torch stores its entries uncompressed)."""
+    raw = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as z:
+        entry = max((i for i in z.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+        data = z.read(entry)
+    at = raw.find(data) + len(data) // 2
+    raw[at] ^= 0xFF
+    path.write_bytes(bytes(raw))
+
+
+# --- one process per run folder ------------------------------------------------------------------
+
+SCRIPT = ("import json, sys; from milelib import experiments, train; "
+          "train(experiments.get('multi_mnist').EXPERIMENT.config('smoke', json.loads(sys.argv[1])))")
+
+
+def test_a_second_process_is_refused_and_the_first_ends_exact(tmp_path):
+    settings = {"method": "sigmoid", "optim.steps": 120, "run.checkpoint_every": 5, "run.progress": False}
+    expected = train(EXP.config("smoke", {**settings, "run.out_dir": str(tmp_path / "alone")}))
+    first = subprocess.Popen([sys.executable, "-c", SCRIPT, json.dumps({**settings, "run.out_dir": str(tmp_path / "shared")})],
+                             stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (tmp_path / "shared" / "checkpoints" / "last").exists():  # the first is training, lock held
+        assert first.poll() is None and time.time() < deadline, first.stderr.read()
+        time.sleep(0.01)
+    with pytest.raises(runlock.RunFolderBusy, match=rf"run folder .*shared is in use by pid {first.pid} on .* since "
+                                                    r".*: wait for that run to finish") as err:
+        train(EXP.config("smoke", {**settings, "run.out_dir": str(tmp_path / "shared")}))
+    assert "\n" not in str(err.value)
+    assert first.wait(timeout=300) == 0, first.stderr.read()
+    assert json.loads((tmp_path / "shared" / "result.json").read_text())["metrics"] == expected  # equal, not close
+
+
+def test_the_lock_of_a_dead_process_is_taken_over(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (tmp_path / runlock.LOCK_NAME).write_text(f"pid {dead.stdout.strip()} on elsewhere since 00:00:00")
+    assert 0 <= train(smoke(tmp_path))["f1@0.5"] <= 1
+    assert (tmp_path / runlock.LOCK_NAME).read_text().startswith(f"pid {os.getpid()} ")
+
+
+# --- checksummed checkpoints ---------------------------------------------------------------------
+
+def test_a_checkpoint_with_flipped_tensor_bytes_is_refused(tmp_path):
+    train(smoke(tmp_path))
+    path = checkpoint.last_path(tmp_path / "checkpoints")
+    assert checkpoint.load(path)["step"] == 24
+    flip_tensor_byte(path)
+    with pytest.raises(checkpoint.DamagedCheckpoint, match=r"step-000024.pt is damaged, its content no longer "
+                                                           r"matching its checksum .*: delete it") as err:
+        checkpoint.load(path)
+    assert "\n" not in str(err.value)
+
+
+def test_resume_falls_back_to_the_checkpoint_before_a_damaged_one(tmp_path):
+    expected = train(smoke(tmp_path / "alone"))
+    train(smoke(tmp_path / "run"))
+    (tmp_path / "run" / "result.json").unlink()  # as if stopped after its last checkpoint was written
+    flip_tensor_byte(tmp_path / "run" / "checkpoints" / "step-000024.pt")
+    with pytest.warns(MilelibWarning, match=r"step-000024.pt is damaged, .*: resuming from step-000016.pt, the "
+                                            r"checkpoint before it"):
+        got = train(smoke(tmp_path / "run"))
+    assert got == expected
+
+
+def test_no_good_checkpoint_left_is_refused_in_one_line(tmp_path):
+    train(smoke(tmp_path))
+    (tmp_path / "result.json").unlink()
+    for path in (tmp_path / "checkpoints").glob("step-*.pt"):
+        flip_tensor_byte(path)
+    with pytest.raises(ValueError, match=r"step-000024.pt is damaged, its content no longer matching its checksum"):
+        train(smoke(tmp_path))
+
+
+# --- finished runs are returned as they are ------------------------------------------------------
+
+def test_a_finished_run_rerun_leaves_its_result_byte_identical(tmp_path, monkeypatch):
+    first = train(smoke(tmp_path))
+    before = (tmp_path / "result.json").read_bytes()
+    monkeypatch.setattr(S, "sgd_step", lambda *a: pytest.fail("a finished run was trained again"))
+    monkeypatch.setattr("milelib.training.evaluate", lambda *a: pytest.fail("a finished run was evaluated again"))
+    assert train(smoke(tmp_path)) == first
+    assert (tmp_path / "result.json").read_bytes() == before
+
+
+def test_reevaluate_is_the_explicit_option(tmp_path):
+    first = train(smoke(tmp_path))
+    before = json.loads((tmp_path / "result.json").read_text())
+    again = train(smoke(tmp_path, **{"run.reevaluate": True}))
+    after = json.loads((tmp_path / "result.json").read_text())
+    assert again == first and after["metrics"] == first  # the same network evaluated again: equal here
+    assert before["run"]["resumed_from_steps"] == [] and after["run"]["resumed_from_steps"] == [24]  # rewritten
+
+
+@pytest.mark.parametrize("content", ["[]", "{\"metrics\": {}}", "{not json"])
+def test_an_unreadable_result_is_reported_and_rewritten(tmp_path, content):
+    expected = train(smoke(tmp_path))
+    (tmp_path / "result.json").write_text(content)
+    with pytest.warns(MilelibWarning, match=r"result.json is not a milelib result .*: the run finishes from its "
+                                            r"checkpoints and rewrites it"):
+        assert train(smoke(tmp_path)) == expected
+    assert json.loads((tmp_path / "result.json").read_text())["metrics"] == expected
+
+
+# --- facts that change the numbers ---------------------------------------------------------------
+
+def test_resume_on_another_thread_count_warns_in_one_line(tmp_path, monkeypatch):
+    stop_on_call(monkeypatch, S, 13)  # stopped in step 13, after the checkpoint at step 8
+    with pytest.raises(Stop):
+        train(smoke(tmp_path, **{"run.threads": 1, "run.checkpoint_every": 8}))
+    monkeypatch.undo()
+    with pytest.warns(MilelibWarning, match=r"resuming .*step-000008.pt with threads 2 \(it ran with 1\): the result "
+                                            r"will be close to, not exactly, an unstopped run's") as caught:
+        train(smoke(tmp_path, **{"run.threads": 2, "run.checkpoint_every": 8}))
+    assert all("\n" not in str(w.message) for w in caught)
+
+
+def test_resume_with_the_same_facts_does_not_warn(tmp_path, monkeypatch, recwarn):
+    stop_on_call(monkeypatch, S, 13)
+    with pytest.raises(Stop):
+        train(smoke(tmp_path, **{"run.checkpoint_every": 8}))
+    monkeypatch.undo()
+    train(smoke(tmp_path, **{"run.checkpoint_every": 8}))
+    assert not [w for w in recwarn if issubclass(w.category, MilelibWarning)]
+
+
+# --- Ctrl-C --------------------------------------------------------------------------------------
+
+def test_ctrl_c_stops_at_a_step_with_a_checkpoint_and_the_rerun_is_exact(tmp_path, monkeypatch):
+    expected = train(smoke(tmp_path / "alone", **{"run.checkpoint_every": 8}))
+    calls, real = [], S.sgd_step
+
+    def step(*args):
+        calls.append(1)
+        if len(calls) == 11:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C in the middle of step 11
+        return real(*args)
+
+    monkeypatch.setattr(S, "sgd_step", step)
+    with pytest.raises(Stopped, match=r"^stopped at step 11 of 24: rerun the same command to resume from its "
+                                      r"checkpoint at step 11$"):
+        train(smoke(tmp_path / "run", **{"run.checkpoint_every": 8}))
+    monkeypatch.undo()
+    assert checkpoint.last_path(tmp_path / "run" / "checkpoints").name == "step-000011.pt"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
+    assert train(smoke(tmp_path / "run", **{"run.checkpoint_every": 8})) == expected
+
+
+def test_ctrl_c_on_the_command_line_says_where_it_stopped_in_one_line(tmp_path):
+    cli = subprocess.Popen([sys.executable, "-m", "milelib", "train", "--profile", "smoke", "--set", "method=sigmoid",
+                            "optim.steps=400", "run.checkpoint_every=50", "run.progress=false",
+                            f"run.out_dir={tmp_path}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (tmp_path / "checkpoints" / "last").exists():
+        assert cli.poll() is None and time.time() < deadline, cli.stderr.read()
+        time.sleep(0.01)
+    cli.send_signal(signal.SIGINT)
+    out, err = cli.communicate(timeout=120)
+    assert cli.returncode == 130
+    assert err.strip().count("\n") == 0, err
+    assert err.startswith("milelib: stopped at step ") and "rerun the same command to resume from its checkpoint" in err
