@@ -64,6 +64,11 @@ class OptimConfig:
 
     def __post_init__(self):
         check_positive("optim", steps=self.steps, batch_size=self.batch_size)
+        for name, ok, rule in (("lr", self.lr > 0, "> 0"), ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
+                               ("weight_decay", self.weight_decay >= 0, ">= 0"),
+                               ("momentum", 0 <= self.momentum < 1, "in [0, 1)")):
+            if not ok:
+                raise ValueError(f"optim.{name} must be {rule}, got {getattr(self, name)}")
 
 
 @dataclass
@@ -77,8 +82,11 @@ class RunSettings:
     log_every: int = 10             # rows of metrics.csv
     checkpoint_every: int = 500     # steps between checkpoints in out_dir (and one at the end)
     out_dir: str | None = None      # where metrics.csv, checkpoints and result.json go; None keeps none
+    reevaluate: bool = False        # evaluate a finished run again and rewrite its result.json
 
     def __post_init__(self):
+        if self.out_dir is not None and not str(self.out_dir).strip():
+            raise ValueError("run.out_dir is empty: give a folder for the run's files, or None to keep none")
         check_positive("run", log_every=self.log_every, checkpoint_every=self.checkpoint_every)
         if self.threads is not None:
             check_positive("run", threads=self.threads)
@@ -114,6 +122,13 @@ class RunConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     run: RunSettings = field(default_factory=RunSettings)
     seed: int = 0
+
+    def __post_init__(self):
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
+        for part in (self.data, self.method):  # checks that need other parts (k_t against optim.steps)
+            if hasattr(part, "check"):
+                part.check(self)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

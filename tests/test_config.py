@@ -82,8 +82,40 @@ def test_grid_points():
     (lambda: RunConfig().override({"run.threads": 0}), r"run.threads must be >= 1"),
     (lambda: RunConfig.from_dict({"method": {"name": "mile"}, "extra": 1}), r"unknown setting 'extra'"),
     (lambda: RunConfig.from_dict({"method": {"rho": 0.1}}), r"the method part needs a name"),
+    (lambda: RunConfig().override({"optim.steps": 200, "method.teacher_steps": 200}),
+     r"method.teacher_steps \(k_t\) 200 >= optim.steps 200: no imitation step would run, and a mile result would "
+     r"be Sigmoid's or Softmax's"),
+    (lambda: RunConfig().override({"method": "hard_distillation", "optim.steps": 100}),
+     r"method.teacher_steps \(k_t\) 200 >= optim.steps 100"),
+    (lambda: RunConfig().override({"data.root": "/data/mnist"}),
+     r"data.root is '/data/mnist' but data.digits is 'embedded' .*: drop data.root, or set data.digits=mnist"),
+    (lambda: RunConfig().override({"run.out_dir": ""}), r"run.out_dir is empty: give a folder"),
+    (lambda: RunConfig().override({"run.out_dir": "  "}), r"run.out_dir is empty"),
+    (lambda: RunConfig().override({"optim.warmup_steps": -1}), r"^optim.warmup_steps must be >= 0, got -1$"),
+    (lambda: RunConfig().override({"optim.lr": 0}), r"^optim.lr must be > 0, got 0.0$"),
+    (lambda: RunConfig().override({"optim.momentum": 1.0}), r"^optim.momentum must be in \[0, 1\), got 1.0$"),
+    (lambda: RunConfig().override({"optim.weight_decay": -0.1}), r"^optim.weight_decay must be >= 0, got -0.1$"),
+    (lambda: RunConfig().override({"seed": -1}), r"seed must be >= 0, got -1"),
+    (lambda: RunConfig().override({"data.digit_size": 10}), r"data.digit_size must divide 28 .*got 10: use 28, 14 or 7"),
+    (lambda: RunConfig().override({"data.center_prob": 1.5}), r"center_prob must be between 0 and 1 \(got 1.5\)"),
+    (lambda: RunConfig().override({"data.filled_cells": [1, 3], "data.filled_weights": [0.5, 0.5]}),
+     r"filled_weights must hold 3 weights"),
+    (lambda: RunConfig().override({"data": "image_folder"}), r"data.root is empty: the image_folder dataset reads"),
+    (lambda: RunConfig().override({"data": "image_folder", "data.root": "x", "data.image_size": 0}),
+     r"data.image_size must be >= 1"),
+    (lambda: RunConfig().override({"method": "elr", "method.lam": -1}), r"method.lam be >= 0, got 0.7 and -1"),
+    (lambda: RunConfig().override({"model.width": 0}), r"model.width must be >= 1, got 0"),
+    (lambda: RunConfig().override({"run.workers": -2}), r"run.workers must be >= 0, got -2"),
 ])
 def test_bad_settings_give_one_line_errors(call, message):
     with pytest.raises(ValueError, match=message) as err:
         call()
     assert "\n" not in str(err.value)
+
+
+def test_a_home_relative_out_dir_is_expanded(tmp_path, monkeypatch):
+    from milelib import rundir
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert rundir.prepare("~/runs/a") == tmp_path / "runs" / "a" and (tmp_path / "runs" / "a").is_dir()
+    assert not (tmp_path / "~").exists()

@@ -114,6 +114,17 @@ def test_count_mismatch(tmp_path):
         load_digits("mnist", tmp_path)
 
 
+def test_a_label_out_of_range_is_named_with_its_position(tmp_path):
+    arrays = fixture_arrays()
+    labels = arrays["t10k"][1].copy()
+    labels[4] = 255
+    arrays["t10k"] = (arrays["t10k"][0], labels)
+    write_mnist(tmp_path, arrays=arrays)
+    with pytest.raises(ValueError, match=r"t10k-labels-idx1-ubyte holds label 255 at position 4: MNIST labels are "
+                                         r"0 to 9; download the file again"):
+        load_digits("mnist", tmp_path)
+
+
 def test_unknown_source():
     with pytest.raises(ValueError, match="embedded, mnist"):
         load_digits("cifar")
@@ -262,7 +273,7 @@ def test_train_grids_use_only_train_digits(splits):
     (dict(filled_cells=(2, 10)), "filled_cells"),
     (dict(filled_cells=(1, 2, 3)), "filled_cells"),
     (dict(center_prob=1.5), "center_prob"),
-    (dict(num_classes=5), "digit labels go up to 9 but num_classes is 5"),
+    (dict(num_classes=5), r"digit \d+ has label [5-9], outside the classes 0..4"),
 ])
 def test_grid_validation(splits, kwargs, match):
     args = dict(digits=splits["val"], n=10, seed=0) | kwargs

@@ -52,3 +52,33 @@ def test_missing_empty_and_wrong_class_count(tmp_path, folder):
         image_folder(folder, num_classes=1000)
     with pytest.raises(ValueError, match=r"unknown bad_images 'ignore': choose one of fail, skip"):
         image_folder(folder, bad_images="ignore")
+
+
+def test_extensions_in_any_case_and_every_format_pillow_decodes(tmp_path):
+    root = tmp_path / "train"
+    for name, ext, fmt in [("a", ".PNG", "PNG"), ("b", ".BMP", "BMP"), ("c", ".tif", "TIFF"), ("d", ".Jpeg", "JPEG"),
+                           ("e", ".webp", "WEBP"), ("f", ".gif", "GIF")]:
+        (root / name).mkdir(parents=True)
+        Image.fromarray(np.full((6, 6, 3), 9, np.uint8)).save(root / name / f"x{ext}", format=fmt)
+    data = image_folder(root)
+    assert data.classes == ["a", "b", "c", "d", "e", "f"] and len(data) == 6
+    assert all(data[i][0].shape == (3, 6, 6) for i in range(6))
+
+
+def test_hidden_files_and_folders_are_skipped(folder):
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(folder / "cat" / "._0.png")  # macOS resource fork
+    (folder / "cat" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (folder / ".ipynb_checkpoints").mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(folder / ".ipynb_checkpoints" / "x.png")
+    data = image_folder(folder)
+    assert data.classes == ["cat", "dog"] and len(data) == 6
+    assert not any(path.name.startswith(".") for path, _ in data.samples)
+
+
+def test_an_empty_class_folder_is_refused_not_counted(folder):
+    (folder / "emu").mkdir()
+    (folder / "emu" / "readme.txt").write_text("no images yet")
+    with pytest.raises(ValueError, match=r"class folder .*emu holds no images \(1 such folder\(s\)\), yet every "
+                                         r"folder counts as a class: add its images or remove it") as err:
+        image_folder(folder)
+    assert "\n" not in str(err.value)

@@ -112,6 +112,10 @@ def load_digits(source: str = "embedded", root=None) -> dict[str, Digits]:
         if len(images) != len(labels):
             raise ValueError(f"{paths[0]} holds {len(images)} images but {paths[1]} holds "
                              f"{len(labels)} labels; download both again")
+        if labels.max(initial=0) > 9:
+            bad = int(np.argmax(labels > 9))
+            raise ValueError(f"{paths[1]} holds label {labels[bad]} at position {bad}: MNIST labels are 0 to 9; "
+                             f"download the file again")
         out[split] = Digits(images, labels, offset + np.arange(len(labels)))
         offset += len(labels)
     return out

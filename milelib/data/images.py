@@ -13,14 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from ..config import check_choice
 from .digits import stratified_split
 from .feeds import Data, LoaderData, Split
 
 BAD_IMAGES = ("fail", "skip")
-EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".JPEG", ".JPG", ".PNG")
 
 
 def read_image(path) -> np.ndarray:
@@ -53,22 +52,44 @@ class ImageFiles(torch.utils.data.Dataset):
         return (self.transform(x) if self.transform else x), label
 
 
+NOT_DECODED = {"EPS", "MPEG"}  # Pillow names them, but decodes them only with outside tools, or never
+
+
+def image_extensions() -> set[str]:
+    """The file extensions of every format Pillow decodes by itself, lower case (.jpg, .png, .bmp,
+    .tif, .webp, ...): not its stubs (HDF5, GRIB, BUFR, WMF), which only recognise a file."""
+    Image.init()
+    return {ext for ext, fmt in Image.registered_extensions().items()
+            if fmt in Image.OPEN and fmt not in NOT_DECODED and not _is_stub(Image.OPEN[fmt][0])}
+
+
+def _is_stub(opener) -> bool:
+    return isinstance(opener, type) and issubclass(opener, ImageFile.StubImageFile)  # JPEG's opener is a function
+
+
 def image_folder(root, num_classes: int | None = None, **kwargs) -> ImageFiles:
-    """Every image under root/<class>/, classes in sorted order; checks the layout first."""
-    root = Path(root)
+    """Every image under root/<class>/, classes in sorted order; checks the layout first. Extensions
+    count whatever their case; hidden files and folders (.DS_Store, macOS's ._ files) are skipped."""
+    root = Path(root).expanduser()
     layout = "expected root/<class name>/<image files>, one folder per class"
     if not root.is_dir():
         raise FileNotFoundError(f"data folder {root} does not exist: {layout} "
                                 f"(data_prep/ has the scripts that make it for the paper's datasets)")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
-    samples = [(path, label) for label, name in enumerate(classes)
-               for path in sorted((root / name).iterdir()) if path.suffix in EXTENSIONS]
-    if not samples:
+    extensions = image_extensions()
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    files = {name: sorted(p for p in (root / name).iterdir()
+                          if p.suffix.lower() in extensions and not p.name.startswith(".") and p.is_file())
+             for name in classes}
+    if not any(files.values()):
         raise FileNotFoundError(f"data folder {root} holds no images: {layout}")
+    empty = [name for name in classes if not files[name]]
+    if empty:
+        raise ValueError(f"class folder {root / empty[0]} holds no images ({len(empty)} such folder(s)), yet every "
+                         f"folder counts as a class: add its images or remove it")
     if num_classes is not None and num_classes != len(classes):
         raise ValueError(f"{root} has {len(classes)} class folders but num_classes is {num_classes}: "
                          f"set num_classes to {len(classes)} or fix the folder")
-    return ImageFiles(samples, classes, **kwargs)
+    return ImageFiles([(path, label) for label, name in enumerate(classes) for path in files[name]], classes, **kwargs)
 
 
 @dataclass
@@ -84,8 +105,12 @@ class ImageFolderData:
 
     def __post_init__(self):
         check_choice("bad_images", self.bad_images, BAD_IMAGES)
+        if not str(self.root).strip():
+            raise ValueError("data.root is empty: the image_folder dataset reads root/<class>/<images>; give that folder")
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"data.val_fraction must lie in (0, 1), got {self.val_fraction}")
+        if self.image_size < 1:
+            raise ValueError(f"data.image_size must be >= 1, got {self.image_size}")
 
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # ImageNet's, as torchvision's models expect

@@ -65,8 +65,9 @@ class ELRSettings:
     lam: float = 3.0                # lambda, the weight of the regulariser
 
     def __post_init__(self):
-        if not 0 <= self.beta < 1:
-            raise ValueError(f"method.beta must lie in [0, 1), got {self.beta}: the targets' momentum")
+        if not 0 <= self.beta < 1 or self.lam < 0:
+            raise ValueError(f"method.beta must lie in [0, 1) (the targets' momentum) and method.lam be >= 0, "
+                             f"got {self.beta} and {self.lam}")
 
 
 class ELR(Softmax):

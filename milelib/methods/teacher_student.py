@@ -50,6 +50,12 @@ class Distillation:
             raise ValueError(f"method.teacher_steps (k_t) and method.student_steps (k_s) must be >= 1, "
                              f"got {self.teacher_steps} and {self.student_steps}")
 
+    def check(self, cfg) -> None:
+        if self.teacher_steps >= cfg.optim.steps:
+            raise ValueError(f"method.teacher_steps (k_t) {self.teacher_steps} >= optim.steps {cfg.optim.steps}: no "
+                             f"imitation step would run, and a {self.name} result would be Sigmoid's or Softmax's; "
+                             f"set k_t below optim.steps")
+
 
 @dataclass
 class MileSettings(Distillation):
