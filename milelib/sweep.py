@@ -22,7 +22,7 @@ import pandas as pd
 
 from .config import RunConfig
 from .results import read_json
-from .training import pick_device, train
+from .training import Stopped, pick_device, train
 
 
 def store_dir(results_dir, profile: str) -> Path:
@@ -73,11 +73,17 @@ def run(points: dict[str, dict], base: RunConfig, seeds, store, axes=(), jobs: i
     jobs = jobs or default_jobs(base, len(pending))
     log(f"{len(tasks)} runs: {len(tasks) - len(pending)} finished before, {len(pending)} to train"
         + (f", {jobs} side by side" if jobs > 1 and pending else ""), flush=True)
-    started = time.time()
-    for done, task in enumerate(_train_all(pending, jobs), start=1):
-        saved = finished_result(task.folder, task.cfg.config_hash())
-        log(f"[{done}/{len(pending)}] {task.label} seed {task.cfg.seed}: {_headline(saved['metrics'])} "
-            f"({saved['run']['wall_time_s']:.0f} s; {time.time() - started:.0f} s so far)", flush=True)
+    started, done = time.time(), 0
+    try:
+        for task in _train_all(pending, jobs):
+            done += 1
+            saved = finished_result(task.folder, task.cfg.config_hash())
+            log(f"[{done}/{len(pending)}] {task.label} seed {task.cfg.seed}: {_headline(saved['metrics'])} "
+                f"({saved['run']['wall_time_s']:.0f} s; {time.time() - started:.0f} s so far)", flush=True)
+    except KeyboardInterrupt as err:  # Ctrl-C: each run stops at a step boundary, with a checkpoint
+        detail = f" ({err})" if str(err) else ""
+        raise Stopped(f"sweep stopped after {done} of {len(pending)} runs{detail}; rerun the same call to go on: "
+                      f"finished runs are read back, stopped ones resume from their checkpoints") from None
     rows, trained = [], {task.folder for task in pending}
     for task in tasks:
         saved = finished_result(task.folder, task.cfg.config_hash())
@@ -94,7 +100,7 @@ def run_experiment(exp, profile: str, seeds=None, results_dir="results", overrid
                    jobs: int | None = None, points: dict | None = None, data_root=None, log=print) -> pd.DataFrame:
     """An experiment's points (or `points`) under `profile`, in the shared store of `results_dir`."""
     base = exp.config(profile, overrides, data_root)
-    seeds = tuple(seeds) if seeds is not None else exp.profile(profile).seeds
+    seeds = exp.profile(profile).seeds if seeds is None else (seeds,) if isinstance(seeds, int) else tuple(seeds)
     return run(points or exp.points_for(profile, base), base, seeds, store_dir(results_dir, profile), axes=exp.axes, jobs=jobs, log=log)
 
 

@@ -54,6 +54,7 @@ from milelib import experiments, plots, report, sweep
 from milelib.experiments import real_like
 from milelib.results import notebook_dir
 
+experiments.check_parameters(globals())  # a mistyped papermill -p NAME fails here, in one line
 fig3a = experiments.get("kt_ks_heatmap")
 started, exp = time.time(), fig3a.EXPERIMENT
 base = exp.config(PROFILE, data_root=DATA_ROOT)

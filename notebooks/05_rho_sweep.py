@@ -53,6 +53,7 @@ from milelib import experiments, plots, report, sweep
 from milelib.experiments import real_like
 from milelib.results import notebook_dir
 
+experiments.check_parameters(globals())  # a mistyped papermill -p NAME fails here, in one line
 fig3b = experiments.get("rho_sweep")
 started, exp = time.time(), fig3b.EXPERIMENT
 base = exp.config(PROFILE, data_root=DATA_ROOT)

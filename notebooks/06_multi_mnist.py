@@ -47,6 +47,7 @@ import pandas as pd
 from milelib import experiments, plots, report, sweep
 from milelib.results import notebook_dir
 
+experiments.check_parameters(globals())  # a mistyped papermill -p NAME fails here, in one line
 mm = experiments.get("multi_mnist")
 started, exp = time.time(), mm.EXPERIMENT
 base = exp.config(PROFILE, data_root=DATA_ROOT)

@@ -23,7 +23,7 @@ def test_train_trains_and_prints_metrics(tmp_path, capsys):
 
 def test_sweep_runs_an_experiment_into_the_store_and_prints_its_table(tmp_path, capsys):
     main(["sweep", "multi_mnist", "--profile", "smoke", "--results-dir", str(tmp_path), "--jobs", "1",
-          "--set", "optim.steps=4", "run.progress=false"])
+          "--set", "optim.steps=6", "run.progress=false"])
     captured = capsys.readouterr()
     table = pd.read_csv(io.StringIO(captured.out))  # the table alone on stdout; progress on stderr
     assert "5 runs: 0 finished before, 5 to train" in captured.err

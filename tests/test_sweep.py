@@ -1,6 +1,7 @@
 """The sweep runner and its run store: finished runs read back, changed ones trained in a folder of
 their own, profiles apart, runs side by side giving the same numbers as one at a time."""
 import pandas as pd
+import pytest
 
 import milelib.sweep as sweep
 from milelib import experiments
@@ -71,3 +72,31 @@ def test_default_jobs_is_one_per_threads_share_of_the_cores(monkeypatch):
     assert sweep.default_jobs(base.override({"run.threads": 2}), pending=10) == 2
     assert sweep.default_jobs(base.override({"run.threads": 1}), pending=3) == 3
     assert sweep.default_jobs(base.override({"run.threads": None}), pending=10) == 1
+
+
+def test_ctrl_c_stops_a_sweep_in_one_line_and_the_rerun_goes_on(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    import milelib.methods.supervised as S
+    from milelib.training import Stopped
+
+    base = EXP.config("smoke", {"run.progress": False, "run.checkpoint_every": 8})
+    calls, real = [], S.sgd_step
+
+    def step(*args):
+        calls.append(1)
+        if len(calls) == 30:  # step 6 of the second run (24 steps each)
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(*args)
+
+    monkeypatch.setattr(S, "sgd_step", step)
+    with pytest.raises(Stopped, match=r"^sweep stopped after 1 of 2 runs \(stopped at step 6 of 24: rerun the same "
+                                      r"command to resume from its checkpoint at step 6\); rerun the same call to go on"):
+        sweep.run(POINTS, base, (0, 1), tmp_path, jobs=1)
+    monkeypatch.undo()
+    again = sweep.run(POINTS, base, (0, 1), tmp_path, jobs=1)
+    assert list(again.reused) == [True, False]
+    alone = sweep.run(POINTS, base, (0, 1), tmp_path / "alone", jobs=1)
+    pd.testing.assert_frame_equal(again.drop(columns=["run_dir", "train_wall_time_s", "reused"]),
+                                  alone.drop(columns=["run_dir", "train_wall_time_s", "reused"]))

@@ -4,6 +4,7 @@ the base run config of a profile.
 """
 from __future__ import annotations
 
+import difflib
 import importlib
 import itertools
 import os
@@ -69,6 +70,39 @@ class Experiment:
                               "claims": claims.to_dict("records")},
                      configs, time.time() - started, profile=profile, seeds=seeds, data=note)
         print(f"wrote {folder}/metrics.json and provenance.json; {time.time() - started:.0f} s in all")
+
+
+# The parameters cell of every notebook, and what each takes.
+PARAMETERS = {"PROFILE": "one of smoke, quick, paper", "SEEDS": "None, a seed or a list of seeds (ints >= 0)",
+              "RESULTS_DIR": "a folder", "DATA_ROOT": "None or a folder", "JOBS": "None or an int >= 1"}
+
+
+def check_parameters(namespace: dict) -> None:
+    """Check a notebook's parameters as papermill left them (`globals()` of the notebook): a name
+    it does not know (papermill adds `-p SEED 1` as a new variable, silently) or a value of the
+    wrong kind fails in one line."""
+    for name in (k for k in namespace if k.isupper() and not k.startswith("_")):
+        if name not in PARAMETERS:
+            close = difflib.get_close_matches(name, PARAMETERS, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise ValueError(f"unknown notebook parameter {name!r}: {hint}the parameters are {', '.join(PARAMETERS)}")
+    get_ = namespace.get
+    seeds = get_("SEEDS")
+    seed_list = [seeds] if isinstance(seeds, int) else seeds
+    bad = [name for name, ok in (
+        ("PROFILE", get_("PROFILE") in PROFILE_NAMES),
+        ("SEEDS", seeds is None or isinstance(seed_list, (list, tuple)) and len(seed_list) > 0
+         and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seed_list)
+         and len(set(seed_list)) == len(seed_list)),
+        ("RESULTS_DIR", isinstance(get_("RESULTS_DIR"), str) and get_("RESULTS_DIR").strip() != ""),
+        ("DATA_ROOT", get_("DATA_ROOT") is None or isinstance(get_("DATA_ROOT"), str)),
+        ("JOBS", get_("JOBS") is None or isinstance(get_("JOBS"), int) and not isinstance(get_("JOBS"), bool)
+         and get_("JOBS") >= 1)) if name in namespace and not ok]
+    if bad:
+        name = bad[0]
+        how = "-p SEEDS 3 for one, -y 'SEEDS: [0, 1]' for a list" if name == "SEEDS" else f"-p {name} VALUE"
+        raise ValueError(f"notebook parameter {name} is {namespace[name]!r}: it takes {PARAMETERS[name]} "
+                         f"(with papermill: {how})")
 
 
 def get(name: str):
