@@ -1,14 +1,17 @@
 """Every bad input we try, and the one-line message a user sees for it.
 
 `python -m milelib.bad_inputs > docs/errors.md` writes the table from real runs of each case (in
-a temporary folder shown as <tmp>); tests/test_bad_inputs.py checks that every case fails with
-one line and that docs/errors.md is up to date.
+a temporary folder shown as <tmp>; pids, hosts and times masked); tests/test_bad_inputs.py checks
+that every case fails, or warns, with one line and that docs/errors.md is up to date.
 """
 from __future__ import annotations
 
 import errno
 import os
+import re
+import signal
 import tempfile
+import warnings
 from pathlib import Path
 from unittest import mock
 
@@ -17,10 +20,12 @@ import torch
 
 
 def _cases(tmp: Path):
-    from . import RunConfig, checkpoint, experiments, train
+    from . import RunConfig, checkpoint, experiments, runlock, train
     from .data import load_digits
     from .data.images import image_folder
+    from .methods import supervised
     from .models import build_model
+    from .reproduce import reproduce
     from .results import atomic_write_json
 
     exp = experiments.get("multi_mnist").EXPERIMENT
@@ -30,6 +35,12 @@ def _cases(tmp: Path):
 
     def finished_run(name):
         train(smoke({"method": "sigmoid", "run.out_dir": str(tmp / name)}))
+        return tmp / name
+
+    def stopped_run(name, **settings):
+        """A run stopped after its last checkpoint: checkpoints, no result.json."""
+        train(smoke({"method": "sigmoid", "run.out_dir": str(tmp / name), **settings}))
+        (tmp / name / "result.json").unlink()
         return tmp / name
 
     def mnist_with_truncated_file():
@@ -43,16 +54,16 @@ def _cases(tmp: Path):
         return tmp / "mnist-bad"
 
     def old_format_checkpoint():
-        run = finished_run("old-format")
+        run = stopped_run("old-format")
         path = checkpoint.last_path(run / "checkpoints")
         state = torch.load(path, weights_only=True)
         torch.save({**state, "format": 0}, path)
         train(smoke({"method": "sigmoid", "run.out_dir": str(run)}))
 
-    def corrupt_checkpoint():
-        run = finished_run("corrupt")
-        path = checkpoint.last_path(run / "checkpoints")
-        path.write_bytes(path.read_bytes()[:300])
+    def corrupt_checkpoints():
+        run = stopped_run("corrupt")
+        for path in (run / "checkpoints").glob("step-*.pt"):  # the newest and the one kept before it
+            path.write_bytes(path.read_bytes()[:300])
         train(smoke({"method": "sigmoid", "run.out_dir": str(run)}))
 
     def image_tree(name, classes=2, corrupt=False):
@@ -68,6 +79,64 @@ def _cases(tmp: Path):
         atomic_write_json(tmp / "results" / "metrics.json", {"seed": 0})
         with mock.patch("os.fsync", side_effect=OSError(errno.ENOSPC, "No space left on device")):
             atomic_write_json(tmp / "results" / "metrics.json", {"seed": 1})
+
+    def flip_a_tensor_byte(path):
+        import zipfile
+        raw = bytearray(path.read_bytes())
+        with zipfile.ZipFile(path) as z:
+            data = z.read(max((i for i in z.infolist() if "/data/" in i.filename), key=lambda i: i.file_size))
+        raw[raw.find(data) + len(data) // 2] ^= 0xFF
+        path.write_bytes(bytes(raw))
+
+    def damaged_checkpoints(name, how_many):
+        run = stopped_run(name)
+        for path in sorted((run / "checkpoints").glob("step-*.pt"), reverse=True)[:how_many]:
+            flip_a_tensor_byte(path)
+        train(smoke({"method": "sigmoid", "run.out_dir": str(run)}))
+
+    def folder_in_use():
+        (tmp / "busy").mkdir()
+        with runlock.hold(tmp / "busy"):  # another process's lock, as this process's other open file
+            train(smoke({"run.out_dir": str(tmp / "busy")}))
+
+    def result_holding(name, content):
+        train(smoke({"method": "sigmoid", "run.out_dir": str(tmp / name)}))
+        (tmp / name / "result.json").write_text(content)
+        train(smoke({"method": "sigmoid", "run.out_dir": str(tmp / name)}))
+
+    def ctrl_c_at_step_5():
+        real, calls = supervised.sgd_step, []
+
+        def step(*args):
+            calls.append(1)
+            if len(calls) == 5:
+                os.kill(os.getpid(), signal.SIGINT)
+            return real(*args)
+
+        with mock.patch.object(supervised, "sgd_step", step):
+            train(smoke({"method": "sigmoid", "run.checkpoint_every": 100, "run.out_dir": str(tmp / "ctrl-c")}))
+
+    def failing_notebook():
+        import papermill
+        (tmp / "nbs").mkdir()
+        (tmp / "nbs" / "04_kt_ks_heatmap.ipynb").write_text("{}")
+        error = papermill.PapermillExecutionError(2, 3, "", "ValueError", "unknown profile 'fast'", [])
+        with mock.patch.object(papermill, "execute_notebook", side_effect=error):
+            reproduce("fast", tmp / "nb-results", tmp / "nbs", log=lambda *a, **k: None)
+
+    def mnist_with_label(value):
+        raw = tmp / "mnist-label" / "MNIST" / "raw"
+        raw.mkdir(parents=True, exist_ok=True)
+        for split in ("train", "t10k"):
+            (raw / f"{split}-images-idx3-ubyte").write_bytes(np.array([0x803, 2, 28, 28], ">i4").tobytes() + bytes(2 * 784))
+            (raw / f"{split}-labels-idx1-ubyte").write_bytes(np.array([0x801, 2], ">i4").tobytes() + bytes([3, value]))
+        return load_digits("mnist", tmp / "mnist-label")
+
+    def image_folder_with_empty_class():
+        root = image_tree("with-empty")
+        (root / "class9").mkdir()
+        (root / "class9" / "._a.png").write_bytes(b"macOS resource fork, not an image")
+        image_folder(root)
 
     def cuda_without_gpu():
         with mock.patch("torch.cuda.is_available", return_value=False):
@@ -102,12 +171,12 @@ def _cases(tmp: Path):
         ("batch larger than the data", lambda: train(smoke({"optim.batch_size": 1024}))),
         ("output folder not writable", lambda: train(smoke({"run.out_dir": str(tmp / "a-file" / "run")}))),
         ("checkpoint from another config", lambda: train(smoke(
-            {"method": "sigmoid", "optim.lr": 0.3, "run.out_dir": str(finished_run("other-config"))}))),
+            {"method": "sigmoid", "optim.lr": 0.3, "run.out_dir": str(stopped_run("other-config"))}))),
         ("checkpoint from another model", lambda: train(smoke(
-            {"method": "sigmoid", "model": "resnet18", "run.out_dir": str(finished_run("other-model"))}))),
+            {"method": "sigmoid", "model": "resnet18", "run.out_dir": str(stopped_run("other-model"))}))),
         ("checkpoint with unknown keys", lambda: checkpoint.load_weights(
             build_model("small_cnn", 10), {"encoder.conv1.weight": np.zeros(1)}, "moco_v2.pth")),
-        ("corrupt (truncated) checkpoint", corrupt_checkpoint),
+        ("corrupt (truncated) checkpoints, the newest and the one before", corrupt_checkpoints),
         ("checkpoint of an older format", old_format_checkpoint),
         ("no validation grids", lambda: RunConfig().override({"data.val": 0})),
         ("missing image folder", lambda: image_folder(tmp / "imagenet" / "train")),
@@ -116,31 +185,76 @@ def _cases(tmp: Path):
         ("truncated or corrupt image (bad_images='fail')", lambda: image_folder(image_tree("bad", corrupt=True))[0]),
         ("unknown bad-image policy", lambda: image_folder(image_tree("two"), bad_images="ignore")),
         ("disk full while writing results", disk_full),
+        ("a second process training into the same run folder", folder_in_use),
+        ("resume from a checkpoint whose bytes were damaged, none kept before it", lambda: damaged_checkpoints("dmg2", 2)),
+        ("resume from a damaged checkpoint, a good one kept before it", lambda: damaged_checkpoints("dmg1", 1)),
+        ("resume on another thread count", lambda: train(smoke({
+            "method": "sigmoid", "run.threads": 2, "run.out_dir": str(stopped_run("threads", **{"run.threads": 1}))}))),
+        ("result.json holding [] in a run folder", lambda: result_holding("list", "[]")),
+        ("result.json of another config in the run folder", lambda: train(smoke({
+            "method": "sigmoid", "optim.lr": 0.3, "run.out_dir": str(finished_run("other-result"))}))),
+        ("Ctrl-C while training", ctrl_c_at_step_5),
+        ("MILe with k_t >= steps (no imitation step)", lambda: RunConfig().override({"optim.steps": 100})),
+        ("data.root given with the embedded digits", lambda: RunConfig().override({"data.root": "~/mnist"})),
+        ("empty out_dir", lambda: RunConfig().override({"run.out_dir": ""})),
+        ("negative warmup_steps", lambda: RunConfig().override({"optim.warmup_steps": -10})),
+        ("learning rate of 0", lambda: RunConfig().override({"optim.lr": 0})),
+        ("negative seed", lambda: RunConfig().override({"seed": -1})),
+        ("digit size that does not divide 28", lambda: RunConfig().override({"data.digit_size": 12})),
+        ("centre-label probability outside [0, 1]", lambda: RunConfig().override({"data.center_prob": 1.2})),
+        ("filled-cell weights of the wrong length", lambda: RunConfig().override({
+            "data.filled_cells": [1, 3], "data.filled_weights": [0.9, 0.1]})),
+        ("image_folder without data.root", lambda: RunConfig().override({"data": "image_folder"})),
+        ("image size 0", lambda: RunConfig().override({"data": "image_folder", "data.root": "x", "data.image_size": 0})),
+        ("ELR with a negative lambda", lambda: RunConfig().override({"method": "elr", "method.lam": -3})),
+        ("small CNN of width 0", lambda: RunConfig().override({"model.width": 0})),
+        ("negative DataLoader workers", lambda: RunConfig().override({"run.workers": -1})),
+        ("unknown notebook parameter (papermill -p SEED 1)", lambda: experiments.check_parameters(
+            {"PROFILE": "quick", "SEEDS": None, "SEED": 1})),
+        ("notebook SEEDS that are not seeds (papermill -p SEEDS 0,1)", lambda: experiments.check_parameters(
+            {"PROFILE": "quick", "SEEDS": "0,1"})),
+        ("notebook JOBS of 0", lambda: experiments.check_parameters({"PROFILE": "quick", "JOBS": 0})),
+        ("a notebook failing during make reproduce", failing_notebook),
+        ("image folder with an empty class folder (hidden files skipped)", image_folder_with_empty_class),
+        ("MNIST label outside 0-9", lambda: mnist_with_label(255)),
         ("loss becomes NaN or infinite", lambda: train(smoke({"method": "sigmoid", "optim.lr": 1e30,
                                                               "run.checkpoint_every": 1, "run.out_dir": str(tmp / "nan")}))),
     ]
 
 
+MASKS = [(r"pid \d+ on \S+ since \d\d:\d\d:\d\d", "pid <pid> on <host> since <time>")]
+
+
 def collect() -> list[tuple[str, str, str]]:
-    """(case, exception type, message) for every case, run in a fresh temporary folder."""
+    """(case, exception type or "warning", message) for every case, run in a fresh temporary folder."""
+    from .notices import MilelibWarning
+
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp).resolve()
         for case, call in _cases(tmp):
-            try:
-                call()
-            except Exception as err:  # noqa: BLE001 - catching is the point here
-                message = str(err) if not isinstance(err, OSError) or not err.strerror else err.strerror
-                rows.append((case, type(err).__name__, message.replace(str(tmp), "<tmp>")))
-            else:
-                rows.append((case, "none", "NO ERROR RAISED"))
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    call()
+                    kind, message = "none", "NO ERROR RAISED"
+                except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 - catching is the point here
+                    kind = type(err).__name__
+                    message = str(err) if not isinstance(err, OSError) or not err.strerror else err.strerror
+            ours = [w for w in caught if issubclass(w.category, MilelibWarning)]
+            if kind == "none" and ours:
+                kind, message = "warning", str(ours[0].message)
+            for pattern, mask in MASKS:
+                message = re.sub(pattern, mask, message)
+            rows.append((case, kind, message.replace(str(tmp), "<tmp>")))
     return rows
 
 
 def markdown(rows) -> str:
     lines = ["# Bad inputs and what a user sees", "",
              "Generated by `python -m milelib.bad_inputs > docs/errors.md` from real runs of each case.",
-             "A truncated or corrupt image can instead be skipped and counted with `bad_images='skip'`.", "",
+             "A truncated or corrupt image can instead be skipped and counted with `bad_images='skip'`.",
+             "Rows marked `warning` do not stop the run: it goes on, and says so in one line.", "",
              "| bad input | error | message |", "| --- | --- | --- |"]
     lines += [f"| {case} | `{kind}` | {message.replace('|', '/')} |" for case, kind, message in rows]
     return "\n".join(lines) + "\n"
