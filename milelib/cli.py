@@ -52,6 +52,7 @@ def main(argv=None) -> None:
     many.add_argument("--jobs", type=int, help="runs side by side (default: one per run.threads share of the cores)")
     batch = commands.add_parser("reproduce", help="execute every notebook with papermill into results/")
     batch.add_argument("--results-dir", help="default: results/ beside notebooks/")
+    batch.add_argument("--notebooks", help="the folder of NN_name.ipynb notebooks (default: this checkout's)")
     for sub in (one, many, batch):
         sub.add_argument("--profile", default="quick", choices=experiments.PROFILE_NAMES)
     for sub in (one, many):
@@ -59,7 +60,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     try:
         if args.command == "reproduce":
-            reproduce(args.profile, args.results_dir)
+            reproduce(args.profile, args.results_dir, args.notebooks)
             return
         exp = experiments.get(args.experiment).EXPERIMENT
         overrides = parse_settings(args.set)
@@ -72,7 +73,7 @@ def main(argv=None) -> None:
     except (ValueError, OSError, FloatingPointError, ImportError, RuntimeError) as err:
         raise SystemExit(f"milelib: {err}") from None
     except KeyboardInterrupt as err:  # a run's Stopped says at which step; a Ctrl-C elsewhere says less
-        print(f"milelib: {err or 'stopped; rerun the same command to resume'}", file=sys.stderr)
+        print(f"milelib: {str(err) or 'stopped; rerun the same command to resume'}", file=sys.stderr)
         raise SystemExit(130) from None
 
 

@@ -3,13 +3,21 @@ kernel, its executed copy in results/<notebook>/<profile>/. A copy is written un
 name unique to this process and renamed once the notebook has run through, so a failed or stopped
 batch leaves no half-executed notebook, and two batches at once never write the same file (their
 runs are kept apart by the run folders' locks).
+
+papermill runs in a child process: inside it, nbclient answers Ctrl-C by shutting its kernel down
+and carrying on, so only a parent can stop the batch on Ctrl-C.
 """
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
+from .config import check_choice
+from .experiments import PROFILE_NAMES
 from .results import notebook_dir
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -21,10 +29,7 @@ class NotebookFailed(RuntimeError):
 
 def reproduce(profile: str, results_dir=None, notebooks=None, log=print) -> list[Path]:
     """Execute every NN_name.ipynb of `notebooks` with PROFILE=profile; return the executed copies."""
-    try:
-        import papermill
-    except ImportError:
-        raise ImportError("milelib reproduce runs notebooks with papermill: pip install 'milelib[notebooks]'") from None
+    check_choice("profile", profile, PROFILE_NAMES)
     folder = Path(notebooks or NOTEBOOKS)
     default_results = (folder / ".." / "results").resolve()
     results = Path(results_dir).resolve() if results_dir else default_results
@@ -36,14 +41,43 @@ def reproduce(profile: str, results_dir=None, notebooks=None, log=print) -> list
         tmp = out / f".{nb.stem}.{os.getpid()}.tmp.ipynb"
         log(f"== {nb.stem} (PROFILE={profile}) {time.strftime('%H:%M:%S')}", flush=True)
         try:
-            papermill.execute_notebook(str(nb), str(tmp), parameters=parameters, kernel_name="python3",
-                                       cwd=str(folder), progress_bar=False)
+            execute(nb, tmp, parameters, cwd=folder)
             os.replace(tmp, out / nb.name)
             done.append(out / nb.name)
-        except papermill.PapermillExecutionError as err:
-            raise NotebookFailed(f"{nb.name} failed in cell {err.exec_count}: {err.ename}: "
-                                 f"{str(err.evalue).splitlines()[0] if err.evalue else ''}") from None
         finally:
             tmp.unlink(missing_ok=True)
     log(f"== done {time.strftime('%H:%M:%S')}", flush=True)
     return done
+
+
+def execute(nb: Path, target: Path, parameters: dict, cwd: Path) -> None:
+    """papermill `nb` -> `target` in a child process; a failure raises NotebookFailed, Ctrl-C
+    stops the child and raises KeyboardInterrupt here."""
+    command = [sys.executable, "-m", "papermill", str(nb), str(target), "-k", "python3", "--cwd", str(cwd),
+               "--no-progress-bar"]
+    for name, value in parameters.items():
+        command += ["-p", name, str(value)]
+    child = subprocess.Popen(command)
+    try:
+        code = child.wait()
+    except BaseException:
+        child.terminate()
+        child.wait()
+        raise
+    if code != 0:
+        raise NotebookFailed(failure(nb, target, code))
+
+
+def failure(nb: Path, executed: Path, code: int) -> str:
+    """One line for a failed notebook: its first error output, read from the executed copy."""
+    try:
+        cells = json.loads(executed.read_text())["cells"]
+    except (OSError, ValueError, KeyError):
+        return f"{nb.name} failed before its first cell (papermill exited with {code}; see its messages above)"
+    for cell in cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                value = (output.get("evalue") or "").splitlines()
+                return (f"{nb.name} failed in cell {cell.get('execution_count')}: {output.get('ename')}: "
+                        f"{value[0] if value else ''}")
+    return f"{nb.name} failed (papermill exited with {code}; see its messages above)"

@@ -1,13 +1,26 @@
 """`milelib reproduce`: executed copies appear only once a notebook has run through; a failure or a
 Ctrl-C leaves no half-executed notebook; two batches never share a temporary file; and notebook
 parameters are checked in the library."""
+import json
 import os
+import signal
+import subprocess
+import sys
+import time
 
-import papermill
+import nbformat
 import pytest
 
+import milelib.reproduce as R
 from milelib import experiments
-from milelib.reproduce import NotebookFailed, reproduce
+
+
+def notebook(path, *sources):
+    """A real notebook: a tagged parameters cell (PROFILE), then the given code cells."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('PROFILE = "quick"', metadata={"tags": ["parameters"]}),
+                                         *map(nbformat.v4.new_code_cell, sources)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
 
 
 @pytest.fixture
@@ -15,57 +28,101 @@ def notebooks(tmp_path):
     folder = tmp_path / "notebooks"
     folder.mkdir()
     for name in ("01_first", "02_second"):
-        (folder / f"{name}.ipynb").write_text("{}")
+        notebook(folder / f"{name}.ipynb", "print(PROFILE)")
     return folder
 
 
-def fake_papermill(monkeypatch, fail_on=None, error=KeyboardInterrupt):
-    written = []
+def fake_execute(monkeypatch, fail_on=None, error=KeyboardInterrupt):
+    calls = []
 
-    def execute(source, target, **kwargs):
-        written.append((source, target, kwargs["parameters"]))
-        with open(target, "w") as f:
-            f.write("half")  # papermill writes the output notebook as it goes
-        if fail_on and fail_on in source:
+    def execute(nb, target, parameters, cwd):
+        calls.append((nb.name, target, parameters))
+        target.write_text("half")  # papermill writes the output notebook as it goes
+        if fail_on and fail_on in nb.name:
             raise error
-        with open(target, "w") as f:
-            f.write("whole")
+        target.write_text("whole")
 
-    monkeypatch.setattr(papermill, "execute_notebook", execute)
-    return written
+    monkeypatch.setattr(R, "execute", execute)
+    return calls
+
+
+def quiet(*args, **kwargs):
+    pass
 
 
 def test_every_notebook_lands_whole_in_its_profile_folder(tmp_path, notebooks, monkeypatch):
-    written = fake_papermill(monkeypatch)
-    done = reproduce("smoke", tmp_path / "results", notebooks, log=lambda *a, **k: None)
-    assert [p.relative_to(tmp_path) for p in done] == [
-        tmp_path.joinpath("results/01_first/smoke/01_first.ipynb").relative_to(tmp_path),
-        tmp_path.joinpath("results/02_second/smoke/02_second.ipynb").relative_to(tmp_path)]
+    calls = fake_execute(monkeypatch)
+    done = R.reproduce("smoke", tmp_path / "results", notebooks, log=quiet)
+    assert done == [tmp_path / "results/01_first/smoke/01_first.ipynb", tmp_path / "results/02_second/smoke/02_second.ipynb"]
     assert all(p.read_text() == "whole" for p in done)
-    assert all(f".{os.getpid()}.tmp.ipynb" in target for _, target, _ in written)  # unique to this process
-    assert written[0][2] == {"PROFILE": "smoke"}  # results/ beside notebooks/: the notebooks' own default
+    assert all(target.name.endswith(f".{os.getpid()}.tmp.ipynb") for _, target, _ in calls)  # unique to this process
+    assert calls[0][2] == {"PROFILE": "smoke"}  # results/ beside notebooks/: the notebooks' own default
     assert not list((tmp_path / "results").rglob("*.tmp.ipynb"))
 
 
 def test_another_results_folder_is_passed_to_the_notebooks(tmp_path, notebooks, monkeypatch):
-    written = fake_papermill(monkeypatch)
-    reproduce("quick", tmp_path / "elsewhere", notebooks, log=lambda *a, **k: None)
-    assert {w[2]["RESULTS_DIR"] for w in written} == {str((tmp_path / "elsewhere").resolve())}
-    assert (tmp_path / "elsewhere/02_second/quick/02_second.ipynb").read_text() == "whole"
+    calls = fake_execute(monkeypatch)
+    R.reproduce("quick", tmp_path / "elsewhere", notebooks, log=quiet)
+    assert {c[2]["RESULTS_DIR"] for c in calls} == {str((tmp_path / "elsewhere").resolve())}
 
 
-@pytest.mark.parametrize("error", [KeyboardInterrupt, papermill.PapermillExecutionError(
-    cell_index=3, exec_count=4, source="x", ename="ValueError", evalue="unknown profile 'fast'", traceback=[])])
+@pytest.mark.parametrize("error", [KeyboardInterrupt, R.NotebookFailed("02_second.ipynb failed in cell 2: ...")])
 def test_a_stopped_or_failed_batch_leaves_no_half_executed_notebook(tmp_path, notebooks, monkeypatch, error):
-    fake_papermill(monkeypatch, fail_on="02_second", error=error)
-    expected = KeyboardInterrupt if error is KeyboardInterrupt else NotebookFailed
-    with pytest.raises(expected) as err:
-        reproduce("smoke", tmp_path / "results", notebooks, log=lambda *a, **k: None)
-    if expected is NotebookFailed:
-        assert str(err.value) == "02_second.ipynb failed in cell 4: ValueError: unknown profile 'fast'"
+    fake_execute(monkeypatch, fail_on="02_second", error=error)
+    with pytest.raises(KeyboardInterrupt if error is KeyboardInterrupt else R.NotebookFailed):
+        R.reproduce("smoke", tmp_path / "results", notebooks, log=quiet)
     assert (tmp_path / "results/01_first/smoke/01_first.ipynb").read_text() == "whole"
     assert not (tmp_path / "results/02_second/smoke/02_second.ipynb").exists()
     assert not list((tmp_path / "results").rglob("*.tmp.ipynb"))
+
+
+def test_a_failure_is_told_in_one_line_from_the_executed_copy(tmp_path):
+    executed = tmp_path / "x.ipynb"
+    executed.write_text(json.dumps({"cells": [
+        {"cell_type": "code", "execution_count": 1, "outputs": [{"output_type": "stream", "text": "ok"}]},
+        {"cell_type": "code", "execution_count": 2, "outputs": [
+            {"output_type": "error", "ename": "ValueError", "evalue": "unknown profile 'x'\nmore", "traceback": []}]}]}))
+    assert R.failure(tmp_path / "04_a.ipynb", executed, 1) == "04_a.ipynb failed in cell 2: ValueError: unknown profile 'x'"
+    assert "failed before its first cell" in R.failure(tmp_path / "04_a.ipynb", tmp_path / "missing.ipynb", 1)
+
+
+def test_an_unknown_profile_is_refused_before_any_notebook_runs(tmp_path, notebooks, monkeypatch):
+    calls = fake_execute(monkeypatch)
+    with pytest.raises(ValueError, match=r"unknown profile 'fast': choose one of smoke, quick, paper"):
+        R.reproduce("fast", tmp_path / "results", notebooks, log=quiet)
+    assert calls == []
+
+
+def test_real_notebooks_through_papermill_and_a_failing_one(tmp_path, notebooks):
+    notebook(notebooks / "03_fails.ipynb", "raise ValueError(f'no data for {PROFILE}')")
+    # cell 3: the parameters cell, papermill's injected one, then the failing one
+    with pytest.raises(R.NotebookFailed, match=r"^03_fails.ipynb failed in cell 3: ValueError: no data for smoke$"):
+        R.reproduce("smoke", tmp_path / "results", notebooks, log=quiet)
+    executed = json.loads((tmp_path / "results/01_first/smoke/01_first.ipynb").read_text())
+    assert "".join(executed["cells"][-1]["outputs"][0]["text"]) == "smoke\n"  # PROFILE was injected
+    assert not (tmp_path / "results/03_fails/smoke/03_fails.ipynb").exists()
+    assert not list((tmp_path / "results").rglob("*.tmp.ipynb"))
+
+
+def test_ctrl_c_stops_the_batch_and_leaves_no_half_executed_notebook(tmp_path):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    notebook(folder / "01_slow.ipynb", "import time; time.sleep(120)")
+    notebook(folder / "02_next.ipynb", "print(PROFILE)")
+    batch = subprocess.Popen([sys.executable, "-m", "milelib", "reproduce", "--profile", "smoke", "--notebooks",
+                              str(folder), "--results-dir", str(tmp_path / "results")],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 120
+    while not list((tmp_path / "results").rglob("*.tmp.ipynb")):  # papermill has written its first copy
+        assert batch.poll() is None and time.time() < deadline, batch.stderr.read()
+        time.sleep(0.1)
+    time.sleep(2)
+    os.killpg(batch.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole foreground group
+    out, err = batch.communicate(timeout=60)
+    assert batch.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "milelib: stopped; rerun the same command to resume"
+    assert not list((tmp_path / "results").rglob("*.ipynb"))  # neither a half copy nor the next notebook
+    assert "02_next" not in out
 
 
 PARAMETERS = {"PROFILE": "quick", "SEEDS": None, "RESULTS_DIR": "../results", "DATA_ROOT": None, "JOBS": None}
