@@ -24,7 +24,8 @@ from typing import Any
 
 from .registry import DATASETS, METHODS
 
-MODELS = ("small_cnn", "resnet18", "resnet50")
+MODELS = ("small_cnn", "resnet18", "resnet50", "resnet50d")
+NORMS = ("batch", "group")
 PARTS = ("data", "model", "method", "optim", "run")
 SWITCHABLE = {"data": DATASETS, "method": METHODS}  # parts chosen by name from a registry
 NAMED = ("data", "model", "method")  # parts with a name: naming one alone switches it
@@ -44,11 +45,14 @@ def check_positive(part: str, **values) -> None:
 
 @dataclass
 class ModelConfig:
-    name: str = "small_cnn"  # small_cnn | resnet18 | resnet50
+    name: str = "small_cnn"  # small_cnn | resnet18 | resnet50 (torchvision) | resnet50d (timm)
     width: int = 16          # small_cnn's channels in its first block (then 2x, 4x)
+    norm: str = "batch"      # batch | group: group norm's statistics are per image, so they do not
+                             # depend on how a batch is split across processes (torchrun)
 
     def __post_init__(self):
         check_choice("model", self.name, MODELS)
+        check_choice("model.norm", self.norm, NORMS)
         check_positive("model", width=self.width)
 
 
@@ -78,6 +82,7 @@ class RunSettings:
     threads: int | None = None      # torch CPU threads; None keeps torch's default. Profiles fix
                                     # it: the thread count changes float sums, hence the numbers
     workers: int = 0                # DataLoader worker processes (datasets of files on disk)
+    sync_bn: bool = False           # under torchrun on GPUs: BatchNorm statistics over all processes
     progress: bool = True
     log_every: int = 10             # rows of metrics.csv
     checkpoint_every: int = 500     # steps between checkpoints in out_dir (and one at the end)

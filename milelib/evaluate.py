@@ -10,19 +10,23 @@ import numpy as np
 import torch
 
 from . import metrics as M
+from .distributed import World, gather_rows
 
 
 @torch.inference_mode()
-def predict(net, data, probabilities, device, batch_size: int = 512, workers: int = 0) -> np.ndarray:
-    """Per-class probabilities for every image of a split, in order; no image is dropped."""
+def predict(net, data, probabilities, device, batch_size: int = 512, workers: int = 0, world: World = World()) -> np.ndarray:
+    """Per-class probabilities for every image of a split, in order; no image is dropped. Under
+    torchrun each process predicts its contiguous share and the shares are gathered."""
     net.eval()
-    out = [probabilities(net(x).float()).cpu() for x in data.eval_batches(batch_size, device, workers)]
-    return torch.cat(out).numpy()
+    rows = world.shard(len(data))
+    out = [probabilities(net(x).float()).cpu() for x in data.eval_batches(batch_size, device, workers, rows)]
+    mine = torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
+    return gather_rows(mine, world) if world.size > 1 else mine
 
 
-def evaluate(method, data, device, workers: int = 0) -> dict:
+def evaluate(method, data, device, workers: int = 0, world: World = World()) -> dict:
     """Metrics of every split of `data`: the report split's unprefixed, the others' as "split/key"."""
-    probs = {name: predict(method.eval_net, split.data, method.probabilities, device, workers=workers)
+    probs = {name: predict(method.eval_net, split.data, method.probabilities, device, workers=workers, world=world)
              for name, split in data.splits.items()}
     threshold = None
     if data.threshold_split is not None:
@@ -30,9 +34,11 @@ def evaluate(method, data, device, workers: int = 0) -> dict:
     result = {}
     for name, split in data.splits.items():
         if split.true_sets is None:
-            scores = {"accuracy": M.top1_accuracy(probs[name], split.labels)}
+            scores = {"accuracy": M.top1_accuracy(probs[name], split.labels),
+                      "top5_accuracy": M.topk_accuracy(probs[name], split.labels, 5)}
         else:
             scores = M.evaluate(probs[name], split.labels, split.true_sets, extra_threshold=threshold)
+        scores["images"] = len(probs[name])  # every image counted once, whatever the process count
         prefix = "" if name == data.report_split else f"{name}/"
         result.update({prefix + key: value for key, value in scores.items()})
     return result

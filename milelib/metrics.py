@@ -1,7 +1,7 @@
 """Evaluation metrics for single-label and multi-label image classification.
 
-These are the metrics of the MILe paper (section 4.1, "Metrics"): top-1
-accuracy against the single training-style label, ReaL accuracy (Beyer et al.:
+These are the metrics of the MILe paper (section 4.1, "Metrics"): top-1 (and,
+for WebVision, top-5) accuracy against the single training-style label, ReaL accuracy (Beyer et al.:
 the top-1 prediction counts as correct if it is any of the true labels), the
 per-image ReaL F1 of a thresholded predicted label set, together with its
 precision, recall and label coverage (mean number of predicted labels per
@@ -58,6 +58,17 @@ def top1_accuracy(probs, labels):
     if len(probs) == 0:
         return float("nan")
     return float(np.mean(probs.argmax(axis=1) == labels))
+
+
+def topk_accuracy(probs, labels, k: int = 5):
+    """Share of all images whose single label is among their k most probable classes (ties at the
+    k-th probability count in the label's favour only if it is among the first k by index)."""
+    probs, labels, _ = _check(probs, labels)
+    if len(probs) == 0:
+        return float("nan")
+    k = min(k, probs.shape[1])
+    top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    return float(np.mean((top == labels[:, None]).any(axis=1)))
 
 
 def real_accuracy(probs, true_sets):
@@ -155,6 +166,7 @@ def evaluate(probs, labels, true_sets, thresholds=(0.25, 0.5), extra_threshold=N
     probs, labels, true_sets = _check(probs, labels, true_sets)
     out = {
         "accuracy": top1_accuracy(probs, labels),
+        "top5_accuracy": topk_accuracy(probs, labels, 5),
         "real_accuracy": real_accuracy(probs, true_sets),
         "map": mean_average_precision(probs, true_sets),
     }

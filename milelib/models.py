@@ -1,5 +1,9 @@
-"""Models by name: a small CNN for the CPU profiles, and torchvision's ResNet-18/50."""
+"""Models by name: a small CNN for the CPU profiles, torchvision's ResNet-18/50 and timm's
+ResNet-50-D (WebVision's stronger backbone in Table 2); batch or group normalisation."""
 from __future__ import annotations
+
+import functools
+import math
 
 import torch
 from torch import nn
@@ -14,11 +18,12 @@ class SmallCNN(nn.Module):
     and makes the net indifferent to the grid's size (42x42 or 84x84 pixels).
     """
 
-    def __init__(self, num_classes: int, in_channels: int = 1, width: int = 16):
+    def __init__(self, num_classes: int, in_channels: int = 1, width: int = 16, norm: str = "batch"):
         super().__init__()
 
         def block(cin, cout):
-            return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+            layer = nn.BatchNorm2d(cout) if norm == "batch" else nn.GroupNorm(math.gcd(4, cout), cout)
+            return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), layer, nn.ReLU(inplace=True)]
 
         self.features = nn.Sequential(
             *block(in_channels, width), nn.MaxPool2d(2),
@@ -33,15 +38,23 @@ class SmallCNN(nn.Module):
         return self.head(self.features(x))
 
 
-def build_model(name: str, num_classes: int, in_channels: int = 1, width: int = 16) -> nn.Module:
+def build_model(name: str, num_classes: int, in_channels: int = 1, width: int = 16, norm: str = "batch") -> nn.Module:
     """A freshly initialised model; the random state of torch decides its weights. `width` sets the
     small CNN's channels; the ResNets have their own."""
     check_choice("model", name, MODELS)
     if name == "small_cnn":
-        return SmallCNN(num_classes, in_channels, width)
+        return SmallCNN(num_classes, in_channels, width, norm)
+    norm_layer = nn.BatchNorm2d if norm == "batch" else functools.partial(nn.GroupNorm, 32)
+    if name == "resnet50d":
+        try:
+            import timm
+        except ImportError:
+            raise ImportError("model 'resnet50d' (ResNet-50-D) comes from timm: pip install timm") from None
+        return timm.create_model("resnet50d", pretrained=False, num_classes=num_classes, in_chans=in_channels,
+                                 norm_layer="batchnorm" if norm == "batch" else "groupnorm")  # timm's own layers
     import torchvision  # imported here: only the ResNets need it
 
-    net = getattr(torchvision.models, name)(weights=None, num_classes=num_classes)
+    net = getattr(torchvision.models, name)(weights=None, num_classes=num_classes, norm_layer=norm_layer)
     if in_channels != 3:
         net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
     return net

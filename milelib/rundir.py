@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from pathlib import Path
 
 from .notices import warn
@@ -18,7 +19,7 @@ def prepare(out_dir) -> Path | None:
     out = Path(out_dir).expanduser()
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
+        probe = out / f".write-test-{os.getpid()}"  # one per process: torchrun's ranks probe together
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as err:
@@ -56,6 +57,10 @@ def _csv_bytes(rows: list[dict]) -> bytes:
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue().encode()
+
+
+def write_lines(path: Path, lines: list[str]) -> None:
+    atomic_write_bytes(path, "".join(f"{line}\n" for line in lines).encode())
 
 
 def write(out: Path, cfg, log: list[dict], cycles: list[dict], result: dict, run_facts: dict) -> None:

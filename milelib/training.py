@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoint, data as datasets, methods, rundir, runlock
+from . import checkpoint, data as datasets, distributed, methods, rundir, runlock
 from .config import RunConfig
 from .evaluate import evaluate
 from .methods import Parts
@@ -31,9 +31,12 @@ from .models import build_model
 from .notices import warn
 
 
-def pick_device(name: str) -> torch.device:
+def pick_device(name: str, world: distributed.World = distributed.World()) -> torch.device:
+    """The device a run asks for, checked; under torchrun on GPUs, each process's own GPU."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and world.size > 1:
+        name = f"cuda:{world.local_rank}"
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} was asked for but torch sees no GPU here "
@@ -62,10 +65,16 @@ def learning_rate(optim, step: int) -> float:
 
 
 def make_parts(cfg: RunConfig, device, num_classes: int, in_channels: int, num_train: int,
-               train_true_sets: bool) -> Parts:
+               train_true_sets: bool, world: distributed.World = distributed.World()) -> Parts:
+    if cfg.run.sync_bn and world.size > 1 and device.type != "cuda":
+        raise ValueError("run.sync_bn needs GPUs (torch's SyncBatchNorm runs on CUDA only): on CPUs, set "
+                         "model.norm=group for statistics that do not depend on the processes")
+
     def new_net():
-        return build_model(cfg.model.name, num_classes, in_channels, cfg.model.width).to(
-            device, memory_format=torch.channels_last)
+        net = build_model(cfg.model.name, num_classes, in_channels, cfg.model.width, cfg.model.norm)
+        if cfg.run.sync_bn and world.size > 1:
+            net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
+        return net.to(device, memory_format=torch.channels_last)
 
     def new_optimizer(net):
         o = cfg.optim
@@ -76,7 +85,7 @@ def make_parts(cfg: RunConfig, device, num_classes: int, in_channels: int, num_t
         return (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
                 else contextlib.nullcontext())
 
-    return Parts(device, num_classes, num_train, train_true_sets, new_net, new_optimizer, autocast)
+    return Parts(device, num_classes, num_train, train_true_sets, new_net, new_optimizer, autocast, world)
 
 
 class Progress:
@@ -113,9 +122,10 @@ class Stopped(KeyboardInterrupt):
     """Ctrl-C stopped a run; its message says at which step and how to resume."""
 
 
-def runtime_facts(device) -> dict:
+def runtime_facts(device, world: distributed.World) -> dict:
     """What changes a run's numbers without being a setting: checked when a run resumes."""
-    return {"threads": torch.get_num_threads(), "device": device.type, "torch": str(torch.__version__)}
+    return {"threads": torch.get_num_threads(), "device": device.type, "torch": str(torch.__version__),
+            "processes": world.size}
 
 
 def train(config: RunConfig) -> dict:
@@ -132,20 +142,26 @@ def train(config: RunConfig) -> dict:
     if cfg.run.threads:
         torch.set_num_threads(cfg.run.threads)
     try:
-        device = pick_device(cfg.run.device)
+        world = distributed.world()
+        device = pick_device(cfg.run.device, world)
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        if cfg.optim.batch_size % world.size:
+            raise ValueError(f"optim.batch_size {cfg.optim.batch_size} does not split over {world.size} processes: "
+                             f"make it a multiple of the process count (it is the global batch)")
         out = rundir.prepare(cfg.run.out_dir)
         if out is None:
-            return _train(cfg, device, None, t0)
-        with runlock.hold(out):
+            return _train(cfg, device, world, None, t0)
+        with runlock.hold(out) if world.main else contextlib.nullcontext():  # rank 0 alone writes
             saved = rundir.previous_result(out, cfg.config_hash())
             if saved is not None and not cfg.run.reevaluate:
                 return saved["metrics"]  # finished: returned as it is, never rewritten
-            return _train(cfg, device, out, t0)
+            return _train(cfg, device, world, out, t0)
     finally:
         torch.set_num_threads(threads)
 
 
-def _train(cfg: RunConfig, device, out: Path | None, t0: float) -> dict:
+def _train(cfg: RunConfig, device, world: distributed.World, out: Path | None, t0: float) -> dict:
     seed_everything(cfg.seed)
     data = datasets.build(cfg.data)
     if cfg.optim.batch_size > len(data.train):
@@ -153,7 +169,7 @@ def _train(cfg: RunConfig, device, out: Path | None, t0: float) -> dict:
                          f"images: lower optim.batch_size or use more training data")
     facts = {"num_classes": data.num_classes, "in_channels": data.in_channels, "num_train": len(data.train),
              "train_true_sets": data.train.true_sets is not None}
-    method = methods.build(cfg, make_parts(cfg, device, **facts))
+    method = methods.build(cfg, make_parts(cfg, device, **facts, world=world))
     progress = Progress()
     ckpt_dir = out / "checkpoints" if out else None
     found = checkpoint.load_latest(ckpt_dir) if out else None  # on the CPU: RNG states must stay there
@@ -161,13 +177,15 @@ def _train(cfg: RunConfig, device, out: Path | None, t0: float) -> dict:
     if found:
         state = found[1]
         checkpoint.check_compatible(state, last_good, cfg.config_hash(), cfg.model.name)
-        _check_facts(state.get("facts"), last_good, device)
+        _check_facts(state.get("facts"), last_good, device, world)
         method.load_state_dict(state["method"], last_good)
         progress.load_state_dict(state["progress"], device)
         checkpoint.set_rng_state(state["rng"])
 
     steps, bar = cfg.optim.steps, _progress_bar(cfg, initial=progress.step)
-    batches = data.train.batches(progress.step, cfg.optim.batch_size, cfg.seed, device, cfg.run.workers)
+    batches = data.train.batches(progress.step, cfg.optim.batch_size, cfg.seed, device, cfg.run.workers,
+                                 shard=(world.rank, world.size))
+    writes = out is not None and world.main
     try:
         with _stop_between_steps() as stop_asked:
             for step, batch in zip(range(progress.step, steps), batches):
@@ -176,23 +194,26 @@ def _train(cfg: RunConfig, device, out: Path | None, t0: float) -> dict:
                 progress.window.append((step + 1, loss))
                 progress.skipped += batch.skipped
                 progress.step = step + 1
-                if progress.step % cfg.run.log_every == 0 or progress.step == steps:
+                logs = progress.step % cfg.run.log_every == 0 or progress.step == steps
+                if logs:
                     progress.check_finite(cfg, last_good)
-                    mean_loss = torch.stack([loss for _, loss in progress.window]).mean().item()
+                    mean_loss = distributed.mean(torch.stack([loss for _, loss in progress.window]).mean(), world).item()
                     progress.log.append({"step": progress.step, "phase": method.phase(step), "loss": mean_loss, "lr": lr})
                     progress.window = []
                     bar.set_postfix(loss=f"{mean_loss:.4f}", refresh=False)
-                if out and (progress.step % cfg.run.checkpoint_every == 0 or progress.step == steps or stop_asked):
+                stop = distributed.any_process(bool(stop_asked), world) if logs or world.size == 1 else False
+                if out and (progress.step % cfg.run.checkpoint_every == 0 or progress.step == steps or stop):
                     progress.check_finite(cfg, last_good)
-                    last_good = checkpoint.save(ckpt_dir, {
-                        "config": cfg.to_dict(), "config_hash": cfg.config_hash(), "step": progress.step, "data": facts,
-                        "facts": runtime_facts(device), "method": method.state_dict(),
-                        "progress": progress.state_dict(), "rng": checkpoint.rng_state()})
+                    state = {"config": cfg.to_dict(), "config_hash": cfg.config_hash(), "step": progress.step,
+                             "data": facts, "facts": runtime_facts(device, world), "method": method.state_dict(),
+                             "progress": progress.state_dict(), "rng": checkpoint.rng_state()}
+                    last_good = (checkpoint.save(ckpt_dir, state) if world.main
+                                 else ckpt_dir / f"step-{progress.step:06d}.pt")
                 bar.update(1)
-                if stop_asked:
+                if stop:
                     raise KeyboardInterrupt
         bar.close()
-        result = {**evaluate(method, data, device, cfg.run.workers), **method.summary()}
+        result = {**evaluate(method, data, device, cfg.run.workers, world), **method.summary()}
     except KeyboardInterrupt:
         bar.close()
         resume = (f"rerun the same command to resume from its checkpoint at step {_step_of(last_good)}" if last_good
@@ -201,10 +222,12 @@ def _train(cfg: RunConfig, device, out: Path | None, t0: float) -> dict:
         raise Stopped(f"stopped at step {progress.step} of {steps}: {resume}") from None
     if progress.skipped:
         result["skipped_images"] = progress.skipped
-    if out:
+    if writes:
+        for name, lines in data.files.items():  # e.g. the training file list, to repeat a fraction exactly
+            rundir.write_lines(out / name, lines)
         rundir.write(out, cfg, progress.log, method.log_rows(), result,
                      {"wall_time_s": round(time.time() - t0, 1), "resumed_from_steps": progress.resumed_from,
-                      **runtime_facts(device)})
+                      **runtime_facts(device, world)})
     return result
 
 
@@ -233,9 +256,10 @@ def _stop_between_steps():
         signal.signal(signal.SIGINT, previous)
 
 
-def _check_facts(theirs: dict | None, path, device) -> None:
-    """Warn, in one line, when a run resumes with other threads, device kind or torch than it ran with."""
-    mine = runtime_facts(device)
+def _check_facts(theirs: dict | None, path, device, world) -> None:
+    """Warn, in one line, when a run resumes with other threads, device kind, torch or process count
+    than it ran with."""
+    mine = runtime_facts(device, world)
     changed = [f"{key} {mine[key]} (it ran with {theirs[key]})" for key in mine
                if theirs and key in theirs and theirs[key] != mine[key]]
     if changed:

@@ -1,4 +1,6 @@
 """Image folders on a generated fixture: layout errors, and corrupt files failed or skipped and counted."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -72,7 +74,7 @@ def test_hidden_files_and_folders_are_skipped(folder):
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(folder / ".ipynb_checkpoints" / "x.png")
     data = image_folder(folder)
     assert data.classes == ["cat", "dog"] and len(data) == 6
-    assert not any(path.name.startswith(".") for path, _ in data.samples)
+    assert not any(Path(path).name.startswith(".") for path, _ in data.samples)
 
 
 def test_an_empty_class_folder_is_refused_not_counted(folder):

@@ -14,6 +14,7 @@ from milelib.metrics import (
     real_f1,
     set_scores,
     top1_accuracy,
+    topk_accuracy,
 )
 
 
@@ -216,10 +217,23 @@ def test_best_threshold_default_candidates():
 
 # ------------------------------------------------------------------ evaluate
 
+def test_topk_accuracy_by_hand():
+    probs = np.array([[0.10, 0.20, 0.30, 0.40],   # ranks 3, 2, 1, 0
+                      [0.40, 0.30, 0.20, 0.10],   # ranks 0, 1, 2, 3
+                      [0.25, 0.25, 0.25, 0.25]])  # a tie: the first k by index
+    labels = np.array([1, 3, 1])
+    # k=2: image 0's top two are {3, 2}: label 1 out; image 1's {0, 1}: 3 out; image 2's {0, 1}: 1 in -> 1/3
+    assert topk_accuracy(probs, labels, 2) == pytest.approx(1 / 3)
+    # k=3: {3, 2, 1} holds 1; {0, 1, 2} lacks 3; {0, 1, 2} holds 1 -> 2/3
+    assert topk_accuracy(probs, labels, 3) == pytest.approx(2 / 3)
+    assert topk_accuracy(probs, labels, 4) == 1.0 and topk_accuracy(probs, labels, 9) == 1.0  # k beyond C: all
+    assert topk_accuracy(probs, labels, 1) == top1_accuracy(probs, labels)
+
+
 def test_evaluate_keys_and_values():
     result = evaluate(ACC_PROBS, ACC_LABELS, ACC_TRUE)
     per_t = [f"{m}@{t}" for t in ("0.25", "0.5") for m in ("f1", "precision", "recall", "coverage")]
-    assert set(result) == {"accuracy", "real_accuracy", "map", *per_t}
+    assert set(result) == {"accuracy", "top5_accuracy", "real_accuracy", "map", *per_t}
     assert result["accuracy"] == pytest.approx(1 / 2)
     assert result["real_accuracy"] == pytest.approx(3 / 4)
     # t=0.5: predicted sets are the argmaxes {0},{1},{2},{0}; true {0,1},{0,1},{1},{0}
@@ -233,7 +247,7 @@ def test_evaluate_keys_and_values():
 
 def test_evaluate_extra_threshold():
     result = evaluate(ACC_PROBS, ACC_LABELS, ACC_TRUE, thresholds=(0.5,), extra_threshold=0.25)
-    assert set(result) == {"accuracy", "real_accuracy", "map", "best_threshold",
+    assert set(result) == {"accuracy", "top5_accuracy", "real_accuracy", "map", "best_threshold",
                            "f1@0.5", "precision@0.5", "recall@0.5", "coverage@0.5",
                            "f1@best", "precision@best", "recall@best", "coverage@best"}
     assert result["best_threshold"] == 0.25

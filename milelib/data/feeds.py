@@ -48,6 +48,8 @@ class Data:
     threshold_split: str | None           # the split on which each run chooses its F1@best threshold
     report_split: str                     # its metrics are reported unprefixed, the others as "split/..."
     raw: dict = field(default_factory=dict)  # the module's own objects (e.g. the grids, for figures)
+    files: dict = field(default_factory=dict)  # name -> lines, written beside the run (e.g. the
+                                               # training file list, to repeat a fraction exactly)
 
 
 @functools.lru_cache(maxsize=1)
@@ -56,11 +58,33 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
 
 
+class Order:
+    """The rows of each step's global batch, a pure function of (seed, step): a fresh seeded
+    permutation per epoch (its last partial batch dropped) or, with `weights` (class rebalancing),
+    n rows drawn per epoch with probabilities in proportion to the weights."""
+
+    def __init__(self, n: int, seed: int, weights: np.ndarray | None = None):
+        self.n, self.seed = n, seed
+        self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.float64)
+        self._epoch = (None, None)
+
+    def epoch(self, epoch: int) -> torch.Tensor:
+        if self.weights is None:
+            return epoch_order(self.n, self.seed, epoch)
+        if self._epoch[0] != epoch:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._epoch = (epoch, torch.multinomial(self.weights, self.n, replacement=True, generator=g))
+        return self._epoch[1]
+
+    def batch(self, step: int, batch_size: int) -> torch.Tensor:
+        epoch, k = divmod(step, self.n // batch_size)
+        return self.epoch(epoch)[k * batch_size:(k + 1) * batch_size]
+
+
 def batch_indices(step: int, n: int, batch_size: int, seed: int) -> torch.Tensor:
     """The rows of a step's batch: a fresh seeded permutation per epoch (its last partial batch
     dropped), a pure function of (seed, step), so the order never depends on what ran before."""
-    epoch, k = divmod(step, n // batch_size)
-    return epoch_order(n, seed, epoch)[k * batch_size:(k + 1) * batch_size]
+    return Order(n, seed).batch(step, batch_size)
 
 
 def sample_seeds(step: int, batch_size: int, seed: int) -> list[int]:
@@ -92,28 +116,33 @@ class TensorData:
         x = (images.float() / 255 - self.mean) / self.std
         return x.contiguous(memory_format=torch.channels_last)  # faster on CPUs too (2x measured)
 
-    def batches(self, start: int, batch_size: int, seed: int, device, workers: int = 0) -> Iterator[Batch]:
+    def batches(self, start: int, batch_size: int, seed: int, device, workers: int = 0,
+                shard: tuple[int, int] = (0, 1)) -> Iterator[Batch]:
+        """Batches of steps start, start+1, ...; with shard=(rank, processes), this process's rows."""
         images, labels, sets = self._tensors(device)
+        order, (rank, size) = Order(len(self), seed), shard
         for step in itertools.count(start):
-            idx = batch_indices(step, len(self), batch_size, seed).to(device)
+            idx = order.batch(step, batch_size)[rank::size].to(device)
             yield Batch(self._inputs(images[idx]), labels[idx], idx, None if sets is None else sets[idx])
 
-    def eval_batches(self, batch_size: int, device, workers: int = 0) -> Iterator[torch.Tensor]:
-        images = self._tensors(device)[0]
-        for start in range(0, len(self), batch_size):
-            yield self._inputs(images[torch.arange(start, min(start + batch_size, len(self)), device=device)])
+    def eval_batches(self, batch_size: int, device, workers: int = 0, rows: range | None = None) -> Iterator[torch.Tensor]:
+        images, rows = self._tensors(device)[0], rows if rows is not None else range(len(self))
+        for start in range(rows.start, rows.stop, batch_size):
+            yield self._inputs(images[torch.arange(start, min(start + batch_size, rows.stop), device=device)])
 
 
 class _StepBatches(torch.utils.data.Sampler):
-    """Yields the batches of steps start, start+1, ...: [(row, augmentation seed), ...]."""
+    """Yields this process's share of the batches of steps start, start+1, ...: [(row, augmentation
+    seed), ...], the seeds those of the rows' places in the global batch."""
 
-    def __init__(self, start: int, n: int, batch_size: int, seed: int):
-        self.start, self.n, self.batch_size, self.seed = start, n, batch_size, seed
+    def __init__(self, start: int, order: Order, batch_size: int, seed: int, shard: tuple[int, int]):
+        self.start, self.order, self.batch_size, self.seed, self.shard = start, order, batch_size, seed, shard
 
     def __iter__(self):
+        rank, size = self.shard
         for step in itertools.count(self.start):
-            rows = batch_indices(step, self.n, self.batch_size, self.seed).tolist()
-            yield list(zip(rows, sample_seeds(step, self.batch_size, self.seed)))
+            rows = self.order.batch(step, self.batch_size).tolist()
+            yield list(zip(rows, sample_seeds(step, self.batch_size, self.seed)))[rank::size]
 
 
 class _Seeded(torch.utils.data.Dataset):
@@ -140,10 +169,11 @@ def _collate(batch):
 
 class LoaderData:
     """A split of files on disk: `dataset[row]` returns (image tensor [C, H, W], label) or None
-    for an unreadable image that is to be skipped."""
+    for an unreadable image that is to be skipped. `weights` (per row) rebalance the training order."""
 
-    def __init__(self, dataset, labels: np.ndarray, true_sets: np.ndarray | None = None):
-        self.dataset, self.labels, self.true_sets = dataset, np.asarray(labels), true_sets
+    def __init__(self, dataset, labels: np.ndarray, true_sets: np.ndarray | None = None,
+                 weights: np.ndarray | None = None):
+        self.dataset, self.labels, self.true_sets, self.weights = dataset, np.asarray(labels), true_sets, weights
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -153,15 +183,17 @@ class LoaderData:
                                            pin_memory=torch.device(device).type == "cuda",
                                            persistent_workers=workers > 0, **kwargs)
 
-    def batches(self, start: int, batch_size: int, seed: int, device, workers: int = 0) -> Iterator[Batch]:
+    def batches(self, start: int, batch_size: int, seed: int, device, workers: int = 0,
+                shard: tuple[int, int] = (0, 1)) -> Iterator[Batch]:
         sets = None if self.true_sets is None else torch.as_tensor(self.true_sets)
-        loader = self._loader(device, workers, batch_sampler=_StepBatches(start, len(self), batch_size, seed))
+        order = Order(len(self), seed, self.weights)
+        loader = self._loader(device, workers, batch_sampler=_StepBatches(start, order, batch_size, seed, shard))
         for x, y, rows, skipped in loader:
             yield Batch(x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last),
                         y.to(device), rows.to(device), None if sets is None else sets[rows].to(device), skipped)
 
-    def eval_batches(self, batch_size: int, device, workers: int = 0) -> Iterator[torch.Tensor]:
-        order = [(row, 0) for row in range(len(self))]  # evaluation transforms draw nothing random
+    def eval_batches(self, batch_size: int, device, workers: int = 0, rows: range | None = None) -> Iterator[torch.Tensor]:
+        order = [(row, 0) for row in (rows if rows is not None else range(len(self)))]  # nothing random
         for x, _, _, skipped in self._loader(device, workers, batch_size=batch_size, sampler=order):
             if skipped:
                 raise ValueError(f"{skipped} evaluation images are unreadable: an evaluation split must "

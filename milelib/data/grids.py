@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .digits import SOURCES, Digits, digit_splits
+from .digits import SOURCES, Digits, digit_splits, stratified_split
 from .feeds import Data, Split, TensorData
 
 CENTER = 4  # row-major index of the centre cell of a 3x3 grid
@@ -119,6 +119,8 @@ class GridsData:
     filled_cells: int | list[int] = 9        # an int, or a range [lo, hi] drawn per grid
     filled_weights: list[float] | None = None  # weights of the counts lo..hi (None: uniform)
     center_prob: float = 0.6        # probability that the single label is the centre digit
+    fraction: float = 1.0           # share of the training grids used: a seeded per-class draw
+    label_noise: float = 0.0        # share of training labels replaced by a class not in the image
 
     def __post_init__(self):
         if self.digits not in SOURCES:
@@ -129,6 +131,9 @@ class GridsData:
         if min(self.train, self.val, self.test) < 1:
             raise ValueError(f"data.train, data.val and data.test (grids per split) must be >= 1, got "
                              f"{self.train}, {self.val} and {self.test}")
+        if not 0 < self.fraction <= 1 or not 0 <= self.label_noise < 1:
+            raise ValueError(f"data.fraction must lie in (0, 1] and data.label_noise in [0, 1), got {self.fraction} "
+                             f"and {self.label_noise}")
         if self.digit_size < 1 or 28 % self.digit_size:
             raise ValueError(f"data.digit_size must divide 28 (MNIST's side), got {self.digit_size}: use 28, 14 or 7")
         # the generator's own checks, on an empty draw, so a bad setting fails before any data is read
@@ -142,22 +147,45 @@ REAL_LIKE = {"data.filled_cells": [1, 3], "data.filled_weights": [0.8, 0.15, 0.0
 
 def build(cfg: GridsData) -> Data:
     return _build(cfg.digits, cfg.root, cfg.digit_size, (cfg.train, cfg.val, cfg.test),
-                  _hashable(cfg.filled_cells), _hashable(cfg.filled_weights), cfg.center_prob)
+                  _hashable(cfg.filled_cells), _hashable(cfg.filled_weights), cfg.center_prob, cfg.fraction,
+                  cfg.label_noise)
 
 
 def _hashable(value):
     return tuple(value) if isinstance(value, list) else value
 
 
+def subsample(grids: Grids, fraction: float, seed: int = 1000) -> Grids:
+    """A seeded per-class draw of `fraction` of the grids (by their single label), in their order."""
+    if fraction >= 1:
+        return grids
+    rows = np.sort(stratified_split(grids.labels, [fraction], np.random.default_rng(seed))[0])
+    return grids.subset(rows)
+
+
+def with_label_noise(grids: Grids, share: float, seed: int = 2000) -> Grids:
+    """Web-like noise: each single label replaced, with probability `share`, by a class drawn
+    uniformly among those not in the grid (a wrong label, as a web query's unrelated image)."""
+    if share <= 0:
+        return grids
+    rng = np.random.default_rng(seed)
+    noisy = rng.random(len(grids)) < share
+    scores = rng.random(grids.true_sets.shape) + 2 * grids.true_sets  # classes in the grid sort last
+    labels = np.where(noisy, scores.argmin(axis=1), grids.labels)
+    return Grids(grids.images, labels, grids.true_sets, grids.cells, grids.digit_index)
+
+
 @functools.lru_cache(maxsize=4)
-def _build(digits, root, digit_size, sizes, filled_cells, filled_weights, center_prob) -> Data:
-    """Train, val and test grids, each from its own digits (no digit image in two splits). The
-    data are fixed (seed 0) whatever the run's seed: seeds vary the training, not the test."""
+def _build(digits, root, digit_size, sizes, filled_cells, filled_weights, center_prob, fraction, label_noise) -> Data:
+    """Train, val and test grids, each from its own digits (no digit image in two splits), the
+    training grids subsampled and noised as set (val and test stay clean and whole). The data are
+    fixed whatever the run's seed: seeds vary the training, not the data."""
     splits = digit_splits(digits, root, seed=0)
     num_classes = 10  # MNIST's digits
     grids = {name: make_grids(splits[name].resized(digit_size), n, seed=i, filled_cells=filled_cells,
                               center_prob=center_prob, num_classes=num_classes, filled_weights=filled_weights)
              for i, (name, n) in enumerate(zip(("train", "val", "test"), sizes))}
+    grids["train"] = with_label_noise(subsample(grids["train"], fraction), label_noise)
     tensors = {name: TensorData(g.images[:, None], g.labels, g.true_sets, MNIST_MEAN, MNIST_STD)
                for name, g in grids.items()}
     return Data(train=tensors["train"], num_classes=num_classes, in_channels=1,

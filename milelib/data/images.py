@@ -8,6 +8,8 @@ counted (the collate function returns the count, so it works inside DataLoader w
 """
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from .digits import stratified_split
 from .feeds import Data, LoaderData, Split
 
 BAD_IMAGES = ("fail", "skip")
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # ImageNet's, as torchvision's models expect
 
 
 def read_image(path) -> np.ndarray:
@@ -30,7 +33,8 @@ def read_image(path) -> np.ndarray:
 
 
 class ImageFiles(torch.utils.data.Dataset):
-    """(path, label) samples read as float tensors [3, H, W] in [0, 1] (or through `transform`)."""
+    """(path, label) samples read as float tensors [3, H, W] in [0, 1], or as uint8 tensors passed
+    through `transform` (which converts them: see `transforms`)."""
 
     def __init__(self, samples, classes, transform=None, bad_images: str = "fail"):
         check_choice("bad_images", bad_images, BAD_IMAGES)
@@ -48,8 +52,8 @@ class ImageFiles(torch.utils.data.Dataset):
                 return None
             raise ValueError(f"image {path} is truncated or corrupt ({str(err).splitlines()[0]}): remove it, "
                              f"or set bad_images='skip' to skip and count such files") from None
-        x = torch.from_numpy(array).permute(2, 0, 1).float() / 255
-        return (self.transform(x) if self.transform else x), label
+        x = torch.from_numpy(array).permute(2, 0, 1)
+        return (self.transform(x) if self.transform else x.float() / 255), label
 
 
 NOT_DECODED = {"EPS", "MPEG"}  # Pillow names them, but decodes them only with outside tools, or never
@@ -67,29 +71,65 @@ def _is_stub(opener) -> bool:
     return isinstance(opener, type) and issubclass(opener, ImageFile.StubImageFile)  # JPEG's opener is a function
 
 
+def _is_image(path) -> bool:
+    name = Path(path).name
+    return not name.startswith(".") and Path(name).suffix.lower() in image_extensions()
+
+
+def class_folders(root):
+    """torchvision's ImageFolder over root/<class>/<images>: classes in sorted order, hidden folders
+    (.ipynb_checkpoints) not classes, hidden files (.DS_Store, macOS ._ files) not images, and an
+    empty class folder refused in one line (it would shift every class index after it)."""
+    from torchvision.datasets import ImageFolder
+
+    class Folder(ImageFolder):
+        @staticmethod
+        def find_classes(directory):
+            classes = sorted(e.name for e in os.scandir(directory) if e.is_dir() and not e.name.startswith("."))
+            return classes, {name: i for i, name in enumerate(classes)}
+
+    try:
+        return Folder(str(root), is_valid_file=_is_image)
+    except FileNotFoundError as err:
+        empty = re.search(r"Found no valid file for the classes (.+?)\.", str(err))
+        if not empty:
+            raise
+        names = empty.group(1).split(", ")
+        raise ValueError(f"class folder {Path(root) / names[0]} holds no images ({len(names)} such folder(s)), yet "
+                         f"every folder counts as a class: add its images or remove it") from None
+
+
 def image_folder(root, num_classes: int | None = None, **kwargs) -> ImageFiles:
-    """Every image under root/<class>/, classes in sorted order; checks the layout first. Extensions
-    count whatever their case; hidden files and folders (.DS_Store, macOS's ._ files) are skipped."""
+    """Every image under root/<class>/ (see `class_folders`), read by ImageFiles; checks the layout first."""
     root = Path(root).expanduser()
     layout = "expected root/<class name>/<image files>, one folder per class"
     if not root.is_dir():
         raise FileNotFoundError(f"data folder {root} does not exist: {layout} "
                                 f"(data_prep/ has the scripts that make it for the paper's datasets)")
-    extensions = image_extensions()
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    files = {name: sorted(p for p in (root / name).iterdir()
-                          if p.suffix.lower() in extensions and not p.name.startswith(".") and p.is_file())
-             for name in classes}
-    if not any(files.values()):
+    if not any(_is_image(p) for folder in root.iterdir() if folder.is_dir() and not folder.name.startswith(".")
+               for p in folder.iterdir()):
         raise FileNotFoundError(f"data folder {root} holds no images: {layout}")
-    empty = [name for name in classes if not files[name]]
-    if empty:
-        raise ValueError(f"class folder {root / empty[0]} holds no images ({len(empty)} such folder(s)), yet every "
-                         f"folder counts as a class: add its images or remove it")
-    if num_classes is not None and num_classes != len(classes):
-        raise ValueError(f"{root} has {len(classes)} class folders but num_classes is {num_classes}: "
-                         f"set num_classes to {len(classes)} or fix the folder")
-    return ImageFiles([(path, label) for label, name in enumerate(classes) for path in files[name]], classes, **kwargs)
+    folder = class_folders(root)
+    if num_classes is not None and num_classes != len(folder.classes):
+        raise ValueError(f"{root} has {len(folder.classes)} class folders but num_classes is {num_classes}: "
+                         f"set num_classes to {len(folder.classes)} or fix the folder")
+    return ImageFiles(folder.samples, folder.classes, **kwargs)
+
+
+def transforms(training: bool, size: int, resize: int | None = None, crop: bool = True, flip: bool = True):
+    """uint8 image tensor -> normalised float tensor. With `crop`, the paper's ImageNet transforms
+    (RandomResizedCrop `size` and flips when training; resize to `resize` and centre crop `size`
+    otherwise); without, a plain resize to `size` x `size` (and flips when training)."""
+    from torchvision.transforms import v2
+
+    if crop:
+        steps = ([v2.RandomResizedCrop(size, antialias=True)] if training else
+                 [v2.Resize(resize or size, antialias=True), v2.CenterCrop(size)])
+    else:
+        steps = [v2.Resize((size, size), antialias=True)]
+    if training and flip:
+        steps.append(v2.RandomHorizontalFlip())
+    return v2.Compose([*steps, v2.ToDtype(torch.float32, scale=True), v2.Normalize(MEAN, STD)])
 
 
 @dataclass
@@ -113,18 +153,11 @@ class ImageFolderData:
             raise ValueError(f"data.image_size must be >= 1, got {self.image_size}")
 
 
-MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # ImageNet's, as torchvision's models expect
-
-
 def build(cfg: ImageFolderData) -> Data:
     """Train on most of `root`; a held-out slice of it, scored against its single labels, chooses
     each run's threshold (as for ImageNet, never the data reported); `test_root` is reported."""
-    from torchvision.transforms import v2
-
-    size = (cfg.image_size, cfg.image_size)
-    evaluation = v2.Compose([v2.Resize(size, antialias=True), v2.Normalize(MEAN, STD)])
-    training = v2.Compose([v2.Resize(size, antialias=True), *([v2.RandomHorizontalFlip()] if cfg.flip else []),
-                           v2.Normalize(MEAN, STD)])
+    evaluation = transforms(False, cfg.image_size, crop=False)
+    training = transforms(True, cfg.image_size, crop=False, flip=cfg.flip)
     everything = image_folder(cfg.root, bad_images=cfg.bad_images)
     labels = np.array([label for _, label in everything.samples])
     num_classes = len(everything.classes)
@@ -149,4 +182,4 @@ def build(cfg: ImageFolderData) -> Data:
     train = files(train_rows, training, cfg.bad_images)
     return Data(train=LoaderData(train, labels[train_rows]), splits=splits, num_classes=num_classes,
                 in_channels=3, threshold_split="val", report_split="test" if cfg.test_root else "val",
-                raw={"classes": everything.classes})
+                raw={"classes": everything.classes}, files={"classes.txt": everything.classes})

@@ -6,13 +6,14 @@ checkpoints; it never asks which method it runs.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, ContextManager
 
 import torch
 from torch import nn
 
 from ..checkpoint import load_weights
+from ..distributed import World, average_gradients
 
 
 @dataclass
@@ -25,18 +26,21 @@ class Parts:
     new_net: Callable[[], nn.Module]                # a fresh network on the device, channels_last
     new_optimizer: Callable[[nn.Module], torch.optim.Optimizer]
     autocast: Callable[[], ContextManager]          # bf16 on a GPU, nothing on the CPU
+    world: World = field(default_factory=World)     # the processes of a torchrun run (one without)
 
 
-def sgd_step(net: nn.Module, opt, x, loss_fn, autocast, lr: float) -> torch.Tensor:
-    """One optimizer step of `net` on `loss_fn(logits)`, at learning rate `lr`; the detached loss."""
+def sgd_step(net: nn.Module, opt, x, loss_fn, parts: Parts, lr: float) -> torch.Tensor:
+    """One optimizer step of `net` on `loss_fn(logits)`, at learning rate `lr`, gradients averaged
+    over the processes of a torchrun run; the detached loss of this process's share of the batch."""
     for group in opt.param_groups:
         group["lr"] = lr
     net.train()
-    with autocast():
+    with parts.autocast():
         logits = net(x)
     loss = loss_fn(logits.float())
     opt.zero_grad(set_to_none=True)
     loss.backward()
+    average_gradients(net, parts.world)
     opt.step()
     return loss.detach()
 

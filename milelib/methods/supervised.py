@@ -28,7 +28,7 @@ class Supervised(Method):
 
     def step(self, batch, step: int, lr: float) -> torch.Tensor:
         self.counts["label_steps"] += 1
-        return sgd_step(self.net, self.opt, batch.x, lambda z: self.loss(z, batch), self.parts.autocast, lr)
+        return sgd_step(self.net, self.opt, batch.x, lambda z: self.loss(z, batch), self.parts, lr)
 
 
 class Softmax(Supervised):

@@ -203,7 +203,7 @@ class TeacherStudent(Method):
                     self.teacher_opt.state.clear()
                 learner, opt = self.teacher, self.teacher_opt
             self.counts["label_steps"] += 1
-            return sgd_step(learner, opt, batch.x, lambda z: self.target.label_loss(z, batch.y), self.parts.autocast, lr)
+            return sgd_step(learner, opt, batch.x, lambda z: self.target.label_loss(z, batch.y), self.parts, lr)
 
         if self.released and self.schedule.starts_imitation(step):
             self.teacher = copy.deepcopy(self.net).eval()  # frozen copy after the k_t label steps
@@ -213,7 +213,7 @@ class TeacherStudent(Method):
             self.stats.add(sets)
         self.counts["imitation_steps"] += 1
         loss = sgd_step(self.net, self.opt, batch.x, lambda z: self.target.imitation_loss(z, targets),
-                        self.parts.autocast, lr)
+                        self.parts, lr)
         if self.schedule.ends_imitation(step):
             self.cycles.append({"cycle": self.schedule.cycle(step), "step": step + 1,
                                 **(self.stats.summary() if sets is not None else {})})
