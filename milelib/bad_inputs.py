@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import json
 import os
 import re
 import signal
@@ -22,7 +23,11 @@ import torch
 
 
 def _cases(tmp: Path):
-    from . import RunConfig, checkpoint, experiments, runlock, train
+    from . import RunConfig, checkpoint, distributed, experiments, fixtures, runlock, sweep, train
+    from . import data as datasets
+    from .cli import read_config
+    from .data.imagenet import REAL_ENTRIES
+    from .relabel import relabel
     from .data import load_digits
     from .data.images import image_folder
     from .methods import supervised
@@ -147,6 +152,38 @@ def _cases(tmp: Path):
         with mock.patch("torch.cuda.is_available", return_value=False):
             train(smoke({"run.device": "cuda"}))
 
+    def text_file(name, text):
+        (tmp / name).write_text(text)
+        return tmp / name
+
+    def imagenet_tree(name, real=None):
+        root = fixtures.imagenet(tmp / f"imagenet-{name}", num_classes=2, train_per_class=3, val_per_class=1)
+        if real is not None:
+            (root / "real.json").write_text(real if isinstance(real, str) else json.dumps(real))
+        return root
+
+    def imagenet_settings(root, **more):
+        return RunConfig().override({"data": "imagenet", "data.root": str(root), "data.holdout_per_class": 1, **more}).data
+
+    def webvision_tree(name):
+        root = fixtures.webvision(tmp / f"webvision-{name}", num_classes=2, google_per_class=2, flickr_per_class=1,
+                                  val_per_class=1)
+        (root / "info" / "train_filelist_flickr.txt").write_text("flickr/q0001/00000000.jpg\n")
+        return root
+
+    def batch_over_three_processes():
+        with mock.patch("milelib.distributed.world", return_value=distributed.World(0, 3)):
+            train(smoke({"optim.batch_size": 32}))
+
+    def sync_bn_on_cpus():
+        from .training import make_parts
+        make_parts(smoke({"run.sync_bn": True}), torch.device("cpu"), 10, 1, 100, True, distributed.World(0, 2))
+
+    def relabel_run():  # a run's folder names the classes it learned
+        (tmp / "relabel-run").mkdir(exist_ok=True)
+        (tmp / "relabel-run" / "classes.txt").write_text("cat\ndog\nbird\n")
+        return tmp / "relabel-run"
+
     (tmp / "a-file").write_text("")
     (tmp / "empty").mkdir()
     return [
@@ -224,6 +261,25 @@ def _cases(tmp: Path):
         ("MNIST label outside 0-9", lambda: mnist_with_label(255)),
         ("loss becomes NaN or infinite", lambda: train(smoke({"method": "sigmoid", "optim.lr": 1e30,
                                                               "run.checkpoint_every": 1, "run.out_dir": str(tmp / "nan")}))),
+        ("ImageNet root without train/", lambda: datasets.build(imagenet_settings(tmp / "empty"))),
+        ("real.json of the wrong length", lambda: datasets.build(imagenet_settings(imagenet_tree("short", [[0]] * 1000)))),
+        ("real.json with a class index out of range", lambda: datasets.build(imagenet_settings(
+            imagenet_tree("range", [[0, 1000]] + [[]] * (REAL_ENTRIES - 1))))),
+        ("real.json that is not JSON (cut short)", lambda: datasets.build(imagenet_settings(imagenet_tree("cut", "[[0], [1")))),
+        ("SimCLR subset file naming images not in train/", lambda: datasets.build(imagenet_settings(
+            imagenet_tree("subset"), **{"data.subset": str(text_file("subset.txt", "n09999999_1.JPEG"))}))),
+        ("training fraction of 0", lambda: RunConfig().override({"data.fraction": 0})),
+        ("WebVision file list line without a label", lambda: datasets.build(RunConfig().override({
+            "data": "webvision", "data.root": str(webvision_tree("nolabel"))}).data)),
+        ("unknown launcher", lambda: sweep.check_launcher("slurm", 1)),
+        ("notebook GPUS of 0", lambda: experiments.check_parameters({"PROFILE": "quick", "GPUS": 0})),
+        ("notebook SETTINGS that are not a mapping (papermill -p SETTINGS steps=4)", lambda: experiments.check_parameters(
+            {"PROFILE": "quick", "SETTINGS": "steps=4"})),
+        ("global batch that does not split over the processes", batch_over_three_processes),
+        ("run.sync_bn on CPUs under torchrun", sync_bn_on_cpus),
+        ("config file that is not JSON (milelib train --config)", lambda: read_config(text_file("run.json", "{data: grids"))),
+        ("relabelling a folder with other classes than the run learned", lambda: relabel(
+            image_tree("relabel-other"), run=relabel_run())),
     ]
 
 

@@ -1,23 +1,31 @@
 """The command line, with the notebooks' configs:
 
     milelib train --experiment multi_mnist --profile quick --set method=sigmoid seed=1 run.out_dir=runs/s1
-    milelib sweep kt_ks_heatmap --profile quick --results-dir results
+    milelib train --config run.json                   # a config file (RunConfig.to_dict, or a result.json)
+    torchrun --nproc_per_node 8 -m milelib train --config run.json   # one run on 8 GPUs
+    milelib sweep kt_ks_heatmap --profile quick --results-dir results [--launcher torchrun --gpus 8]
+    milelib relabel photos/ --out photos.csv         # MILe's label sets for a folder of one's own
     milelib reproduce --profile quick
 
 `train` runs one config and prints its metrics as JSON (run it again with the same settings and
 out_dir to resume a stopped run); `sweep` runs an experiment's runs into the shared run store, as
-its notebook does, and prints the tidy table as CSV; `reproduce` executes every notebook (make
-reproduce). Ctrl-C stops at a step boundary; the same command resumes. Settings are dotted keys; values are read as
+its notebook does, and prints the tidy table as CSV; `relabel` trains MILe on a class-folder
+dataset (or loads a run of it) and writes every image's predicted label set and probabilities to
+a CSV; `reproduce` executes every notebook (make reproduce). Ctrl-C stops at a step boundary; the same command resumes. Settings are dotted keys; values are read as
 JSON where they parse (numbers, true/false, lists), `none` is None, anything else a string.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from . import experiments, sweep
+from .config import RunConfig
+from .relabel import relabel
 from .reproduce import reproduce
+from .results import read_json
 from .training import train
 
 
@@ -40,35 +48,67 @@ def parse_value(text: str):
         return text
 
 
+def read_config(path) -> RunConfig:
+    """A run config from a JSON file: RunConfig.to_dict() itself, or a run's result.json (its "config")."""
+    try:
+        given = read_json(path)
+    except ValueError as err:
+        raise ValueError(f"config file {path} is not valid JSON ({err})") from None
+    if isinstance(given, dict) and isinstance(given.get("config"), dict):
+        given = given["config"]
+    if not isinstance(given, dict):
+        raise ValueError(f"config file {path} holds {type(given).__name__}: expected a mapping of the parts "
+                         f"data, model, method, optim, run and a seed (RunConfig.to_dict())")
+    return RunConfig.from_dict(given)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="milelib", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     one = commands.add_parser("train", help="train one run and print its metrics")
     one.add_argument("--experiment", default="multi_mnist", choices=list(experiments.NAMES))
+    one.add_argument("--config", help="a JSON config file (RunConfig.to_dict(), or a run's result.json); "
+                                      "replaces --experiment and --profile")
     many = commands.add_parser("sweep", help="run an experiment's runs into the run store; print the table")
     many.add_argument("experiment", choices=list(experiments.NAMES))
     many.add_argument("--seeds", nargs="+", type=int, help="default: the profile's seeds")
     many.add_argument("--results-dir", default="results", help="the run store is RESULTS_DIR/runs/PROFILE")
     many.add_argument("--jobs", type=int, help="runs side by side (default: one per run.threads share of the cores)")
+    many.add_argument("--launcher", default="local", choices=sweep.LAUNCHERS, help="torchrun: each run on --gpus processes")
+    many.add_argument("--gpus", type=int, default=1, help="processes (GPUs) per run under torchrun")
+    own = commands.add_parser("relabel", help="MILe's predicted label sets for every image of a class-folder dataset")
+    own.add_argument("folder", help="FOLDER/<class>/<images>")
+    own.add_argument("--out", help="the CSV to write (default: relabelled.csv in the run folder)")
+    own.add_argument("--run", help="a finished run trained on FOLDER, instead of training one")
+    own.add_argument("--threshold", type=float, help="probability above which a class joins a set (default: rho)")
+    own.add_argument("--results-dir", default="results", help="runs go to RESULTS_DIR/relabel/<folder name>/")
     batch = commands.add_parser("reproduce", help="execute every notebook with papermill into results/")
     batch.add_argument("--results-dir", help="default: results/ beside notebooks/")
     batch.add_argument("--notebooks", help="the folder of NN_name.ipynb notebooks (default: this checkout's)")
     for sub in (one, many, batch):
         sub.add_argument("--profile", default="quick", choices=experiments.PROFILE_NAMES)
-    for sub in (one, many):
+    for sub in (one, many, own):
         sub.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="dotted settings, e.g. method.rho=0.1")
     args = parser.parse_args(argv)
     try:
         if args.command == "reproduce":
             reproduce(args.profile, args.results_dir, args.notebooks)
             return
-        exp = experiments.get(args.experiment).EXPERIMENT
         overrides = parse_settings(args.set)
+        to_stderr = lambda *a, **k: print(*a, **{**k, "file": sys.stderr})  # noqa: E731
+        if args.command == "relabel":
+            relabel(args.folder, args.out, overrides, args.run, args.results_dir, args.threshold, log=to_stderr)
+            return
         if args.command == "train":
-            print(json.dumps(train(exp.config(args.profile, overrides)), indent=2, sort_keys=True))
+            cfg = (read_config(args.config).override(overrides) if args.config else
+                   experiments.get(args.experiment).EXPERIMENT.config(args.profile, overrides))
+            metrics = train(cfg)
+            if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 alone prints
+                print(json.dumps(metrics, indent=2, sort_keys=True))
         else:
+            exp = experiments.get(args.experiment).EXPERIMENT
             table = sweep.run_experiment(exp, args.profile, args.seeds, args.results_dir, overrides, args.jobs,
-                                         log=lambda *a, **k: print(*a, **{**k, "file": sys.stderr}))
+                                         log=to_stderr, launcher=args.launcher, gpus=args.gpus)
             table.to_csv(sys.stdout, index=False)
     except (ValueError, OSError, FloatingPointError, ImportError, RuntimeError) as err:
         raise SystemExit(f"milelib: {err}") from None

@@ -7,11 +7,17 @@ run resumes from its checkpoints; profiles never share a folder. On a CPU, runs 
 one process per `run.threads` share of the cores (measured faster on 2 cores: the README's table).
 
 The same call serves a notebook (`run_experiment`), the command line (`milelib sweep`) and papermill.
+With `launcher="torchrun"`, each run trains in a `torchrun --nproc_per_node GPUS -m milelib train`
+child process (DDP cannot run inside a notebook's kernel), one run after another.
 """
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
+import subprocess
+import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -23,6 +29,9 @@ import pandas as pd
 from .config import RunConfig
 from .results import read_json
 from .training import Stopped, pick_device, train
+
+
+LAUNCHERS = ("local", "torchrun")
 
 
 def store_dir(results_dir, profile: str) -> Path:
@@ -58,11 +67,12 @@ def default_jobs(base: RunConfig, pending: int) -> int:
 
 
 def run(points: dict[str, dict], base: RunConfig, seeds, store, axes=(), jobs: int | None = None,
-        log=print) -> pd.DataFrame:
+        log=print, launcher: str = "local", gpus: int = 1) -> pd.DataFrame:
     """Train every point once per seed into `store` (finished runs are read back); one row per run:
     label, the `axes` values (None where a run has no such setting), seed, config hash, every metric,
     training time and threads, reused, run folder.
     Progress goes to `log` (print; the command line sends it to stderr)."""
+    check_launcher(launcher, gpus)
     tasks = []
     for label, overrides in points.items():
         for seed in seeds:
@@ -70,12 +80,12 @@ def run(points: dict[str, dict], base: RunConfig, seeds, store, axes=(), jobs: i
             folder = run_dir(store, cfg)
             tasks.append(Task(label, cfg.override({"run.out_dir": str(folder)}), folder))
     pending = [t for t in tasks if finished_result(t.folder, t.cfg.config_hash()) is None]
-    jobs = jobs or default_jobs(base, len(pending))
+    jobs = 1 if launcher == "torchrun" else jobs or default_jobs(base, len(pending))
     log(f"{len(tasks)} runs: {len(tasks) - len(pending)} finished before, {len(pending)} to train"
         + (f", {jobs} side by side" if jobs > 1 and pending else ""), flush=True)
     started, done = time.time(), 0
     try:
-        for task in _train_all(pending, jobs):
+        for task in _train_all(pending, jobs, launcher, gpus):
             done += 1
             saved = finished_result(task.folder, task.cfg.config_hash())
             log(f"[{done}/{len(pending)}] {task.label} seed {task.cfg.seed}: {_headline(saved['metrics'])} "
@@ -97,15 +107,45 @@ def run(points: dict[str, dict], base: RunConfig, seeds, store, axes=(), jobs: i
 
 
 def run_experiment(exp, profile: str, seeds=None, results_dir="results", overrides: dict | None = None,
-                   jobs: int | None = None, points: dict | None = None, data_root=None, log=print) -> pd.DataFrame:
+                   jobs: int | None = None, points: dict | None = None, data_root=None, log=print,
+                   launcher: str = "local", gpus: int = 1) -> pd.DataFrame:
     """An experiment's points (or `points`) under `profile`, in the shared store of `results_dir`."""
     base = exp.config(profile, overrides, data_root)
     seeds = exp.profile(profile).seeds if seeds is None else (seeds,) if isinstance(seeds, int) else tuple(seeds)
-    return run(points or exp.points_for(profile, base), base, seeds, store_dir(results_dir, profile), axes=exp.axes, jobs=jobs, log=log)
+    return run(points or exp.points_for(profile, base), base, seeds, store_dir(results_dir, profile), axes=exp.axes, jobs=jobs,
+               log=log, launcher=launcher, gpus=gpus)
 
 
-def _train_all(tasks: list[Task], jobs: int):
-    """Train each task, yielding each as it finishes: in this process, or in `jobs` processes."""
+def check_launcher(launcher: str, gpus: int) -> None:
+    if launcher not in LAUNCHERS:
+        raise ValueError(f"unknown launcher {launcher!r}: choose local (this process, or runs side by side) or torchrun")
+    if not isinstance(gpus, int) or isinstance(gpus, bool) or gpus < 1:
+        raise ValueError(f"gpus must be an int >= 1 (processes per run under torchrun), got {gpus!r}")
+
+
+def torchrun(cfg: RunConfig, gpus: int) -> None:
+    """Train one run in `gpus` processes: torchrun on this machine, as a child process."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="milelib-run-", delete=False) as f:
+        json.dump(cfg.override({"run.progress": False}).to_dict(), f)
+    try:
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={gpus}",
+                   "-m", "milelib", "train", "--config", f.name]
+        code = subprocess.run(command, stdout=subprocess.DEVNULL).returncode
+    finally:
+        os.unlink(f.name)
+    if code != 0:
+        raise RuntimeError(f"torchrun training {cfg.run.out_dir} on {gpus} processes exited with {code}: "
+                           f"its messages are above; rerun to resume from its checkpoint")
+
+
+def _train_all(tasks: list[Task], jobs: int, launcher: str = "local", gpus: int = 1):
+    """Train each task, yielding each as it finishes: in this process, in `jobs` processes, or
+    each under torchrun."""
+    if launcher == "torchrun":
+        for task in tasks:
+            torchrun(task.cfg, gpus)
+            yield task
+        return
     if jobs <= 1:
         for task in tasks:
             train(task.cfg)

@@ -46,6 +46,9 @@ SEEDS = None                # None: the profile's seeds
 RESULTS_DIR = "../results"  # relative to this notebook's folder; runs are kept in RESULTS_DIR/runs/PROFILE
 DATA_ROOT = None            # folder holding MNIST/raw for the paper profile; None reads MILELIB_DATA
 JOBS = None                 # runs side by side; None: one per `run.threads` share of the cores (CPU)
+SETTINGS = {}               # dotted settings over the profile's, e.g. {"optim.steps": 400}
+LAUNCHER = "local"          # local | torchrun: each run on GPUS processes (DDP), launched from here
+GPUS = 1                    # processes per run under torchrun
 
 # %%
 import time
@@ -57,7 +60,7 @@ from milelib.results import notebook_dir
 experiments.check_parameters(globals())  # a mistyped papermill -p NAME fails here, in one line
 fig3a = experiments.get("kt_ks_heatmap")
 started, exp = time.time(), fig3a.EXPERIMENT
-base = exp.config(PROFILE, data_root=DATA_ROOT)
+base = exp.config(PROFILE, SETTINGS, data_root=DATA_ROOT)
 out = notebook_dir(RESULTS_DIR, exp.notebook, PROFILE)
 print(f"profile {PROFILE!r}: {exp.profile(PROFILE).note}\nresults in {out.resolve()}")
 real_like.describe(base)
@@ -68,7 +71,8 @@ real_like.describe(base)
 # 07 share this store, so the runs they have in common are trained once.
 
 # %%
-table = sweep.run_experiment(exp, PROFILE, SEEDS, RESULTS_DIR, data_root=DATA_ROOT, jobs=JOBS)
+table = sweep.run_experiment(exp, PROFILE, SEEDS, RESULTS_DIR, SETTINGS, JOBS, data_root=DATA_ROOT,
+                             launcher=LAUNCHER, gpus=GPUS)
 
 # %% [markdown]
 # ## Fig. 3a on our data

@@ -45,6 +45,9 @@ SEEDS = None                # None: the profile's seeds
 RESULTS_DIR = "../results"  # relative to this notebook's folder; runs are kept in RESULTS_DIR/runs/PROFILE
 DATA_ROOT = None            # folder holding MNIST/raw for the paper profile; None reads MILELIB_DATA
 JOBS = None                 # runs side by side; None: one per `run.threads` share of the cores (CPU)
+SETTINGS = {}               # dotted settings over the profile's, e.g. {"optim.steps": 400}
+LAUNCHER = "local"          # local | torchrun: each run on GPUS processes (DDP), launched from here
+GPUS = 1                    # processes per run under torchrun
 
 # %%
 import time
@@ -56,7 +59,7 @@ from milelib.results import notebook_dir
 experiments.check_parameters(globals())  # a mistyped papermill -p NAME fails here, in one line
 fig3b = experiments.get("rho_sweep")
 started, exp = time.time(), fig3b.EXPERIMENT
-base = exp.config(PROFILE, data_root=DATA_ROOT)
+base = exp.config(PROFILE, SETTINGS, data_root=DATA_ROOT)
 out = notebook_dir(RESULTS_DIR, exp.notebook, PROFILE)
 print(f"profile {PROFILE!r}: {exp.profile(PROFILE).note}\nresults in {out.resolve()}")
 real_like.describe(base)
@@ -66,7 +69,8 @@ real_like.describe(base)
 # Sigmoid, Softmax and MILe at the default rho are shared with notebooks 04 and 07 through the run store.
 
 # %%
-table = sweep.run_experiment(exp, PROFILE, SEEDS, RESULTS_DIR, data_root=DATA_ROOT, jobs=JOBS)
+table = sweep.run_experiment(exp, PROFILE, SEEDS, RESULTS_DIR, SETTINGS, JOBS, data_root=DATA_ROOT,
+                             launcher=LAUNCHER, gpus=GPUS)
 
 # %% [markdown]
 # ## Fig. 3b on our data

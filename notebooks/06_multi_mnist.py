@@ -38,6 +38,9 @@ SEEDS = None                # None: the profile's seeds
 RESULTS_DIR = "../results"  # relative to this notebook's folder; runs are kept in RESULTS_DIR/runs/PROFILE
 DATA_ROOT = None            # folder holding MNIST/raw for the paper profile; None reads MILELIB_DATA
 JOBS = None                 # runs side by side; None: one per `run.threads` share of the cores (CPU)
+SETTINGS = {}               # dotted settings over the profile's, e.g. {"optim.steps": 400}
+LAUNCHER = "local"          # local | torchrun: each run on GPUS processes (DDP), launched from here
+GPUS = 1                    # processes per run under torchrun
 
 # %%
 import time
@@ -50,7 +53,7 @@ from milelib.results import notebook_dir
 experiments.check_parameters(globals())  # a mistyped papermill -p NAME fails here, in one line
 mm = experiments.get("multi_mnist")
 started, exp = time.time(), mm.EXPERIMENT
-base = exp.config(PROFILE, data_root=DATA_ROOT)
+base = exp.config(PROFILE, SETTINGS, data_root=DATA_ROOT)
 out = notebook_dir(RESULTS_DIR, exp.notebook, PROFILE)
 print(f"profile {PROFILE!r}: {exp.profile(PROFILE).note}\nresults in {out.resolve()}")
 
@@ -60,7 +63,8 @@ print(f"profile {PROFILE!r}: {exp.profile(PROFILE).note}\nresults in {out.resolv
 # store, not retrained.
 
 # %%
-table = sweep.run_experiment(exp, PROFILE, SEEDS, RESULTS_DIR, data_root=DATA_ROOT, jobs=JOBS)
+table = sweep.run_experiment(exp, PROFILE, SEEDS, RESULTS_DIR, SETTINGS, JOBS, data_root=DATA_ROOT,
+                             launcher=LAUNCHER, gpus=GPUS)
 table = mm.with_predict_all(table, base)
 
 # %% [markdown]

@@ -68,7 +68,7 @@ def test_grid_points():
     (lambda: RunConfig().override({"training.lr": 5}), r"unknown setting 'training.lr': "),
     (lambda: RunConfig().override({"method": "mixup"}), r"unknown method 'mixup': choose one of softmax, sigmoid, oracle, elr, mile"),
     (lambda: RunConfig().override({"method": "mile_v2"}), r"unknown method 'mile_v2': did you mean 'mile'\?"),
-    (lambda: RunConfig().override({"data": "imagenet"}), r"unknown dataset 'imagenet': .*choose one of grids, image_folder"),
+    (lambda: RunConfig().override({"data": "cifar10"}), r"unknown dataset 'cifar10': .*choose one of grids, image_folder, imagenet, webvision"),
     (lambda: RunConfig().override({"model": "vgg"}), r"unknown model 'vgg': choose one of small_cnn, resnet18, resnet50"),
     (lambda: RunConfig().override({"method.variant": "v2"}), r"unknown method.variant 'v2': choose one of released, algorithm1"),
     (lambda: RunConfig().override({"method.teacher_steps": 0}), r"teacher_steps \(k_t\) and method.student_steps \(k_s\) must be >= 1"),

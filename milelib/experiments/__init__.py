@@ -15,7 +15,8 @@ from typing import Callable
 from ..config import RunConfig, check_choice
 
 PROFILE_NAMES = ("smoke", "quick", "paper")
-NAMES = {"kt_ks_heatmap": "04_kt_ks_heatmap", "rho_sweep": "05_rho_sweep", "multi_mnist": "06_multi_mnist",
+NAMES = {"imagenet_fractions": "01_imagenet_fractions", "webvision": "02_webvision",
+         "kt_ks_heatmap": "04_kt_ks_heatmap", "rho_sweep": "05_rho_sweep", "multi_mnist": "06_multi_mnist",
          "distillation": "07_distillation"}  # experiment -> its notebook
 
 
@@ -54,8 +55,7 @@ class Experiment:
         A profile that reads files from disk takes `data_root`, else the MILELIB_DATA variable."""
         chosen = self.profile(profile)
         root = (data_root or os.environ.get("MILELIB_DATA")) if chosen.data_root else None
-        return RunConfig().override(chosen.settings).override({**({"data.root": root} if root else {}),
-                                                               **(overrides or {})})
+        return RunConfig().override({**chosen.settings, **({"data.root": root} if root else {})}).override(overrides or {})
 
 
     def record(self, folder, profile: str, base: RunConfig, table, claims, started: float) -> None:
@@ -74,7 +74,9 @@ class Experiment:
 
 # The parameters cell of every notebook, and what each takes.
 PARAMETERS = {"PROFILE": "one of smoke, quick, paper", "SEEDS": "None, a seed or a list of seeds (ints >= 0)",
-              "RESULTS_DIR": "a folder", "DATA_ROOT": "None or a folder", "JOBS": "None or an int >= 1"}
+              "RESULTS_DIR": "a folder", "DATA_ROOT": "None or a folder", "JOBS": "None or an int >= 1",
+              "SETTINGS": "a mapping of dotted settings, e.g. {'optim.steps': 100}",
+              "LAUNCHER": "local or torchrun", "GPUS": "an int >= 1 (processes per run under torchrun)"}
 
 
 def check_parameters(namespace: dict) -> None:
@@ -97,16 +99,21 @@ def check_parameters(namespace: dict) -> None:
         ("RESULTS_DIR", isinstance(get_("RESULTS_DIR"), str) and get_("RESULTS_DIR").strip() != ""),
         ("DATA_ROOT", get_("DATA_ROOT") is None or isinstance(get_("DATA_ROOT"), str)),
         ("JOBS", get_("JOBS") is None or isinstance(get_("JOBS"), int) and not isinstance(get_("JOBS"), bool)
-         and get_("JOBS") >= 1)) if name in namespace and not ok]
+         and get_("JOBS") >= 1),
+        ("SETTINGS", isinstance(get_("SETTINGS"), dict) and all(isinstance(k, str) for k in get_("SETTINGS"))),
+        ("LAUNCHER", get_("LAUNCHER") in ("local", "torchrun")),
+        ("GPUS", isinstance(get_("GPUS"), int) and not isinstance(get_("GPUS"), bool) and get_("GPUS") >= 1))
+        if name in namespace and not ok]
     if bad:
         name = bad[0]
-        how = "-p SEEDS 3 for one, -y 'SEEDS: [0, 1]' for a list" if name == "SEEDS" else f"-p {name} VALUE"
+        how = ("-p SEEDS 3 for one, -y 'SEEDS: [0, 1]' for a list" if name == "SEEDS" else
+               "-y 'SETTINGS: {optim.steps: 100}'" if name == "SETTINGS" else f"-p {name} VALUE")
         raise ValueError(f"notebook parameter {name} is {namespace[name]!r}: it takes {PARAMETERS[name]} "
                          f"(with papermill: {how})")
 
 
 def get(name: str):
-    """The module of experiment `name` (kt_ks_heatmap, rho_sweep, multi_mnist, distillation)."""
+    """The module of experiment `name` (one of NAMES)."""
     check_choice("experiment", name, tuple(NAMES))
     return importlib.import_module(f"{__name__}.{name}")
 
@@ -120,3 +127,24 @@ def grid(axes: dict[str, list], label=None) -> dict[str, dict]:
         name = label(settings) if label else ", ".join(f"{k.split('.')[-1]}={v}" for k, v in settings.items())
         points[name] = settings
     return points
+
+
+def describe_data(cfg: RunConfig):
+    """What a run's data hold, as a small table: the ReaL-like stand-in's labels (real_like.describe),
+    or, for data on disk, the images per split and the ReaL labels where there are any."""
+    import pandas as pd
+
+    from .. import data as datasets
+    from .real_like import describe
+
+    if cfg.data.name == "grids":
+        return describe(cfg)
+    data = datasets.build(cfg.data)
+    rows = [("classes", data.num_classes), ("training images", len(data.train))]
+    for name, split in data.splits.items():
+        rows.append((f"{name} images", len(split.labels)))
+        if split.true_sets is not None and name != data.threshold_split:
+            sizes = split.true_sets.sum(axis=1)
+            rows += [(f"{name} images with ReaL labels", int((sizes > 0).sum())),
+                     (f"{name} ReaL labels per labelled image", round(float(sizes[sizes > 0].mean()), 3))]
+    return pd.DataFrame(rows, columns=["data", "value"]).set_index("data")

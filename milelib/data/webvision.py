@@ -1,0 +1,119 @@
+"""WebVision 1.0 (Li et al., 2017), for Table 2: the `webvision` data module.
+
+Read from its file lists, each line `path label`: `root/info/train_filelist_google.txt` and
+`..._flickr.txt` (paths relative to root), `root/info/val_filelist.txt` (names under
+`root/val_images_256/`, or `root/val_images/`). mini-WebVision: the first 50 classes, Google images
+only. WebVision has no multi-label truth: its splits are scored by top-1 and top-5 accuracy, on
+WebVision val and, given `imagenet_root`, on the ImageNet val images of the same classes (WebVision
+queried ImageNet's 1,000 synsets; label i is the i-th wnid in sorted order).
+
+Class rebalancing as MoPro does (Li et al., ICLR 2021, whose loader the paper follows): class c
+weighs w_c = int(10 p_c / min p) with p_c proportional to n_c^-0.5; MoPro repeats each image w_c
+times and keeps N of the shuffled list per epoch; here each epoch draws N rows with probabilities
+proportional to their class's w_c (with replacement: the same expected counts, and a pure function
+of (seed, epoch), so resume stays exact).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..config import check_choice
+from .feeds import Data, LoaderData, Split
+from .images import BAD_IMAGES, ImageFiles, class_folders, transforms
+
+MINI_CLASSES = 50
+VAL_FOLDERS = ("val_images_256", "val_images")
+
+
+@dataclass
+class WebVisionData:
+    """Settings of the `webvision` data module."""
+    name: str = "webvision"
+    root: str = ""                  # root/info/*.txt, root/google/, root/flickr/, root/val_images_256/
+    mini: bool = False              # mini-WebVision: the first 50 classes, Google images only
+    imagenet_root: str | None = None  # ImageNet's root (with val/<wnid>/): also report ImageNet val
+    rebalance: bool = True          # MoPro's class rebalancing of the training order
+    image_size: int = 224
+    resize: int = 256
+    bad_images: str = "fail"        # fail | skip (and count) unreadable training images
+
+    def __post_init__(self):
+        check_choice("bad_images", self.bad_images, BAD_IMAGES)
+        if not str(self.root).strip():
+            raise ValueError("data.root is empty: the webvision dataset reads root/info/train_filelist_google.txt "
+                             "and the images beside it; give that folder (DATA_ROOT in a notebook)")
+        if self.image_size < 1 or self.resize < self.image_size:
+            raise ValueError(f"data.image_size must be >= 1 and data.resize >= data.image_size, got "
+                             f"{self.image_size} and {self.resize}")
+
+
+def read_filelist(path, folder: Path) -> list[tuple[str, int]]:
+    """[(image path under `folder`, label)] from a file of `path label` lines."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"WebVision file list {path} not found (python data_prep/webvision.py ROOT checks "
+                                f"a download and says what is missing)")
+    samples = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit():
+            raise ValueError(f"{path} line {number} is {line!r}: expected 'path label', the label a class index")
+        samples.append((str(folder / parts[0]), int(parts[1])))
+    return samples
+
+
+def rebalancing_weights(labels: np.ndarray) -> np.ndarray:
+    """Per image: its class's MoPro weight int(10 p_c / min p), p_c proportional to n_c^-0.5."""
+    classes, counts = np.unique(labels, return_counts=True)
+    p = counts ** -0.5 / (counts ** -0.5).sum()
+    weight = dict(zip(classes.tolist(), (10 * p / p.min()).astype(int).tolist()))
+    return np.array([weight[c] for c in labels.tolist()], dtype=float)
+
+
+def build(cfg: WebVisionData) -> Data:
+    root = Path(cfg.root).expanduser()
+    info = root / "info"
+    train = read_filelist(info / "train_filelist_google.txt", root)
+    if not cfg.mini:
+        train += read_filelist(info / "train_filelist_flickr.txt", root)
+    val_folder = next((root / f for f in VAL_FOLDERS if (root / f).is_dir()), root / VAL_FOLDERS[0])
+    val = read_filelist(info / "val_filelist.txt", val_folder)
+    if not val_folder.is_dir():
+        raise FileNotFoundError(f"{val_folder} not found: WebVision's validation images go in one of "
+                                f"{', '.join(VAL_FOLDERS)} under {root}")
+    num_classes = MINI_CLASSES if cfg.mini else 1 + max(label for _, label in train)
+    train = [(p, y) for p, y in train if y < num_classes]
+    val = [(p, y) for p, y in val if y < num_classes]
+    labels, val_labels = np.array([y for _, y in train]), np.array([y for _, y in val])
+    names = [str(c) for c in range(num_classes)]
+    evaluation = transforms(False, cfg.image_size, cfg.resize)
+    splits = {"val": Split(LoaderData(ImageFiles(val, names, evaluation), val_labels), val_labels)}
+    if cfg.imagenet_root:
+        imagenet = imagenet_val(Path(cfg.imagenet_root).expanduser(), root, num_classes)
+        imagenet_labels = np.array([y for _, y in imagenet])
+        splits["imagenet"] = Split(LoaderData(ImageFiles(imagenet, names, evaluation), imagenet_labels), imagenet_labels)
+    weights = rebalancing_weights(labels) if cfg.rebalance else None
+    files = ImageFiles(train, names, transforms(True, cfg.image_size), cfg.bad_images)
+    return Data(train=LoaderData(files, labels, weights=weights), splits=splits, num_classes=num_classes,
+                in_channels=3, threshold_split=None, report_split="val", raw={"classes": names})
+
+
+def imagenet_val(imagenet_root: Path, root: Path, num_classes: int) -> list[tuple[str, int]]:
+    """ImageNet's val images of WebVision's first `num_classes` classes; the wnids are checked
+    against WebVision's info/synsets.txt when it is there."""
+    val = class_folders(imagenet_root / "val") if (imagenet_root / "val").is_dir() else None
+    if val is None:
+        raise FileNotFoundError(f"{imagenet_root / 'val'} not found: data.imagenet_root is ImageNet's root, "
+                                f"holding val/<wnid>/ folders")
+    synsets = root / "info" / "synsets.txt"
+    if synsets.is_file():
+        wnids = [line.split()[0] for line in synsets.read_text().splitlines() if line.strip()][:num_classes]
+        if wnids != val.classes[:num_classes]:
+            raise ValueError(f"{synsets} and {imagenet_root / 'val'} order their classes differently (first: "
+                             f"{wnids[:1]} vs {val.classes[:1]}): WebVision's label i must be ImageNet's i-th wnid")
+    return [(p, y) for p, y in val.samples if y < num_classes]

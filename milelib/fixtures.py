@@ -1,0 +1,94 @@
+"""Small trees of real JPEG files in the layouts of the paper's datasets, generated on the spot: the
+tests run every loader and the notebooks' paper path on them, the loader benchmark times them, and
+a user can dry-run the paper path before downloading anything (`milelib.fixtures.imagenet(path)`).
+
+Each class's images share a colour, so a model can learn them; nothing here is real data.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .data.imagenet import REAL_ENTRIES
+
+
+def jpeg(path: Path, colour, rng, size=(48, 40)) -> None:
+    """A real JPEG file: a colour plus noise, `size` = (width, height)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.clip(np.asarray(colour) + rng.normal(0, 30, (size[1], size[0], 3)), 0, 255).astype(np.uint8)
+    Image.fromarray(pixels).save(path, quality=90)
+
+
+def colours(num_classes: int, rng) -> np.ndarray:
+    return rng.integers(20, 236, (num_classes, 3))
+
+
+def imagenet(root, num_classes: int = 3, train_per_class: int = 12, val_per_class: int = 3, size=(48, 40),
+             seed: int = 0) -> Path:
+    """root/train/<wnid>/<wnid>_<i>.JPEG, root/val/<wnid>/ILSVRC2012_val_<n>.JPEG (numbered
+    across classes as ImageNet's are), root/real.json (50,000 lists: each fixture val image's own
+    class plus, for every third, the next class; the others empty) and SimCLR-style subset files
+    root/subsets/1image.txt (one training image per class) and 50percent.txt."""
+    root, rng = Path(root), np.random.default_rng(seed)
+    wnids = [f"n{1440764 + 1000 * c:08d}" for c in range(num_classes)]
+    tint = colours(num_classes, rng)
+    real: list[list[int]] = [[] for _ in range(REAL_ENTRIES)]
+    number, half, one = 0, [], []
+    for c, wnid in enumerate(wnids):
+        for i in range(train_per_class):
+            name = f"{wnid}_{1000 + i}.JPEG"
+            jpeg(root / "train" / wnid / name, tint[c], rng, size)
+            if i % 2 == 0:
+                half.append(name)
+            if i == 0:
+                one.append(name)
+        for _ in range(val_per_class):
+            number += 1
+            jpeg(root / "val" / wnid / f"ILSVRC2012_val_{number:08d}.JPEG", tint[c], rng, size)
+            real[number - 1] = [c] + ([(c + 1) % num_classes] if number % 3 == 0 else [])
+    (root / "real.json").write_text(json.dumps(real))
+    (root / "subsets").mkdir(exist_ok=True)
+    (root / "subsets" / "1image.txt").write_text("\n".join(one) + "\n")
+    (root / "subsets" / "50percent.txt").write_text("\n".join(half) + "\n")
+    return root
+
+
+def webvision(root, num_classes: int = 3, google_per_class: int = 8, flickr_per_class: int = 4,
+              val_per_class: int = 3, size=(48, 40), seed: int = 1, imbalance: bool = True) -> Path:
+    """WebVision 1.0's layout: root/info/{train_filelist_google,train_filelist_flickr,val_filelist,
+    synsets}.txt, images under root/google/q<NNNN>/, root/flickr/q<NNNN>/, root/val_images_256/.
+    With `imbalance`, class c has c+1 times fewer Google images than class 0 (at least 2)."""
+    root, rng = Path(root), np.random.default_rng(seed)
+    tint = colours(num_classes, rng)
+    lists: dict[str, list[str]] = {"google": [], "flickr": [], "val": []}
+    for c in range(num_classes):
+        google = max(2, google_per_class // (c + 1)) if imbalance else google_per_class
+        for source, count in (("google", google), ("flickr", flickr_per_class)):
+            for i in range(count):
+                rel = f"{source}/q{c + 1:04d}/{i:08d}.jpg"
+                jpeg(root / rel, tint[c], rng, size)
+                lists[source].append(f"{rel} {c}")
+        for i in range(val_per_class):
+            name = f"val{c * val_per_class + i + 1:06d}.jpg"
+            jpeg(root / "val_images_256" / name, tint[c], rng, size)
+            lists["val"].append(f"{name} {c}")
+    info = root / "info"
+    info.mkdir(parents=True, exist_ok=True)
+    for source in ("google", "flickr"):
+        (info / f"train_filelist_{source}.txt").write_text("\n".join(lists[source]) + "\n")
+    (info / "val_filelist.txt").write_text("\n".join(lists["val"]) + "\n")
+    (info / "synsets.txt").write_text("".join(f"n{1440764 + 1000 * c:08d} class {c}\n" for c in range(num_classes)))
+    return root
+
+
+def image_folder(root, num_classes: int = 3, per_class: int = 10, size=(48, 40), seed: int = 2) -> Path:
+    """A practitioner's single-labelled folder: root/<class name>/<i>.jpg."""
+    root, rng = Path(root), np.random.default_rng(seed)
+    tint = colours(num_classes, rng)
+    for c in range(num_classes):
+        for i in range(per_class):
+            jpeg(root / f"class_{c}" / f"{i:03d}.jpg", tint[c], rng, size)
+    return root

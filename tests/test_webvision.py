@@ -1,0 +1,90 @@
+"""The WebVision loader on generated file lists and JPEGs: Google + Flickr, mini-WebVision, the
+ImageNet val split of the same classes, MoPro's rebalancing, and a ResNet-50-D run end to end."""
+import numpy as np
+import pytest
+import torch
+
+from milelib import data as datasets, fixtures, train
+from milelib.config import RunConfig
+from milelib.data.feeds import Order
+from milelib.data.webvision import rebalancing_weights
+
+SMALL = {"data": "webvision", "data.image_size": 32, "data.resize": 36}
+
+
+@pytest.fixture(scope="module")
+def roots(tmp_path_factory):
+    base = tmp_path_factory.mktemp("web")
+    return fixtures.webvision(base / "webvision"), fixtures.imagenet(base / "imagenet")
+
+
+def settings(root, **more):
+    return RunConfig().override({**SMALL, "data.root": str(root), **more}).data
+
+
+def test_file_lists_sources_and_splits(roots):
+    web, imagenet = roots
+    data = datasets.build(settings(web, **{"data.imagenet_root": str(imagenet)}))
+    # Google: 8, 4, 2 images of classes 0, 1, 2; Flickr: 4 each
+    assert len(data.train) == 26 and np.bincount(data.train.labels).tolist() == [12, 8, 6]
+    assert data.num_classes == 3 and list(data.splits) == ["val", "imagenet"]
+    assert data.splits["val"].labels.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2] and data.splits["val"].true_sets is None
+    assert len(data.splits["imagenet"].labels) == 9 and data.threshold_split is None
+    x = next(data.splits["val"].data.eval_batches(9, torch.device("cpu")))
+    assert x.shape == (9, 3, 32, 32)
+
+
+def test_mini_webvision_is_google_only_and_50_classes(roots):
+    data = datasets.build(settings(roots[0], **{"data.mini": True}))
+    assert len(data.train) == 14 and data.num_classes == 50
+    assert all("/google/" in path for path, _ in data.train.dataset.samples)
+
+
+def test_rebalancing_weights_by_hand():
+    # counts 12, 8, 6: p ~ n^-0.5, so 10 * p / min p = 10, 10 * sqrt(12/8), 10 * sqrt(2) -> 10, 12, 14
+    labels = np.repeat([0, 1, 2], [12, 8, 6])
+    assert rebalancing_weights(labels).tolist() == [10.0] * 12 + [12.0] * 8 + [14.0] * 6
+
+
+def test_rebalanced_order_draws_classes_by_weight_and_is_a_function_of_seed_and_step():
+    labels = np.repeat([0, 1, 2], [12, 8, 6])
+    weights = rebalancing_weights(labels)
+    order = Order(len(labels), seed=3, weights=weights)
+    drawn = torch.cat([order.batch(step, 13) for step in range(4000)]).numpy()
+    share = np.bincount(labels[drawn], minlength=3) / len(drawn)
+    expected = np.array([12 * 10, 8 * 12, 6 * 14]) / (12 * 10 + 8 * 12 + 6 * 14)
+    assert np.abs(share - expected).max() < 0.01  # 52,000 draws: class 2 rises from 23% to 28%
+    again = Order(len(labels), seed=3, weights=weights)
+    assert torch.equal(again.batch(1234, 13), order.batch(1234, 13))  # resume sees the same rows
+
+
+def test_layout_errors(roots, tmp_path):
+    web, imagenet = roots
+    with pytest.raises(FileNotFoundError, match=r"train_filelist_google.txt not found \(python data_prep/webvision.py"):
+        datasets.build(settings(tmp_path))
+    import shutil
+    copy = tmp_path / "copy"
+    shutil.copytree(web, copy)
+    (copy / "info" / "synsets.txt").write_text("n09999999 other\n")
+    with pytest.raises(ValueError, match=r"order their classes differently"):
+        datasets.build(settings(copy, **{"data.imagenet_root": str(imagenet)}))
+    (copy / "info" / "val_filelist.txt").write_text("val000001.jpg zero\n")
+    with pytest.raises(ValueError, match=r"val_filelist.txt line 1 is 'val000001.jpg zero': expected 'path label'"):
+        datasets.build(settings(copy))
+    shutil.rmtree(copy / "val_images_256")
+    (copy / "info" / "val_filelist.txt").write_text("val000001.jpg 0\n")
+    with pytest.raises(FileNotFoundError, match=r"val_images_256 not found"):
+        datasets.build(settings(copy))
+
+
+def test_resnet50d_run_end_to_end_with_rebalancing(roots, tmp_path):
+    web, imagenet = roots
+    cfg = RunConfig().override({**SMALL, "data.root": str(web), "data.imagenet_root": str(imagenet),
+                                "model": "resnet50d", "method": "mile", "method.teacher_steps": 1,
+                                "method.student_steps": 1, "optim.steps": 2, "optim.batch_size": 4,
+                                "optim.warmup_steps": 0, "run.progress": False, "run.out_dir": str(tmp_path / "run")})
+    metrics = train(cfg)
+    assert metrics["images"] == 9 and metrics["imagenet/images"] == 9
+    assert set(metrics) >= {"accuracy", "top5_accuracy", "imagenet/accuracy", "imagenet/top5_accuracy"}
+    assert "f1@0.5" not in metrics  # WebVision has no label sets
+    assert metrics["top5_accuracy"] == 1.0  # three classes: every label is in the top five
