@@ -179,6 +179,10 @@ def _cases(tmp: Path):
         from .training import make_parts
         make_parts(smoke({"run.sync_bn": True}), torch.device("cpu"), 10, 1, 100, True, distributed.World(0, 2))
 
+    def odd_checkpoint():
+        torch.save({"encoder.stem.weight": torch.zeros(2, 2)}, tmp / "odd.pth")
+        return tmp / "odd.pth"
+
     def relabel_run():  # a run's folder names the classes it learned
         (tmp / "relabel-run").mkdir(exist_ok=True)
         (tmp / "relabel-run" / "classes.txt").write_text("cat\ndog\nbird\n")
@@ -280,6 +284,9 @@ def _cases(tmp: Path):
         ("config file that is not JSON (milelib train --config)", lambda: read_config(text_file("run.json", "{data: grids"))),
         ("relabelling a folder with other classes than the run learned", lambda: relabel(
             image_tree("relabel-other"), run=relabel_run())),
+        ("unknown pretrained checkpoint format", lambda: RunConfig().override({"model.pretrained_format": "dino"})),
+        ("pretrained checkpoint in no known layout", lambda: train(smoke({
+            "model.pretrained": str(odd_checkpoint()), "run.out_dir": None}))),
     ]
 
 

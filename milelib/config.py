@@ -43,16 +43,27 @@ def check_positive(part: str, **values) -> None:
                          f"{', '.join(str(v) for v in bad.values())}")
 
 
+def added_later(default):
+    """A setting added after runs were stored: left out of the config hash while at its default,
+    so every run stored before it keeps its hash (and is read back, not trained again)."""
+    return field(default=default, metadata={"hash_when_set": True})
+
+
 @dataclass
 class ModelConfig:
     name: str = "small_cnn"  # small_cnn | resnet18 | resnet50 (torchvision) | resnet50d (timm)
     width: int = 16          # small_cnn's channels in its first block (then 2x, 4x)
     norm: str = "batch"      # batch | group: group norm's statistics are per image, so they do not
                              # depend on how a batch is split across processes (torchrun)
+    pretrained: str | None = added_later(None)  # a self-supervised checkpoint to start from (pretrained.py)
+    pretrained_format: str = added_later("auto")  # auto | torchvision | moco | simclr | byol | swav
 
     def __post_init__(self):
+        from .pretrained import FORMATS
+
         check_choice("model", self.name, MODELS)
         check_choice("model.norm", self.norm, NORMS)
+        check_choice("model.pretrained_format", self.pretrained_format, FORMATS)
         check_positive("model", width=self.width)
 
 
@@ -169,8 +180,17 @@ class RunConfig:
 
     def config_hash(self) -> str:
         """A short hash of every setting that changes the run's results (all but the `run` part)."""
-        d = {k: v for k, v in self.to_dict().items() if k != "run"}
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+        d = {part: _hashed(getattr(self, part)) for part in PARTS if part != "run"}
+        return hashlib.sha256(json.dumps({**d, "seed": self.seed}, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _hashed(part) -> dict:
+    """A part's settings as the hash sees them: those `added_later` are left out at their default."""
+    out = dataclasses.asdict(part)
+    for f in dataclasses.fields(part):
+        if f.metadata.get("hash_when_set") and out[f.name] == f.default:
+            del out[f.name]
+    return out
 
 
 def _is_switch(key: str) -> bool:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoint, data as datasets, distributed, methods, rundir, runlock
+from . import checkpoint, data as datasets, distributed, methods, pretrained, rundir, runlock
 from .config import RunConfig
 from .evaluate import evaluate
 from .methods import Parts
@@ -72,6 +72,8 @@ def make_parts(cfg: RunConfig, device, num_classes: int, in_channels: int, num_t
 
     def new_net():
         net = build_model(cfg.model.name, num_classes, in_channels, cfg.model.width, cfg.model.norm)
+        if cfg.model.pretrained:  # everything but the classifier, from a self-supervised checkpoint
+            pretrained.load_into(net, cfg.model.name, cfg.model.pretrained, cfg.model.pretrained_format)
         if cfg.run.sync_bn and world.size > 1:
             net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
         return net.to(device, memory_format=torch.channels_last)

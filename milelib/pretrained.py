@@ -1,0 +1,130 @@
+"""Self-supervised checkpoints as a model's initialisation (`model.pretrained`, Tables 3 and 4).
+
+Each layout users download is mapped onto the model's own key names; projection heads, prototypes,
+momentum encoders and the checkpoint's classifier are dropped, and the model keeps its freshly
+initialised classifier for the task. The layouts (sources: each codebase's own loader):
+
+- `moco`: MoCo v1/v2 (facebookresearch/moco): {"state_dict": {"module.encoder_q.<key>": ...}};
+  `encoder_q.fc` is the MLP projection head, `encoder_k`, `queue` the momentum side (main_lincls.py).
+- `simclr`: SimCLR v2 converted by Separius/SimCLRv2-Pytorch, {"resnet": ..., "head": ...}, its
+  ResNet keys (`net.0.0.weight`, `net.1.blocks.0.net.0.weight`, ...) renamed to torchvision's; the
+  width-multiplied (2x, 3x) and selective-kernel (sk1) variants are not torchvision ResNet-50s and
+  are refused in one line. SimCLR v1 converted by tonylins/simclr-converter: {"state_dict": ...} in
+  torchvision's names (its fc is the supervised head, dropped). Both converters' models expect
+  inputs in [0, 1] without normalisation; milelib normalises with ImageNet's statistics and lets
+  fine-tuning adapt.
+- `byol`: torchvision names (chigur/byol-convert), or {"state_dict": {"backbone.<key>": ...}}
+  (solo-learn, mmselfsup), whose projector, predictor, neck and momentum copies are dropped.
+- `swav`: facebookresearch/swav: {"module.<key>": ...} with `projection_head` and `prototypes`.
+- `torchvision`: torchvision's own names, as a plain state dict or under "state_dict".
+
+A file matching none fails in one line naming the layout it was read as, and its first unexpected
+and missing keys.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+
+import torch
+
+FORMATS = ("auto", "torchvision", "moco", "simclr", "byol", "swav")
+CLASSIFIER = {"small_cnn": "head.3.", "resnet18": "fc.", "resnet50": "fc.", "resnet50d": "fc."}  # replaced per task
+DROPPED = ("fc.", "encoder_k.", "queue", "projection_head.", "prototypes.", "projector.", "predictor.",
+           "momentum_", "neck.", "target_net.", "head.", "classifier.")  # heads and momentum copies, once unprefixed
+
+
+def read(path: str) -> dict:
+    """A checkpoint file's contents, on the CPU (plain types only: weights_only); read once per
+    version of the file, though every network a method builds starts from it."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"pretrained checkpoint {path} not found: model.pretrained takes the path of a "
+                                f"MoCo, SimCLR, BYOL, SwAV or torchvision ResNet checkpoint")
+    stat = Path(path).stat()
+    return _read(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=2)
+def _read(path: str, mtime_ns: int, size: int) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - pickle, zip and format errors alike get one line
+        raise ValueError(f"pretrained checkpoint {path} could not be read ({str(err).splitlines()[0][:120]}): "
+                         f"is it a PyTorch checkpoint, and whole?") from None
+
+
+def detect(obj) -> str:
+    """The layout of a checkpoint's contents (see the module's docstring)."""
+    if isinstance(obj, dict) and "resnet" in obj and "head" in obj:
+        return "simclr"
+    inner = obj.get("state_dict", obj) if isinstance(obj, dict) else {}
+    keys = [k for k in inner if isinstance(k, str)]
+    if any(k.startswith("module.encoder_q.") for k in keys):
+        return "moco"
+    if any(k.startswith("backbone.") for k in keys):
+        return "byol"
+    if any(k.startswith("module.") for k in keys):
+        return "swav"
+    return "torchvision"
+
+
+def backbone(obj, fmt: str) -> dict:
+    """The checkpoint's weights in the model's key names, heads and momentum copies included (the
+    model's own keys decide later which are dropped)."""
+    inner = obj.get("state_dict", obj) if isinstance(obj, dict) else {}
+    if fmt == "moco":
+        return {k[len("module.encoder_q."):]: v for k, v in inner.items() if k.startswith("module.encoder_q.")}
+    if fmt == "simclr":
+        resnet = obj["resnet"] if "resnet" in obj else inner
+        return {_simclr_v2_name(k): v for k, v in resnet.items()} if any(k.startswith("net.") for k in resnet) else dict(resnet)
+    if fmt == "byol":
+        if any(k.startswith("backbone.") for k in inner):
+            return {k[len("backbone."):]: v for k, v in inner.items() if k.startswith("backbone.")}
+        return dict(inner)
+    if fmt == "swav":
+        return {k[len("module."):] if k.startswith("module.") else k: v for k, v in inner.items()}
+    return dict(inner)
+
+
+_BLOCK = {"net.0": "conv1", "net.1.0": "bn1", "net.2": "conv2", "net.3.0": "bn2", "net.4": "conv3", "net.5.0": "bn3",
+          "projection.shortcut": "downsample.0", "projection.bn.0": "downsample.1"}
+
+
+def _simclr_v2_name(key: str) -> str:
+    """Separius/SimCLRv2-Pytorch's ResNet key -> torchvision's (the 1x, sk0 network)."""
+    if key.startswith("net.0.0."):
+        return "conv1." + key[len("net.0.0."):]
+    if key.startswith("net.0.1.0."):
+        return "bn1." + key[len("net.0.1.0."):]
+    found = re.match(r"net\.(\d)\.blocks\.(\d+)\.(.+)\.(weight|bias|running_mean|running_var|num_batches_tracked)$", key)
+    if found and found.group(3) in _BLOCK:
+        layer, block, part, tensor = found.groups()
+        return f"layer{layer}.{block}.{_BLOCK[part]}.{tensor}"
+    return key  # fc.*, or a key of another variant: left for the check to name
+
+
+def load_into(net: torch.nn.Module, model: str, path: str, fmt: str = "auto") -> str:
+    """Initialise `net` (everything but its classifier) from the checkpoint at `path`; return the
+    layout it was read as. One line naming the keys when the file does not fit."""
+    obj = read(str(path))
+    fmt = detect(obj) if fmt == "auto" else fmt
+    if fmt not in FORMATS[1:]:
+        raise ValueError(f"unknown model.pretrained_format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    if fmt == "simclr" and isinstance(obj, dict) and any("main_conv" in k for k in obj.get("resnet", {})):
+        raise ValueError(f"{path} is a SimCLR v2 selective-kernel (sk1) ResNet, which is not torchvision's "
+                         f"ResNet-50: use an sk0 checkpoint")
+    weights, classifier = backbone(obj, fmt), CLASSIFIER[model]
+    own = {k: v for k, v in net.state_dict().items() if not k.startswith(classifier)}
+    unexpected = sorted(k for k in weights if k not in own and not k.startswith(classifier) and not k.startswith(DROPPED))
+    missing = sorted(k for k in own if k not in weights and not k.endswith("num_batches_tracked"))
+    if unexpected or missing or not weights:
+        raise ValueError(f"{path} does not fit {model} read as a {fmt} checkpoint: first unexpected keys "
+                         f"{unexpected[:3]}, first missing keys {missing[:3]} (layouts: {', '.join(FORMATS[1:])}; "
+                         f"set model.pretrained_format if auto-detection chose wrong)")
+    wrong = [k for k in own if k in weights and weights[k].shape != own[k].shape]
+    if wrong:
+        raise ValueError(f"{path} has other shapes than {model} ({wrong[0]}: {tuple(weights[wrong[0]].shape)} vs "
+                         f"{tuple(own[wrong[0]].shape)}): a width-multiplied network (SimCLR 2x, 3x) or another model")
+    net.load_state_dict({k: weights.get(k, own[k]) for k in own}, strict=False)  # the classifier stays as built
+    return fmt
