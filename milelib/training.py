@@ -215,7 +215,8 @@ def _train(cfg: RunConfig, device, world: distributed.World, out: Path | None, t
                 if stop:
                     raise KeyboardInterrupt
         bar.close()
-        result = {**evaluate(method, data, device, cfg.run.workers, world), **method.summary()}
+        scores = evaluate(method, data, device, cfg.run.workers, world) if method.evaluates else {}
+        result = {**scores, **method.summary()}
     except KeyboardInterrupt:
         bar.close()
         resume = (f"rerun the same command to resume from its checkpoint at step {_step_of(last_good)}" if last_good

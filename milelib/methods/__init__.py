@@ -1,7 +1,7 @@
 """Methods behind one interface (`base.Method`). A method is one module with a settings dataclass
 and a `Method` subclass, and one line here."""
 from ..registry import METHODS
-from . import supervised, teacher_student
+from . import simclr, supervised, teacher_student
 from .base import Method, Parts
 
 METHODS.add("softmax", supervised.Plain, supervised.Softmax)        # CE on the single labels
@@ -11,6 +11,7 @@ METHODS.add("elr", supervised.ELRSettings, supervised.ELR)          # early-lear
 METHODS.add("mile", teacher_student.MileSettings, teacher_student.TeacherStudent)
 METHODS.add("hard_distillation", teacher_student.Distillation, teacher_student.TeacherStudent)
 METHODS.add("soft_distillation", teacher_student.Distillation, teacher_student.TeacherStudent)
+METHODS.add("simclr", simclr.SimCLRSettings, simclr.SimCLR)          # self-supervised pretraining, no labels
 
 
 def build(cfg, parts: Parts) -> Method:

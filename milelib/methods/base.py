@@ -48,6 +48,8 @@ def sgd_step(net: nn.Module, opt, x, loss_fn, parts: Parts, lr: float) -> torch.
 class Method:
     """Base class: one network `net` and its optimizer `opt`, counted label steps."""
 
+    evaluates = True  # False for a method without a classifier (self-supervised pretraining)
+
     def __init__(self, cfg, parts: Parts):
         self.cfg, self.parts = cfg, parts
         self.net = parts.new_net()

@@ -1,0 +1,136 @@
+"""SimCLR (Chen et al., ICML 2020) on unlabelled images: the self-supervised pretraining of the
+stand-in for Tables 3 and 4 (`method=simclr`; labels are never read).
+
+Each step draws two augmented views of every image of the batch, encodes them (the model without
+its classifier), projects them (a two-layer MLP) and minimises the NT-Xent loss (eq. 1 of the
+paper): for view i with partner j among the 2N views,
+
+    l(i, j) = -log( exp(sim(z_i, z_j) / tau) / sum_{k != i} exp(sim(z_i, z_k) / tau) ),
+
+sim the cosine similarity, averaged over all 2N views. The augmentations suit digit grids (no
+colour): a random affine per image (scale, rotation, shift), a random contrast and Gaussian noise,
+drawn from a generator seeded by (seed, step), so resume is exact. `export_encoder` writes the
+encoder in SimCLR's converted layout ({"resnet": ..., "head": ...}), which `model.pretrained`
+reads back like any downloaded checkpoint.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..checkpoint import load_weights
+from ..distributed import average_gradients
+from .base import Method
+
+
+@dataclass
+class SimCLRSettings:
+    name: str = "simclr"
+    temperature: float = 0.5        # tau of NT-Xent (SimCLR's CIFAR-10 setting)
+    projection_dim: int = 64        # output of the projection MLP
+
+    def __post_init__(self):
+        if self.temperature <= 0 or self.projection_dim < 1:
+            raise ValueError(f"method.temperature must be > 0 and method.projection_dim >= 1, got "
+                             f"{self.temperature} and {self.projection_dim}")
+
+
+def nt_xent(z: torch.Tensor, temperature: float) -> torch.Tensor:
+    """NT-Xent over 2N projections: rows i and i + N are the two views of one image."""
+    z = F.normalize(z.float(), dim=1)
+    n = len(z) // 2
+    sim = z @ z.T / temperature
+    sim = sim.masked_fill(torch.eye(len(z), dtype=torch.bool, device=z.device), float("-inf"))
+    partner = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    return F.cross_entropy(sim, partner)
+
+
+def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One random view of each image of x [N, C, H, W] (normalised): affine (scale 0.8-1.2,
+    rotation +-10 degrees, shift +-10%), contrast 0.7-1.3 around the border value, noise sd 0.1."""
+    n = len(x)
+
+    def uniform(lo, hi):
+        return (torch.rand(n, generator=generator) * (hi - lo) + lo).to(x.device)
+
+    scale, angle = uniform(0.8, 1.2), uniform(-math.pi / 18, math.pi / 18)
+    theta = torch.stack([torch.stack([torch.cos(angle) / scale, -torch.sin(angle) / scale, uniform(-0.1, 0.1)], 1),
+                         torch.stack([torch.sin(angle) / scale, torch.cos(angle) / scale, uniform(-0.1, 0.1)], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    view = F.grid_sample(x.float(), grid, padding_mode="border", align_corners=False)
+    background = x[:, :, :1, :1]
+    contrast = uniform(0.7, 1.3).view(n, 1, 1, 1)
+    noise = torch.randn(x.shape, generator=generator).to(x.device)
+    return ((view - background) * contrast + background + 0.1 * noise).contiguous(memory_format=torch.channels_last)
+
+
+def without_classifier(net: nn.Module) -> tuple[nn.Module, int]:
+    """The model as an encoder (its last linear layer replaced by the identity) and its output size."""
+    if hasattr(net, "head"):        # the small CNN: features, then Flatten, Linear, ReLU, Linear
+        dim, net.head[3] = net.head[3].in_features, nn.Identity()
+    else:                           # torchvision's and timm's ResNets
+        dim, net.fc = net.fc.in_features, nn.Identity()
+    return net, dim
+
+
+class SimCLR(Method):
+    """The encoder and its projection MLP, one optimizer over both."""
+
+    evaluates = False  # no classifier to score: the encoder is judged by fine-tuning it (notebook 03)
+
+    def __init__(self, cfg, parts):
+        self.cfg, self.parts = cfg, parts
+        encoder, dim = without_classifier(parts.new_net())
+        head = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(inplace=True), nn.Linear(dim, cfg.method.projection_dim))
+        self.net = nn.ModuleDict({"encoder": encoder, "projection": head.to(parts.device)})
+        self.opt = parts.new_optimizer(self.net)
+        self.counts = {"label_steps": 0, "imitation_steps": 0, "contrastive_steps": 0}
+
+    def phase(self, step: int) -> str:
+        return "contrastive"
+
+    def step(self, batch, step: int, lr: float) -> torch.Tensor:
+        g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step + 11)
+        views = torch.cat([augment(batch.x, g), augment(batch.x, g)])
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+        self.net.train()
+        with self.parts.autocast():
+            z = self.net["projection"](self.net["encoder"](views))
+        loss = nt_xent(z, self.cfg.method.temperature)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        average_gradients(self.net, self.parts.world)
+        self.opt.step()
+        self.counts["contrastive_steps"] += 1
+        return loss.detach()
+
+    def load_state_dict(self, state: dict, path) -> None:
+        load_weights(self.net, state["net"], path)
+        self.opt.load_state_dict(state["opt"])
+        self.counts = dict(state["counts"])
+
+
+def export_encoder(run_dir) -> Path:
+    """Write a finished SimCLR run's encoder as `encoder.pth` beside it, in SimCLR's converted
+    layout; return its path (written once: a later call returns the file as it is)."""
+    import io
+
+    from ..results import atomic_write_bytes
+    from ..training import load_run
+
+    target = Path(run_dir) / "encoder.pth"
+    if target.is_file():
+        return target
+    method, cfg = load_run(run_dir)
+    if cfg.method.name != "simclr":
+        raise ValueError(f"{run_dir} is a {cfg.method.name!r} run: export_encoder takes a finished simclr run")
+    buffer = io.BytesIO()
+    torch.save({"resnet": {k: v.cpu() for k, v in method.net["encoder"].state_dict().items()},
+                "head": {k: v.cpu() for k, v in method.net["projection"].state_dict().items()}}, buffer)
+    return atomic_write_bytes(target, buffer.getvalue())
