@@ -40,6 +40,9 @@ def relabel(folder, out_csv=None, settings: dict | None = None, run=None, result
             threshold: float | None = None, log=print) -> pd.DataFrame:
     """Train (or load `run`), predict every image of `folder`, write the CSV; return its table."""
     folder = Path(folder).expanduser()
+    if run is not None and settings:
+        raise ValueError(f"--set {', '.join(settings)} would be ignored: a run given with --run keeps the settings it "
+                         f"was trained with; drop --run to train a new one")
     if run is None:
         cfg = relabel_config(folder, settings)
         out = run_dir(Path(results_dir) / "relabel" / folder.name, cfg)
