@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import metrics as M
 from .config import RunConfig
 from .data import LoaderData
 from .data.images import ImageFiles, image_folder, transforms
@@ -51,13 +52,14 @@ def relabel(folder, out_csv=None, settings: dict | None = None, run=None, result
         log(f"held-out images: accuracy {metrics['accuracy']:.1%}, mAP on their single labels {metrics['map']:.1%}",
             flush=True)
         run = out
-    given, learned = image_folder(folder).classes, _classes(run)
+    images, learned = image_folder(folder), _classes(run)
+    given = images.classes
     if given != learned:
         raise ValueError(f"{folder} has other class folders than the run {run} learned ({len(given)} vs "
                          f"{len(learned)} classes; first difference {sorted(set(given) ^ set(learned))[:1]}): "
                          f"relabel the folder the run was trained on")
     method, cfg = load_run(run)
-    images = image_folder(folder, transform=transforms(False, cfg.data.image_size, crop=False))
+    images.transform = transforms(False, cfg.data.image_size, crop=False)  # the run's evaluation transform
     device = pick_device(cfg.run.device)
     labels = np.array([label for _, label in images.samples])
     probs = predict(method.eval_net.to(device), LoaderData(images, labels), method.probabilities, device,
@@ -68,7 +70,7 @@ def relabel(folder, out_csv=None, settings: dict | None = None, run=None, result
     buffer = io.StringIO()
     table.to_csv(buffer, index=False, quoting=csv.QUOTE_MINIMAL)
     atomic_write_bytes(out_csv, buffer.getvalue().encode())
-    log(summary(table, images.classes, t), flush=True)
+    log(summary(table, t), flush=True)
     log(f"wrote {out_csv}: one row per image ({len(table)})", flush=True)
     return table
 
@@ -76,8 +78,7 @@ def relabel(folder, out_csv=None, settings: dict | None = None, run=None, result
 def label_table(folder: Path, images: ImageFiles, probs: np.ndarray, threshold: float) -> pd.DataFrame:
     """One row per image: path (under folder), label, predicted set (';'-joined), p(<class>) columns."""
     names = images.classes
-    chosen = probs > threshold
-    chosen[np.arange(len(probs)), probs.argmax(axis=1)] = True  # never an empty set (metrics.py's convention)
+    chosen = M.predicted_sets(probs, threshold)  # the top class and every class above the threshold
     rows = {"path": [str(Path(p).relative_to(folder)) for p, _ in images.samples],
             "label": [names[y] for _, y in images.samples],
             "predicted": [";".join(names[c] for c in np.flatnonzero(row)) for row in chosen],
@@ -85,7 +86,7 @@ def label_table(folder: Path, images: ImageFiles, probs: np.ndarray, threshold: 
     return pd.DataFrame({**rows, **{f"p({name})": probs[:, c].round(4) for c, name in enumerate(names)}})
 
 
-def summary(table: pd.DataFrame, classes: list[str], threshold: float, top: int = 5) -> str:
+def summary(table: pd.DataFrame, threshold: float, top: int = 5) -> str:
     """Share of images given more than one label, and the class pairs predicted together most often."""
     pairs = Counter(itertools.chain.from_iterable(
         itertools.combinations(sorted(s.split(";")), 2) for s in table.predicted if ";" in s))

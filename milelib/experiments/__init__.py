@@ -88,6 +88,8 @@ def check_parameters(namespace: dict) -> None:
             close = difflib.get_close_matches(name, PARAMETERS, n=1)
             hint = f"did you mean {close[0]}? " if close else ""
             raise ValueError(f"unknown notebook parameter {name!r}: {hint}the parameters are {', '.join(PARAMETERS)}")
+    from ..sweep import LAUNCHERS
+
     get_ = namespace.get
     seeds = get_("SEEDS")
     seed_list = [seeds] if isinstance(seeds, int) else seeds
@@ -101,7 +103,7 @@ def check_parameters(namespace: dict) -> None:
         ("JOBS", get_("JOBS") is None or isinstance(get_("JOBS"), int) and not isinstance(get_("JOBS"), bool)
          and get_("JOBS") >= 1),
         ("SETTINGS", isinstance(get_("SETTINGS"), dict) and all(isinstance(k, str) for k in get_("SETTINGS"))),
-        ("LAUNCHER", get_("LAUNCHER") in ("local", "torchrun")),
+        ("LAUNCHER", get_("LAUNCHER") in LAUNCHERS),
         ("GPUS", isinstance(get_("GPUS"), int) and not isinstance(get_("GPUS"), bool) and get_("GPUS") >= 1))
         if name in namespace and not ok]
     if bad:

@@ -23,9 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoint import load_weights
-from ..distributed import average_gradients
-from .base import Method
+from .base import Method, sgd_step
 
 
 @dataclass
@@ -87,7 +85,7 @@ class SimCLR(Method):
         self.cfg, self.parts = cfg, parts
         encoder, dim = without_classifier(parts.new_net())
         head = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(inplace=True), nn.Linear(dim, cfg.method.projection_dim))
-        self.net = nn.ModuleDict({"encoder": encoder, "projection": head.to(parts.device)})
+        self.net = nn.Sequential(encoder, head.to(parts.device))  # net(x): the projection z
         self.opt = parts.new_optimizer(self.net)
         self.counts = {"label_steps": 0, "imitation_steps": 0, "contrastive_steps": 0}
 
@@ -97,23 +95,8 @@ class SimCLR(Method):
     def step(self, batch, step: int, lr: float) -> torch.Tensor:
         g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step + 11)
         views = torch.cat([augment(batch.x, g), augment(batch.x, g)])
-        for group in self.opt.param_groups:
-            group["lr"] = lr
-        self.net.train()
-        with self.parts.autocast():
-            z = self.net["projection"](self.net["encoder"](views))
-        loss = nt_xent(z, self.cfg.method.temperature)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        average_gradients(self.net, self.parts.world)
-        self.opt.step()
         self.counts["contrastive_steps"] += 1
-        return loss.detach()
-
-    def load_state_dict(self, state: dict, path) -> None:
-        load_weights(self.net, state["net"], path)
-        self.opt.load_state_dict(state["opt"])
-        self.counts = dict(state["counts"])
+        return sgd_step(self.net, self.opt, views, lambda z: nt_xent(z, self.cfg.method.temperature), self.parts, lr)
 
 
 def export_encoder(run_dir) -> Path:
@@ -131,6 +114,7 @@ def export_encoder(run_dir) -> Path:
     if cfg.method.name != "simclr":
         raise ValueError(f"{run_dir} is a {cfg.method.name!r} run: export_encoder takes a finished simclr run")
     buffer = io.BytesIO()
-    torch.save({"resnet": {k: v.cpu() for k, v in method.net["encoder"].state_dict().items()},
-                "head": {k: v.cpu() for k, v in method.net["projection"].state_dict().items()}}, buffer)
+    encoder, projection = method.net
+    torch.save({"resnet": {k: v.cpu() for k, v in encoder.state_dict().items()},
+                "head": {k: v.cpu() for k, v in projection.state_dict().items()}}, buffer)
     return atomic_write_bytes(target, buffer.getvalue())
