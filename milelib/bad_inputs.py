@@ -177,7 +177,7 @@ def _cases(tmp: Path):
 
     def sync_bn_on_cpus():
         from .training import make_parts
-        make_parts(smoke({"run.sync_bn": True}), torch.device("cpu"), 10, 1, 100, True, distributed.World(0, 2))
+        make_parts(smoke({"run.sync_bn": True}), torch.device("cpu"), 10, 1, 100, True, world=distributed.World(0, 2))
 
     def odd_checkpoint():
         torch.save({"encoder.stem.weight": torch.zeros(2, 2)}, tmp / "odd.pth")

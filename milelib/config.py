@@ -43,10 +43,24 @@ def check_positive(part: str, **values) -> None:
                          f"{', '.join(str(v) for v in bad.values())}")
 
 
-def added_later(default):
+def added_later(default, identity: str | None = None):
     """A setting added after runs were stored: left out of the config hash while at its default,
-    so every run stored before it keeps its hash (and is read back, not trained again)."""
-    return field(default=default, metadata={"hash_when_set": True})
+    so every run stored before it keeps its hash (and is read back, not trained again).
+
+    `identity` hashes a path by what it holds rather than by where it lies: "file" by the file's
+    SHA-256 (a checkpoint to start from), "run" by the config hash of the finished run in that
+    folder (a teacher). A run store can then move, and a retrained file makes a new run."""
+    return field(default=default, metadata={"hash_when_set": True, "identity": identity})
+
+
+def _identity(kind: str, path: str) -> str:
+    if kind == "file":
+        from .pretrained import digest
+
+        return digest(path)
+    from .rundir import finished_hash
+
+    return finished_hash(path)
 
 
 @dataclass
@@ -55,7 +69,7 @@ class ModelConfig:
     width: int = 16          # small_cnn's channels in its first block (then 2x, 4x)
     norm: str = "batch"      # batch | group: group norm's statistics are per image, so they do not
                              # depend on how a batch is split across processes (torchrun)
-    pretrained: str | None = added_later(None)  # a self-supervised checkpoint to start from (pretrained.py)
+    pretrained: str | None = added_later(None, "file")  # a self-supervised checkpoint to start from (pretrained.py)
     pretrained_format: str = added_later("auto")  # auto | torchvision | moco | simclr | byol | swav
 
     def __post_init__(self):
@@ -190,6 +204,8 @@ def _hashed(part) -> dict:
     for f in dataclasses.fields(part):
         if f.metadata.get("hash_when_set") and out[f.name] == f.default:
             del out[f.name]
+        elif f.metadata.get("identity") and out[f.name] is not None:
+            out[f.name] = _identity(f.metadata["identity"], out[f.name])
     return out
 
 

@@ -24,6 +24,7 @@ and missing keys.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from pathlib import Path
 
@@ -43,6 +44,23 @@ def read(path: str) -> dict:
                                 f"MoCo, SimCLR, BYOL, SwAV or torchvision ResNet checkpoint")
     stat = Path(path).stat()
     return _read(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+def digest(path: str) -> str:
+    """The SHA-256 of a checkpoint file, which stands for it in a run's config hash."""
+    if not Path(path).is_file():
+        read(path)  # its one-line error
+    stat = Path(path).stat()
+    return _digest(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _digest(path: str, mtime_ns: int, size: int) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()[:16]
 
 
 @functools.lru_cache(maxsize=2)

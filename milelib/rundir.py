@@ -28,6 +28,19 @@ def prepare(out_dir) -> Path | None:
     return out
 
 
+def finished_hash(folder) -> str:
+    """The config hash of the run finished in `folder` (its result.json), which stands for the run
+    where another run names it (a teacher); one line when it is not a finished run."""
+    try:
+        saved = read_json(Path(folder).expanduser() / "result.json")
+    except (OSError, ValueError):
+        saved = None
+    if not isinstance(saved, dict) or "config_hash" not in saved:
+        raise FileNotFoundError(f"{folder} holds no finished run (no readable result.json): train that run to "
+                                f"its end first, or give the folder of one that has finished")
+    return saved["config_hash"]
+
+
 def previous_result(out: Path, config_hash: str) -> dict | None:
     """The result.json of a run finished in `out` with this config, or None when there is none. A
     result of another config is refused; an unreadable one is reported and will be rewritten."""

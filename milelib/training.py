@@ -65,7 +65,7 @@ def learning_rate(optim, step: int) -> float:
 
 
 def make_parts(cfg: RunConfig, device, num_classes: int, in_channels: int, num_train: int,
-               train_true_sets: bool, world: distributed.World = distributed.World()) -> Parts:
+               train_true_sets: bool, unlabelled: bool = False, world: distributed.World = distributed.World()) -> Parts:
     if cfg.run.sync_bn and world.size > 1 and device.type != "cuda":
         raise ValueError("run.sync_bn needs GPUs (torch's SyncBatchNorm runs on CUDA only): on CPUs, set "
                          "model.norm=group for statistics that do not depend on the processes")
@@ -87,7 +87,7 @@ def make_parts(cfg: RunConfig, device, num_classes: int, in_channels: int, num_t
         return (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
                 else contextlib.nullcontext())
 
-    return Parts(device, num_classes, num_train, train_true_sets, new_net, new_optimizer, autocast, world)
+    return Parts(device, num_classes, num_train, train_true_sets, new_net, new_optimizer, autocast, world, unlabelled)
 
 
 class Progress:
@@ -170,7 +170,7 @@ def _train(cfg: RunConfig, device, world: distributed.World, out: Path | None, t
         raise ValueError(f"optim.batch_size {cfg.optim.batch_size} is larger than the {len(data.train)} training "
                          f"images: lower optim.batch_size or use more training data")
     facts = {"num_classes": data.num_classes, "in_channels": data.in_channels, "num_train": len(data.train),
-             "train_true_sets": data.train.true_sets is not None}
+             "train_true_sets": data.train.true_sets is not None, "unlabelled": data.unlabelled is not None}
     method = methods.build(cfg, make_parts(cfg, device, **facts, world=world))
     progress = Progress()
     ckpt_dir = out / "checkpoints" if out else None
@@ -185,12 +185,17 @@ def _train(cfg: RunConfig, device, world: distributed.World, out: Path | None, t
         checkpoint.set_rng_state(state["rng"])
 
     steps, bar = cfg.optim.steps, _progress_bar(cfg, initial=progress.step)
-    batches = data.train.batches(progress.step, cfg.optim.batch_size, cfg.seed, device, cfg.run.workers,
-                                 shard=(world.rank, world.size))
+    def steps_of(name):  # the steps whose batch comes from stream `name`
+        return (s for s in range(progress.step, steps) if method.stream(s) == name)
+
+    feeds = {"labelled": data.train, "unlabelled": data.unlabelled}
+    streams = {name: feed.batches(steps_of(name), cfg.optim.batch_size, cfg.seed, device, cfg.run.workers,
+                                  shard=(world.rank, world.size)) for name, feed in feeds.items() if feed is not None}
     writes = out is not None and world.main
     try:
         with _stop_between_steps() as stop_asked:
-            for step, batch in zip(range(progress.step, steps), batches):
+            for step in range(progress.step, steps):
+                batch = next(streams[method.stream(step)])
                 lr = learning_rate(cfg.optim, step)
                 loss = method.step(batch, step, lr)
                 progress.window.append((step + 1, loss))

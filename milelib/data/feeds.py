@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import itertools
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -50,9 +50,11 @@ class Data:
     raw: dict = field(default_factory=dict)  # the module's own objects (e.g. the grids, for figures)
     files: dict = field(default_factory=dict)  # name -> lines, written beside the run (e.g. the
                                                # training file list, to repeat a fraction exactly)
+    unlabelled: TensorData | LoaderData | None = None  # training images without their labels (every
+                                                       # one, the labelled fraction too): semi-supervised
 
 
-@functools.lru_cache(maxsize=1)
+@functools.lru_cache(maxsize=4)  # a labelled and an unlabelled stream alternate
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     """The seeded permutation of one epoch, made once per epoch rather than once per step."""
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
@@ -87,6 +89,12 @@ def batch_indices(step: int, n: int, batch_size: int, seed: int) -> torch.Tensor
     return Order(n, seed).batch(step, batch_size)
 
 
+def step_sequence(steps: int | Iterable[int]) -> Iterator[int]:
+    """The steps a feed serves: start, start + 1, ... for an int, else the steps given (a feed that
+    serves only some steps, as the unlabelled stream serves imitation steps only)."""
+    return itertools.count(steps) if isinstance(steps, int) else iter(steps)
+
+
 def sample_seeds(step: int, batch_size: int, seed: int) -> list[int]:
     """One augmentation seed per position of a step's batch, a pure function of (seed, step)."""
     g = torch.Generator().manual_seed(seed * 1_000_003 + step + 7)
@@ -116,12 +124,13 @@ class TensorData:
         x = (images.float() / 255 - self.mean) / self.std
         return x.contiguous(memory_format=torch.channels_last)  # faster on CPUs too (2x measured)
 
-    def batches(self, start: int, batch_size: int, seed: int, device, workers: int = 0,
+    def batches(self, steps: int | Iterable[int], batch_size: int, seed: int, device, workers: int = 0,
                 shard: tuple[int, int] = (0, 1)) -> Iterator[Batch]:
-        """Batches of steps start, start+1, ...; with shard=(rank, processes), this process's rows."""
+        """Batches of `steps` (an int: that step and every one after it); with shard=(rank,
+        processes), this process's rows."""
         images, labels, sets = self._tensors(device)
         order, (rank, size) = Order(len(self), seed), shard
-        for step in itertools.count(start):
+        for step in step_sequence(steps):
             idx = order.batch(step, batch_size)[rank::size].to(device)
             yield Batch(self._inputs(images[idx]), labels[idx], idx, None if sets is None else sets[idx])
 
@@ -132,15 +141,15 @@ class TensorData:
 
 
 class _StepBatches(torch.utils.data.Sampler):
-    """Yields this process's share of the batches of steps start, start+1, ...: [(row, augmentation
-    seed), ...], the seeds those of the rows' places in the global batch."""
+    """Yields this process's share of the batches of `steps`: [(row, augmentation seed), ...], the
+    seeds those of the rows' places in the global batch."""
 
-    def __init__(self, start: int, order: Order, batch_size: int, seed: int, shard: tuple[int, int]):
-        self.start, self.order, self.batch_size, self.seed, self.shard = start, order, batch_size, seed, shard
+    def __init__(self, steps: int | Iterable[int], order: Order, batch_size: int, seed: int, shard: tuple[int, int]):
+        self.steps, self.order, self.batch_size, self.seed, self.shard = steps, order, batch_size, seed, shard
 
     def __iter__(self):
         rank, size = self.shard
-        for step in itertools.count(self.start):
+        for step in step_sequence(self.steps):
             rows = self.order.batch(step, self.batch_size).tolist()
             yield list(zip(rows, sample_seeds(step, self.batch_size, self.seed)))[rank::size]
 
@@ -183,11 +192,11 @@ class LoaderData:
                                            pin_memory=torch.device(device).type == "cuda",
                                            persistent_workers=workers > 0, **kwargs)
 
-    def batches(self, start: int, batch_size: int, seed: int, device, workers: int = 0,
+    def batches(self, steps: int | Iterable[int], batch_size: int, seed: int, device, workers: int = 0,
                 shard: tuple[int, int] = (0, 1)) -> Iterator[Batch]:
         sets = None if self.true_sets is None else torch.as_tensor(self.true_sets)
         order = Order(len(self), seed, self.weights)
-        loader = self._loader(device, workers, batch_sampler=_StepBatches(start, order, batch_size, seed, shard))
+        loader = self._loader(device, workers, batch_sampler=_StepBatches(steps, order, batch_size, seed, shard))
         for x, y, rows, skipped in loader:
             yield Batch(x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last),
                         y.to(device), rows.to(device), None if sets is None else sets[rows].to(device), skipped)
@@ -199,3 +208,23 @@ class LoaderData:
                 raise ValueError(f"{skipped} evaluation images are unreadable: an evaluation split must "
                                  f"count every image; remove or replace them")
             yield x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+
+
+class _Unlabelled(torch.utils.data.Dataset):
+    """dataset[row] with its label replaced by -1."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __getitem__(self, row):
+        sample = self.dataset[row]
+        return None if sample is None else (sample[0], -1)
+
+
+def without_labels(feed: TensorData | LoaderData) -> TensorData | LoaderData:
+    """The same images with every label -1 and no true sets: the unlabelled stream of
+    semi-supervised methods, which a label loss cannot read by mistake (-1 is no class)."""
+    unknown = np.full(len(feed), -1, dtype=np.int64)
+    if isinstance(feed, TensorData):
+        return TensorData(feed.images, unknown, None, feed.mean, feed.std)
+    return LoaderData(_Unlabelled(feed.dataset), unknown)

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .digits import SOURCES, Digits, digit_splits, stratified_split
-from .feeds import Data, Split, TensorData
+from ..config import added_later
+from .feeds import Data, Split, TensorData, without_labels
 
 CENTER = 4  # row-major index of the centre cell of a 3x3 grid
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
@@ -121,6 +122,7 @@ class GridsData:
     center_prob: float = 0.6        # probability that the single label is the centre digit
     fraction: float = 1.0           # share of the training grids used: a seeded per-class draw
     label_noise: float = 0.0        # share of training labels replaced by a class not in the image
+    unlabelled: bool = added_later(False)  # serve every training grid without its label too (semi-supervised)
 
     def __post_init__(self):
         if self.digits not in SOURCES:
@@ -148,7 +150,7 @@ REAL_LIKE = {"data.filled_cells": [1, 3], "data.filled_weights": [0.8, 0.15, 0.0
 def build(cfg: GridsData) -> Data:
     return _build(cfg.digits, cfg.root, cfg.digit_size, (cfg.train, cfg.val, cfg.test),
                   _hashable(cfg.filled_cells), _hashable(cfg.filled_weights), cfg.center_prob, cfg.fraction,
-                  cfg.label_noise)
+                  cfg.label_noise, cfg.unlabelled)
 
 
 def _hashable(value):
@@ -176,19 +178,23 @@ def with_label_noise(grids: Grids, share: float, seed: int = 2000) -> Grids:
 
 
 @functools.lru_cache(maxsize=4)
-def _build(digits, root, digit_size, sizes, filled_cells, filled_weights, center_prob, fraction, label_noise) -> Data:
+def _build(digits, root, digit_size, sizes, filled_cells, filled_weights, center_prob, fraction, label_noise,
+           unlabelled=False) -> Data:
     """Train, val and test grids, each from its own digits (no digit image in two splits), the
-    training grids subsampled and noised as set (val and test stay clean and whole). The data are
-    fixed whatever the run's seed: seeds vary the training, not the data."""
+    training grids subsampled and noised as set (val and test stay clean and whole); with
+    `unlabelled`, every training grid (the fraction's and the rest) also without its label. The
+    data are fixed whatever the run's seed: seeds vary the training, not the data."""
     splits = digit_splits(digits, root, seed=0)
     num_classes = 10  # MNIST's digits
     grids = {name: make_grids(splits[name].resized(digit_size), n, seed=i, filled_cells=filled_cells,
                               center_prob=center_prob, num_classes=num_classes, filled_weights=filled_weights)
              for i, (name, n) in enumerate(zip(("train", "val", "test"), sizes))}
+    every = TensorData(grids["train"].images[:, None], grids["train"].labels, None, MNIST_MEAN, MNIST_STD)
     grids["train"] = with_label_noise(subsample(grids["train"], fraction), label_noise)
     tensors = {name: TensorData(g.images[:, None], g.labels, g.true_sets, MNIST_MEAN, MNIST_STD)
                for name, g in grids.items()}
     return Data(train=tensors["train"], num_classes=num_classes, in_channels=1,
                 splits={name: Split(tensors[name], g.labels, g.true_sets) for name, g in grids.items()
                         if name != "train"},
-                threshold_split="val", report_split="test", raw=grids)
+                threshold_split="val", report_split="test", raw=grids,
+                unlabelled=without_labels(every) if unlabelled else None)

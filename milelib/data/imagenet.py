@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import check_choice
-from .feeds import Data, LoaderData, Split
+from ..config import added_later, check_choice
+from .feeds import Data, LoaderData, Split, without_labels
 from .images import BAD_IMAGES, ImageFiles, class_folders, transforms
 
 REAL_ENTRIES = 50_000  # ImageNet's validation images, hence ReaL's lists
@@ -41,6 +41,8 @@ class ImageNetData:
     image_size: int = 224           # RandomResizedCrop while training; centre crop in evaluation
     resize: int = 256               # evaluation images are resized to this, then centre-cropped
     bad_images: str = "fail"        # fail | skip (and count) unreadable training images
+    unlabelled: bool = added_later(False)  # serve every training image but the holdout without its label
+                                           # too (semi-supervised: the fraction's and the rest)
 
     def __post_init__(self):
         check_choice("bad_images", self.bad_images, BAD_IMAGES)
@@ -150,9 +152,14 @@ def build(cfg: ImageNetData) -> Data:
     splits = {"val": Split(LoaderData(val_files, val_labels), val_labels, val_sets),
               "holdout": Split(LoaderData(files(holdout, evaluation, "fail"), labels[holdout]), labels[holdout],
                                np.eye(num_classes, dtype=bool)[labels[holdout]])}
+    unlabelled = None
+    if cfg.unlabelled:
+        rest = np.setdiff1d(every, holdout)
+        unlabelled = without_labels(LoaderData(files(rest, training, cfg.bad_images), labels[rest]))
     return Data(train=LoaderData(files(train_rows, training, cfg.bad_images), labels[train_rows]), splits=splits,
                 num_classes=num_classes, in_channels=3, threshold_split="holdout", report_split="val",
-                raw={"classes": train_all.classes}, files={"train_files.txt": [names[r] for r in train_rows]})
+                raw={"classes": train_all.classes}, files={"train_files.txt": [names[r] for r in train_rows]},
+                unlabelled=unlabelled)
 
 
 def _folder(root: Path, name: str) -> Path:

@@ -27,6 +27,7 @@ class Parts:
     new_optimizer: Callable[[nn.Module], torch.optim.Optimizer]
     autocast: Callable[[], ContextManager]          # bf16 on a GPU, nothing on the CPU
     world: World = field(default_factory=World)     # the processes of a torchrun run (one without)
+    unlabelled: bool = False                        # whether the data serve an unlabelled stream too
 
 
 def sgd_step(net: nn.Module, opt, x, loss_fn, parts: Parts, lr: float) -> torch.Tensor:
@@ -67,6 +68,12 @@ class Method:
     def phase(self, step: int) -> str:
         """What the step does, for the training log."""
         return "labels"
+
+    def stream(self, step: int) -> str:
+        """Which data the step's batch comes from: "labelled" (the training images and their labels)
+        or "unlabelled" (every training image, labels -1; only when `parts.unlabelled`). A pure
+        function of the step, so a resumed run draws the same batches."""
+        return "labelled"
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """Per-class probabilities from the network's outputs."""

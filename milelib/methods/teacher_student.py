@@ -19,6 +19,12 @@ iterated learning. Two readings of who the teacher is (`variant`):
 
 Either way the method takes exactly as many optimizer steps as the baselines: the only extra cost
 is the teacher's forward pass during imitation.
+
+Semi-supervised (Table 4): when the data serve an unlabelled stream (`data.unlabelled`), label
+steps read the labelled fraction and imitation steps every training image, its label unread. With
+`teacher_run` (a finished run, any model: a wider teacher too) and k_t = 0, the teacher is that
+run's network, fixed, and every step is imitation: plain distillation as SimCLR v2 does it (soft
+targets: `soft_distillation`), or self-distillation when the teacher is the student's own size.
 """
 from __future__ import annotations
 
@@ -29,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from ..checkpoint import load_weights
-from ..config import check_choice
+from ..config import added_later, check_choice
 from ..models import copy_weights
 from .base import Method, sgd_step
 
@@ -43,12 +49,16 @@ class Distillation:
     teacher_steps: int = 200        # k_t: label steps per cycle
     student_steps: int = 200        # k_s: imitation steps per cycle
     variant: str = "released"       # released: one network; algorithm1: teacher copied from student
+    teacher_run: str | None = added_later(None, "run")  # a finished run's network as a fixed teacher (k_t = 0)
 
     def __post_init__(self):
         check_choice("method.variant", self.variant, VARIANTS)
-        if self.teacher_steps < 1 or self.student_steps < 1:
-            raise ValueError(f"method.teacher_steps (k_t) and method.student_steps (k_s) must be >= 1, "
-                             f"got {self.teacher_steps} and {self.student_steps}")
+        if self.teacher_run is not None and self.teacher_steps != 0:
+            raise ValueError(f"method.teacher_run is set, so the teacher is that run's network, fixed, and every step "
+                             f"is imitation: set method.teacher_steps (k_t) to 0, not {self.teacher_steps}")
+        if self.teacher_steps < (0 if self.teacher_run else 1) or self.student_steps < 1:
+            raise ValueError(f"method.teacher_steps (k_t) and method.student_steps (k_s) must be >= 1, got "
+                             f"{self.teacher_steps} and {self.student_steps} (k_t = 0 only with a fixed method.teacher_run)")
 
     def check(self, cfg) -> None:
         if self.teacher_steps >= cfg.optim.steps:
@@ -183,7 +193,10 @@ class TeacherStudent(Method):
         self.target = TARGETS[s.name](s)
         self.released = s.variant == "released"
         self.teacher, self.teacher_opt = None, None
-        if not self.released:
+        self.fixed = s.teacher_run is not None
+        if self.fixed:
+            self.teacher = fixed_teacher(s.teacher_run, parts)
+        elif not self.released:
             self.teacher = parts.new_net()
             self.teacher_opt = parts.new_optimizer(self.teacher)
         self.stats, self.cycles = PseudoLabelStats(), []
@@ -193,6 +206,11 @@ class TeacherStudent(Method):
 
     def probabilities(self, logits):
         return self.target.probabilities(logits)
+
+    def stream(self, step):
+        """Imitation reads every training image when the data serve them unlabelled; label steps the
+        labelled fraction."""
+        return "unlabelled" if self.parts.unlabelled and self.schedule.phase(step) == "student" else "labelled"
 
     def step(self, batch, step, lr):
         if self.schedule.phase(step) == "teacher":
@@ -205,7 +223,7 @@ class TeacherStudent(Method):
             self.counts["label_steps"] += 1
             return sgd_step(learner, opt, batch.x, lambda z: self.target.label_loss(z, batch.y), self.parts, lr)
 
-        if self.released and self.schedule.starts_imitation(step):
+        if self.released and not self.fixed and self.schedule.starts_imitation(step):
             self.teacher = copy.deepcopy(self.net).eval()  # frozen copy after the k_t label steps
         targets = self.pseudo_labels(batch.x)
         sets = self.target.sets(targets)
@@ -218,7 +236,7 @@ class TeacherStudent(Method):
             self.cycles.append({"cycle": self.schedule.cycle(step), "step": step + 1,
                                 **(self.stats.summary() if sets is not None else {})})
             self.stats = PseudoLabelStats()
-            if self.released:
+            if self.released and not self.fixed:
                 self.teacher = None  # the next teacher is copied at the next imitation phase
         return loss
 
@@ -242,7 +260,7 @@ class TeacherStudent(Method):
     def state_dict(self):
         return {**super().state_dict(), "cycles": self.cycles,
                 "stats": {k: int(v) for k, v in vars(self.stats).items()},
-                "teacher": None if self.teacher is None else self.teacher.state_dict(),
+                "teacher": None if self.teacher is None or self.fixed else self.teacher.state_dict(),
                 "teacher_opt": None if self.teacher_opt is None else self.teacher_opt.state_dict()}
 
     def load_state_dict(self, state, path):
@@ -255,3 +273,19 @@ class TeacherStudent(Method):
             self.teacher_opt.load_state_dict(state["teacher_opt"])
         self.cycles = list(state["cycles"])
         vars(self.stats).update(state["stats"])
+
+
+def fixed_teacher(run_dir, parts):
+    """A finished run's network, in evaluation mode on this run's device: the fixed teacher of
+    distillation. Its model may differ from the student's (a wider one); its classes may not."""
+    from ..rundir import finished_hash
+    from ..training import load_run  # here: the loop imports the methods
+
+    finished_hash(run_dir)  # one line if the run has not finished
+    method, cfg = load_run(run_dir, parts.device)
+    if method.parts.num_classes != parts.num_classes:
+        raise ValueError(f"teacher run {run_dir} predicts {method.parts.num_classes} classes, this run's data have "
+                         f"{parts.num_classes}: a teacher must be trained on the same classes")
+    for p in method.eval_net.parameters():
+        p.requires_grad_(False)
+    return method.eval_net.eval()
