@@ -287,6 +287,15 @@ def _cases(tmp: Path):
         ("unknown pretrained checkpoint format", lambda: RunConfig().override({"model.pretrained_format": "dino"})),
         ("pretrained checkpoint in no known layout", lambda: train(smoke({
             "model.pretrained": str(odd_checkpoint()), "run.out_dir": None}))),
+        ("a fixed teacher (method.teacher_run) with label steps", lambda: RunConfig().override({
+            "method": "soft_distillation", "method.teacher_run": str(tmp / "teacher"), "method.teacher_steps": 4})),
+        ("k_t = 0 without a teacher run", lambda: RunConfig().override({
+            "method": "soft_distillation", "method.teacher_steps": 0})),
+        ("teacher run that has not finished", lambda: train(smoke({
+            "method": "soft_distillation", "method.teacher_run": str(tmp / "unfinished"), "method.teacher_steps": 0,
+            "method.student_steps": 16, "run.out_dir": None}))),
+        ("notebook 03's paper profile without any checkpoint under DATA_ROOT", lambda: experiments.get(
+            "self_supervised").encoders_found(tmp)),
     ]
 
 

@@ -92,3 +92,38 @@ def image_folder(root, num_classes: int = 3, per_class: int = 10, size=(48, 40),
         for i in range(per_class):
             jpeg(root / f"class_{c}" / f"{i:03d}.jpg", tint[c], rng, size)
     return root
+
+
+def ssl_checkpoints(root, names: dict[str, str]) -> dict[str, Path]:
+    """A freshly initialised torchvision ResNet-50 saved in self-supervised layouts, each at
+    root/<names[layout]>: "moco" (MoCo v2: module.encoder_q., its MLP head, the momentum encoder
+    and queue) and "simclr" (SimCLR v2 as Separius/SimCLRv2-Pytorch converts it: {"resnet",
+    "head"}, its own key names). Real shapes: they load into ResNet-50 (about 100 MB each)."""
+    import torch
+    import torchvision
+
+    from .pretrained import _BLOCK
+
+    state = torchvision.models.resnet50().state_dict()
+    body = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    back = {v: k for k, v in _BLOCK.items()}  # torchvision's module name -> the converter's
+
+    def separius(key):
+        top, *rest = key.split(".")
+        if top in ("conv1", "bn1"):
+            return {"conv1": "net.0.0.", "bn1": "net.0.1.0."}[top] + rest[-1]
+        if top.startswith("layer"):
+            return f"net.{top[5:]}.blocks.{rest[0]}.{back['.'.join(rest[1:-1])]}.{rest[-1]}"
+        return key
+
+    small = torch.zeros(2, 2)
+    contents = {"moco": {"state_dict": {**{f"module.encoder_q.{k}": v for k, v in body.items()},
+                                        "module.encoder_q.fc.0.weight": small, "module.encoder_k.conv1.weight": small,
+                                        "module.queue": small}, "arch": "resnet50"},
+                "simclr": {"resnet": {separius(k): v for k, v in state.items()}, "head": {"layers.0.weight": small}}}
+    out = {}
+    for layout, name in names.items():
+        out[layout] = Path(root) / name
+        out[layout].parent.mkdir(parents=True, exist_ok=True)
+        torch.save(contents[layout], out[layout])
+    return out

@@ -23,6 +23,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
@@ -66,19 +67,21 @@ def default_jobs(base: RunConfig, pending: int) -> int:
     return max(1, min(pending, cores // base.run.threads))
 
 
-def run(points: dict[str, dict], base: RunConfig, seeds, store, axes=(), jobs: int | None = None,
-        log=print, launcher: str = "local", gpus: int = 1) -> pd.DataFrame:
+def run(points: dict[str, dict] | Callable[[int], dict[str, dict]], base: RunConfig, seeds, store, axes=(),
+        jobs: int | None = None, log=print, launcher: str = "local", gpus: int = 1) -> pd.DataFrame:
     """Train every point once per seed into `store` (finished runs are read back); one row per run:
     label, the `axes` values (None where a run has no such setting), seed, config hash, every metric,
-    training time and threads, reused, run folder.
+    training time and threads, reused, run folder. `points` may be a function of the seed (runs
+    that name another run of their seed, as a student its teacher).
     Progress goes to `log` (print; the command line sends it to stderr)."""
     check_launcher(launcher, gpus)
+    pairs = ([(label, o, seed) for seed in seeds for label, o in points(seed).items()] if callable(points) else
+             [(label, o, seed) for label, o in points.items() for seed in seeds])
     tasks = []
-    for label, overrides in points.items():
-        for seed in seeds:
-            cfg = base.override({**overrides, "seed": seed})
-            folder = run_dir(store, cfg)
-            tasks.append(Task(label, cfg.override({"run.out_dir": str(folder)}), folder))
+    for label, overrides, seed in pairs:
+        cfg = base.override({**overrides, "seed": seed})
+        folder = run_dir(store, cfg)
+        tasks.append(Task(label, cfg.override({"run.out_dir": str(folder)}), folder))
     pending = [t for t in tasks if finished_result(t.folder, t.cfg.config_hash()) is None]
     jobs = 1 if launcher == "torchrun" else jobs or default_jobs(base, len(pending))
     log(f"{len(tasks)} runs: {len(tasks) - len(pending)} finished before, {len(pending)} to train"
@@ -112,8 +115,14 @@ def run_experiment(exp, profile: str, seeds=None, results_dir="results", overrid
     """An experiment's points (or `points`) under `profile`, in the shared store of `results_dir`."""
     base = exp.config(profile, overrides, data_root)
     seeds = exp.profile(profile).seeds if seeds is None else (seeds,) if isinstance(seeds, int) else tuple(seeds)
-    return run(points or exp.points_for(profile, base), base, seeds, store_dir(results_dir, profile), axes=exp.axes, jobs=jobs,
-               log=log, launcher=launcher, gpus=gpus)
+
+    def run_points(chosen, seeds_=seeds):
+        return run(chosen, base, seeds_, store_dir(results_dir, profile), axes=exp.axes, jobs=jobs, log=log,
+                   launcher=launcher, gpus=gpus)
+
+    if exp.stages is not None and points is None:  # runs that name earlier runs' files, stage by stage
+        return exp.stages(profile, base, seeds, run_points)
+    return run_points(points or exp.points_for(profile, base))
 
 
 def check_launcher(launcher: str, gpus: int) -> None:

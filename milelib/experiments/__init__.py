@@ -16,6 +16,7 @@ from ..config import RunConfig, check_choice
 
 PROFILE_NAMES = ("smoke", "quick", "paper")
 NAMES = {"imagenet_fractions": "01_imagenet_fractions", "webvision": "02_webvision",
+         "self_supervised": "03_self_supervised",
          "kt_ks_heatmap": "04_kt_ks_heatmap", "rho_sweep": "05_rho_sweep", "multi_mnist": "06_multi_mnist",
          "distillation": "07_distillation"}  # experiment -> its notebook
 
@@ -35,6 +36,9 @@ class Experiment:
     points: dict | Callable         # label -> dotted overrides: the runs of one seed; or a function
                                     # (profile name, base config) -> such a dict
     axes: tuple = field(default=())  # dotted keys the points vary, shown as columns of the table
+    stages: Callable | None = None   # runs that name earlier runs' files (pretraining, then teachers, then
+                                     # students): (profile, base, seeds, run_points) -> table; run_points
+                                     # (points, seeds) trains them in the notebook's store
 
     @property
     def notebook(self) -> str:
@@ -65,7 +69,7 @@ class Experiment:
 
         note, seeds = self.profile(profile).note, sorted({int(s) for s in table.seed.dropna()})
         records = table.astype(object).where(table.notna(), None).to_dict("records")  # NaN is not JSON
-        configs = {"base": base.to_dict(), "points": self.points_for(profile, base)}
+        configs = {"base": base.to_dict(), "points": table.attrs.get("points") or self.points_for(profile, base)}
         save_results(folder, {"profile": profile, "seeds": seeds, "data": note, "records": records,
                               "claims": claims.to_dict("records")},
                      configs, time.time() - started, profile=profile, seeds=seeds, data=note)

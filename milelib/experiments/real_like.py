@@ -86,4 +86,5 @@ def compare(table, a: str, b: str, key: str, claim: str, paper: str, higher: boo
     spread = np.nansum([stats.loc[a, "std"], stats.loc[b, "std"]])
     return {"claim": claim, "paper": paper, "ours": f"{stats.loc[a, 'mean']:.1f} vs {stats.loc[b, 'mean']:.1f}",
             "gap (points)": round(gap, 2), "holds": bool(gap > 0 if higher else gap < 0),
-            "gap beyond seed spread": bool(abs(gap) > spread), "seeds": int(stats.loc[a, "seeds"])}
+            "gap beyond seed spread": bool(abs(gap) > spread) if stats.loc[a, "seeds"] > 1 else None,
+            "seeds": int(stats.loc[a, "seeds"])}

@@ -1,0 +1,257 @@
+"""Tables 3 and 4: fine-tuning self-supervised encoders with Sigmoid and with MILe at 1%, 10% and
+100% of the labels (Table 3), and semi-supervised distillation with the unlabelled rest (Table 4).
+
+The runs come in three stages, each a sweep in the shared run store, since each names the files of
+the one before (`model.pretrained`, `method.teacher_run`):
+
+1. encoders. `quick` / `smoke`: SimCLR on every training grid of the ReaL-like stand-in (labels never
+   read), one encoder of the student's width and one of twice its width for the larger teacher,
+   trained once (seed 0) and shared by every fine-tuning seed, as one downloaded checkpoint is;
+   each exported in SimCLR's converted layout and read back through `model.pretrained`, the path a
+   downloaded checkpoint takes. Beside them, the runs from scratch (notebook 01's, read back).
+   `paper`: the checkpoints in CHECKPOINTS found under DATA_ROOT.
+2. fine-tuning (Table 3): Sigmoid and MILe from each encoder at each fraction; the wider encoder
+   with Sigmoid at 1% and 10%, as Table 4's larger teacher.
+3. students (Table 4), each naming its own seed's teachers, all starting from the student-size
+   encoder and taking the profile's steps: distilled from the wider teacher and self-distilled
+   (the teacher, fixed, is Table 3's Sigmoid run; its softmax is the target on every training
+   image: SimCLR v2's recipe), and MILe whose imitation steps read every training image unlabelled
+   (`data.unlabelled`) while its label steps read the labelled fraction. MILe has no separate
+   teacher: its own short-lived teachers are the student's size, as the paper's "R50 (1x+SK)".
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..report import seed_stats
+from . import Experiment, Profile
+from .imagenet_fractions import EPOCHS, IMAGENET_TRAIN, PAPER_TRAINING, pct
+from .real_like import PROFILES as REAL_LIKE, compare
+
+FRACTIONS = {"smoke": [0.25, 1.0], "quick": [0.01, 0.1, 1.0], "paper": [0.01, 0.1, 1.0]}
+SEMI_FRACTIONS = {"smoke": [0.25], "quick": [0.01, 0.1], "paper": [0.01, 0.1]}  # Table 4
+
+# SimCLR on the stand-in. Chosen beforehand: lr 0.3, NT-Xent tau 0.5 (SimCLR's CIFAR-10 setting).
+# Steps and batch: a development check on seed 0's VALIDATION grids (Sigmoid fine-tuned 800 steps
+# from each encoder; the test grids were not looked at): val accuracy at 1% / 10% of the labels was
+# 55.3 / 81.1 for 300 steps of batch 256, 62.5 / 80.1 for 600, 65.1 / 79.9 for 1200, and 62.2 / 81.8
+# for 600 steps of batch 128 (from scratch: 61.2 / 77.3). 600 of batch 128 is as good on validation
+# at half the cost of 600 of 256, and fits notebook 03's time budget; 1200 of 256 would not.
+PRETRAINING = {"quick": {"method": "simclr", "data.fraction": 1.0, "optim.steps": 600, "optim.batch_size": 128,
+                         "optim.lr": 0.3, "optim.warmup_steps": 30},
+               "smoke": {"method": "simclr", "data.fraction": 1.0, "optim.steps": 8, "optim.batch_size": 32,
+                         "optim.warmup_steps": 2}}
+WIDER = 2  # the larger teacher's width multiplier: 2.2x the parameters of the small CNN (the paper: "2x
+           # parameters"; SimCLR v2's 2x widens a ResNet-50 the same way)
+WIDE = f"SimCLR {WIDER}x"
+
+# Under `paper`: ResNet-50 checkpoints users download, relative to DATA_ROOT (or absolute), in the
+# layouts milelib.pretrained reads; the ones found are fine-tuned. SimCLR v2's 2x and sk1 networks
+# are not torchvision ResNet-50s, so the paper's larger teacher has no counterpart here.
+CHECKPOINTS = {"MoCo-v2": "checkpoints/moco_v2_800ep_pretrain.pth.tar",
+               "SimCLR-v2 (sk0)": "checkpoints/r50_1x_sk0.pth",
+               "SimCLR": "checkpoints/simclr_r50_1x.pth", "BYOL": "checkpoints/byol_r50.pth",
+               "SwAV": "checkpoints/swav_800ep_pretrain.pth.tar"}
+SEMI_CHECKPOINT = {"paper": "SimCLR-v2 (sk0)", "quick": "SimCLR", "smoke": "SimCLR"}  # Table 4's encoder
+FINETUNE_EPOCHS = {0.01: 60, 0.1: 30, 1.0: 30}  # our choice (the paper does not say); SimCLR v2's for 1%, 10%
+
+PROFILES = {
+    "smoke": REAL_LIKE["smoke"],
+    "quick": Profile(REAL_LIKE["quick"].settings, seeds=(0, 1, 2),
+                     note=REAL_LIKE["quick"].note.replace("2 seeds", "3 seeds") +
+                     "; SimCLR encoders pretrained once on the 10k training grids, labels unread"),
+    "paper": Profile(
+        {"data": "imagenet", **PAPER_TRAINING, "optim.lr": 0.05, "optim.steps": EPOCHS * IMAGENET_TRAIN // 256},
+        seeds=(0,),
+        data_root=True,
+        note="ImageNet (DATA_ROOT: train/, val/, real.json, and the checkpoints of CHECKPOINTS), ResNet-50 "
+             "fine-tuned from each self-supervised checkpoint found, 60 epochs at 1%, 30 at 10% and 100% "
+             "(SimCLR v2's for 1% and 10%; ours for 100%), batch 256, SGD lr 0.05 with cosine decay, MILe "
+             "rho 0.25 with k_t, k_s scaled from 8k, 2k per 100 epochs; GPUs",
+    ),
+}
+SCRATCH = "scratch"
+
+
+def _finetune(profile: str, base, fraction: float) -> tuple[dict, dict]:
+    """The settings of every run at `fraction`, and MILe's own. Under `paper` the steps follow the
+    fraction's epochs (the base config holds EPOCHS of the whole set), and the warm-up and MILe's
+    k_t, k_s scale with them."""
+    if profile != "paper":
+        return {"data.fraction": fraction}, {}
+    steps = max(2, round(base.optim.steps * fraction * FINETUNE_EPOCHS[fraction] / EPOCHS))
+    scale = steps / base.optim.steps
+    return ({"data.fraction": fraction, "optim.steps": steps, "optim.warmup_steps": round(base.optim.warmup_steps * scale)},
+            {"method.teacher_steps": max(1, round(base.method.teacher_steps * scale)),
+             "method.student_steps": max(1, round(base.method.student_steps * scale))})
+
+
+def encoder_points(profile: str, base) -> dict[str, dict]:
+    """Stage 1 on the stand-in: SimCLR encoders of the student's width and of WIDER times it."""
+    if profile == "paper":
+        return {}
+    return {"SimCLR": PRETRAINING[profile], WIDE: {**PRETRAINING[profile], "model.width": WIDER * base.model.width}}
+
+
+def finetune_points(profile: str, base, encoders: dict[str, str | None]) -> dict[str, dict]:
+    """Sigmoid and MILe from each encoder (None: from scratch) at each fraction; the wider encoder
+    is fine-tuned with Sigmoid at the semi-supervised fractions only: it is Table 4's larger teacher."""
+    out = {}
+    for init, path in encoders.items():
+        start = {"model.pretrained": path} if path else {}
+        if init == WIDE:
+            for fraction in SEMI_FRACTIONS[profile]:
+                out[f"Sigmoid, {init}, {pct(fraction)}"] = {"method": "sigmoid", **start, "model.width": WIDER * base.model.width,
+                                                            **_finetune(profile, base, fraction)[0]}
+            continue
+        for fraction in FRACTIONS[profile]:
+            shared, mile = _finetune(profile, base, fraction)
+            out[f"Sigmoid, {init}, {pct(fraction)}"] = {"method": "sigmoid", **start, **shared}
+            out[f"MILe, {init}, {pct(fraction)}"] = {**start, **shared, **mile}
+    return out
+
+
+def student_points(profile: str, base, encoders: dict[str, str], runs: dict[str, str]) -> dict[str, dict]:
+    """Stage 3 for one seed; `runs` maps the fine-tuning labels to that seed's run folders. The
+    teachers are Table 3's Sigmoid runs: the student-size one (self-distillation) and the wider one."""
+    semi, out = SEMI_CHECKPOINT[profile], {}
+    for fraction in SEMI_FRACTIONS[profile]:
+        shared, mile = _finetune(profile, base, fraction)
+        shared = {**shared, "data.unlabelled": True, "model.pretrained": encoders[semi]}
+        steps = base.override(shared).optim.steps
+        for label, teacher in ((f"Distilled ({WIDER}x teacher)", WIDE), ("Self-distilled", semi)):
+            run = runs.get(f"Sigmoid, {teacher}, {pct(fraction)}")
+            if run:
+                out[f"{label}, {semi}, {pct(fraction)}"] = {
+                    **shared, "method": "soft_distillation", "method.teacher_steps": 0, "method.student_steps": steps,
+                    "method.teacher_run": run}
+        out[f"MILe + unlabelled, {semi}, {pct(fraction)}"] = {**shared, **mile}
+    return out
+
+
+def encoders_found(data_root) -> dict[str, str]:
+    """Under `paper`: the CHECKPOINTS present under DATA_ROOT; one line when there is none."""
+    root = Path(data_root or ".").expanduser()
+    found = {name: str(p) for name, rel in CHECKPOINTS.items()
+             if (p := Path(rel) if Path(rel).is_absolute() else root / rel).is_file()}
+    if not found:
+        raise FileNotFoundError(f"no self-supervised checkpoint under {root}: notebook 03's paper profile fine-tunes "
+                                f"those of CHECKPOINTS ({', '.join(CHECKPOINTS.values())}); download at least one")
+    return found
+
+
+def run_stages(profile: str, base, seeds, run_points) -> pd.DataFrame:
+    """The three stages (see the module's docstring); one table of every run, its stage a column.
+    `run_points(points, seeds)` is sweep.run with the notebook's store, jobs and launcher. On the
+    stand-in the runs from scratch, which need no encoder, train beside the encoders."""
+    from ..methods.simclr import export_encoder
+
+    points = {"encoders (seed 0)": encoder_points(profile, base)}
+    if profile == "paper":
+        encoders, first = encoders_found(getattr(base.data, "root", None)), pd.DataFrame(columns=["label", "seed", "run_dir"])
+    else:
+        points["from scratch"] = finetune_points(profile, base, {SCRATCH: None})
+        first = run_points(lambda seed: {**(points["encoders (seed 0)"] if seed == 0 else {}),
+                                         **(points["from scratch"] if seed in seeds else {})}, sorted({0, *seeds}))
+        encoders = {label: str(export_encoder(run)) for label, run in zip(first.label, first.run_dir)
+                    if label in points["encoders (seed 0)"]}
+    points["fine-tuning"] = finetune_points(profile, base, encoders)
+    tuned = pd.concat([first[~first.label.isin(points["encoders (seed 0)"])], run_points(points["fine-tuning"], seeds)],
+                      ignore_index=True)
+    students = pd.DataFrame()
+    if SEMI_CHECKPOINT[profile] in encoders:  # Table 4 needs its encoder
+        def per_seed(seed):
+            mine = tuned[tuned.seed == seed]
+            return student_points(profile, base, encoders, dict(zip(mine.label, mine.run_dir)))
+
+        points["students"] = {f"seed {seed}": per_seed(seed) for seed in seeds}
+        students = run_points(per_seed, seeds)
+    encoder_rows = first[first.label.isin(points["encoders (seed 0)"])]
+    table = pd.concat([encoder_rows.assign(stage="encoder"), tuned.assign(stage="fine-tuning"),
+                       students.assign(stage="student")], ignore_index=True)
+    table.attrs.update(encoders=encoders, points=points)
+    return table
+
+
+EXPERIMENT = Experiment("self_supervised", PROFILES, lambda profile, base: {}, ("data.fraction", "model.pretrained"),
+                        stages=run_stages)
+
+# The paper's numbers, percent: Table 3 (ImageNet top-1, ReaL-F1 at 1%, 10%, 100%) and Table 4 (top-1).
+PAPER_T3 = {"SimCLR": ((48.3, 65.6, 76.25), (51.54, 69.16, 76.91)),
+            "BYOL": ((53.2, 68.8, 77.2), (54.32, 70.81, 78.85)),
+            "SwAV": ((53.9, 70.2, 77.74), (55.79, 71.22, 79.18)),
+            "MoCo-v2": ((51.72, 66.5, 77.12), (53.34, 70.75, 79.04)),
+            "MILe + MoCo-v2": ((52.62, 67.4, 77.38), (56.08, 71.48, 80.03)),
+            "SimCLR-v2 (sk0)": ((58.18, 68.9, 76.3), (57.25, 70.11, 78.83)),
+            "MILe + SimCLR-v2 (sk0)": ((61.85, 70.5, 77.29), (60.49, 72.76, 79.38)),
+            "SimCLR-v2 (sk1)": ((64.7, 72.4, 78.7), (62.77, 74.21, 79.43)),
+            "MILe + SimCLR-v2 (sk1)": ((69.4, 74.7, 79.5), (65.04, 76.40, 81.53))}
+PAPER_T4 = {"Distilled, R50 (2x+SK) teacher": (69.0, 75.1), "Self-distilled, R50 (1x+SK) teacher": (70.15, 74.43),
+            "MILe, R50 (1x+SK)": (73.08, 75.3)}
+KEYS = ["accuracy", "f1@0.5", "map", "f1@best"]
+
+
+def paper_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    t3 = pd.DataFrame({name: [*acc, *f1] for name, (acc, f1) in PAPER_T3.items()},
+                      index=pd.MultiIndex.from_product([["ImageNet top-1", "ReaL-F1"], ["1%", "10%", "100%"]])).T
+    t4 = pd.DataFrame(PAPER_T4, index=["1%", "10%"]).T
+    return t3, t4
+
+
+def _split(stats: pd.DataFrame) -> pd.DataFrame:
+    parts = stats.label.str.split(", ")
+    return stats.assign(method=parts.str[0], init=parts.str[1], fraction=parts.str[2])
+
+
+def our_table(table: pd.DataFrame, stage: str, keys=KEYS) -> pd.DataFrame:
+    """A stage's runs as rows (method, init), columns (metric, fraction): mean ± std over seeds."""
+    runs = table[table.stage == stage]
+    stats = _split(seed_stats(runs, list(keys)))
+    cell = stats.apply(lambda r: f"{r['mean']:.1f}" + (f" ± {r['std']:.1f}" if r["seeds"] > 1 else ""), axis=1)
+    wide = stats.assign(cell=cell).pivot_table(index=["init", "method"], columns=["metric", "fraction"],
+                                               values="cell", aggfunc="first", sort=False)
+    order = sorted(set(stats.fraction), key=lambda f: float(f.rstrip("%")))
+    return wide[sorted(wide.columns, key=lambda c: (keys.index(c[0]), order.index(c[1])))]
+
+
+def claims(table: pd.DataFrame, profile: str) -> pd.DataFrame:
+    """Tables 3 and 4's claims on what ran (means over seeds, gaps in points, spread = sum of stds)."""
+    have = set(table.label)
+    rows = []
+    inits = [i for i in dict.fromkeys(table[table.stage == "fine-tuning"].label.str.split(", ").str[1])
+             if i != SCRATCH and not i.endswith(f"{WIDER}x")]
+    fractions = [pct(f) for f in FRACTIONS[profile]]
+    for f in fractions:
+        for init in inits:
+            if SCRATCH in table.label.str.split(", ").str[1].values:
+                rows.append(compare(table, f"Sigmoid, {init}, {f}", f"Sigmoid, {SCRATCH}, {f}", "accuracy",
+                                    f"the {init} encoder beats training from scratch, Sigmoid at {f} (accuracy)",
+                                    "implied (Table 3 vs Table 1)"))
+            for key in ("accuracy", "f1@0.5", "map", "f1@best"):
+                rows.append(compare(table, f"MILe, {init}, {f}", f"Sigmoid, {init}, {f}", key,
+                                    f"MILe improves fine-tuning of {init} at {f} ({key})",
+                                    "holds (Table 3)" if key in ("accuracy", "f1@0.5") else "not reported"))
+    if SCRATCH in table.label.str.split(", ").str[1].values:
+        for init in inits:
+            for key in ("accuracy", "f1@0.5"):
+                stats = seed_stats(table, [key]).set_index("label")["mean"]
+                gains = {f: (stats[f"MILe, {init}, {f}"] - stats[f"Sigmoid, {init}, {f}"],
+                             stats[f"MILe, {SCRATCH}, {f}"] - stats[f"Sigmoid, {SCRATCH}, {f}"]) for f in fractions}
+                rows.append({"claim": f"MILe's gain over Sigmoid grows with a better initialisation ({init} vs "
+                                      f"scratch, {key})", "paper": "holds (Table 3: sk1 > sk0, MoCo-v2)",
+                             "ours": "; ".join(f"{f}: {a:+.1f} vs {b:+.1f}" for f, (a, b) in gains.items()),
+                             "holds": bool(all(a > b for a, b in gains.values()))})
+    semi = SEMI_CHECKPOINT[profile]
+    for f in (pct(x) for x in SEMI_FRACTIONS[profile]):
+        mile = f"MILe + unlabelled, {semi}, {f}"
+        for other, paper in ((f"Self-distilled, {semi}, {f}", "holds (Table 4: +2.9 at 1%, +0.9 at 10%)"),
+                             (f"Distilled ({WIDER}x teacher), {semi}, {f}", "holds (Table 4: +4.1 at 1%, +0.2 at 10%)")):
+            if mile in have and other in have:
+                rows.append(compare(table, mile, other, "accuracy", f"MILe beats {other.split(', ')[0]} at {f} "
+                                                                    f"(accuracy)", paper))
+        if mile in have:
+            rows.append(compare(table, mile, f"MILe, {semi}, {f}", "accuracy",
+                                f"the unlabelled images help MILe at {f} (accuracy)", "implied (Table 4 vs 3)"))
+    return pd.DataFrame(rows)
