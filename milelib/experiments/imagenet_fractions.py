@@ -48,6 +48,15 @@ def pct(fraction: float) -> str:
     return f"{100 * fraction:g}%"
 
 
+def scaled_steps(base, steps: int) -> tuple[dict, dict]:
+    """A run of `steps` instead of the base config's: its steps and warm-up, and MILe's k_t and k_s,
+    each scaled by the same ratio (at least one step each)."""
+    scale = steps / base.optim.steps
+    return ({"optim.steps": steps, "optim.warmup_steps": round(base.optim.warmup_steps * scale)},
+            {"method.teacher_steps": max(1, round(base.method.teacher_steps * scale)),
+             "method.student_steps": max(1, round(base.method.student_steps * scale))})
+
+
 def points(profile: str, base) -> dict[str, dict]:
     """Every method at every fraction (and, under `paper`, both ResNets). Under `paper` the steps
     follow the fraction (equal epochs) and MILe's k_t, k_s and the warm-up shrink with them."""
@@ -56,12 +65,8 @@ def points(profile: str, base) -> dict[str, dict]:
         for fraction in FRACTIONS[profile]:
             shared, mile = {"data.fraction": fraction}, {}
             if profile == "paper":
-                steps = max(base.optim.batch_size, round(base.optim.steps * fraction))
-                scale = steps / base.optim.steps
-                shared.update({"optim.steps": steps, "optim.warmup_steps": round(base.optim.warmup_steps * scale),
-                               **({"data.subset": SUBSETS[fraction]} if SUBSETS.get(fraction) else {})})
-                mile = {"method.teacher_steps": max(1, round(base.method.teacher_steps * scale)),
-                        "method.student_steps": max(1, round(base.method.student_steps * scale))}
+                steps, mile = scaled_steps(base, max(base.optim.batch_size, round(base.optim.steps * fraction)))
+                shared.update({**steps, **({"data.subset": SUBSETS[fraction]} if SUBSETS.get(fraction) else {})})
             for name, settings in METHODS.items():
                 label = f"{name}, {pct(fraction)}" + (f", {model}" if model else "")
                 out[label] = {**({"model": model} if model else {}), **settings, **shared,

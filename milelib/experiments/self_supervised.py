@@ -27,7 +27,7 @@ import pandas as pd
 
 from ..report import seed_stats
 from . import Experiment, Profile
-from .imagenet_fractions import EPOCHS, IMAGENET_TRAIN, PAPER_TRAINING, pct
+from .imagenet_fractions import EPOCHS, IMAGENET_TRAIN, PAPER_TRAINING, _fraction_order, pct, scaled_steps
 from .real_like import PROFILES as REAL_LIKE, compare
 
 FRACTIONS = {"smoke": [0.25, 1.0], "quick": [0.01, 0.1, 1.0], "paper": [0.01, 0.1, 1.0]}
@@ -81,11 +81,8 @@ def _finetune(profile: str, base, fraction: float) -> tuple[dict, dict]:
     k_t, k_s scale with them."""
     if profile != "paper":
         return {"data.fraction": fraction}, {}
-    steps = max(2, round(base.optim.steps * fraction * FINETUNE_EPOCHS[fraction] / EPOCHS))
-    scale = steps / base.optim.steps
-    return ({"data.fraction": fraction, "optim.steps": steps, "optim.warmup_steps": round(base.optim.warmup_steps * scale)},
-            {"method.teacher_steps": max(1, round(base.method.teacher_steps * scale)),
-             "method.student_steps": max(1, round(base.method.student_steps * scale))})
+    steps, mile = scaled_steps(base, max(2, round(base.optim.steps * fraction * FINETUNE_EPOCHS[fraction] / EPOCHS)))
+    return {"data.fraction": fraction, **steps}, mile
 
 
 def encoder_points(profile: str, base) -> dict[str, dict]:
@@ -212,7 +209,7 @@ def our_table(table: pd.DataFrame, stage: str, keys=KEYS) -> pd.DataFrame:
     cell = stats.apply(lambda r: f"{r['mean']:.1f}" + (f" ± {r['std']:.1f}" if r["seeds"] > 1 else ""), axis=1)
     wide = stats.assign(cell=cell).pivot_table(index=["init", "method"], columns=["metric", "fraction"],
                                                values="cell", aggfunc="first", sort=False)
-    order = sorted(set(stats.fraction), key=lambda f: float(f.rstrip("%")))
+    order = _fraction_order(stats.fraction)
     return wide[sorted(wide.columns, key=lambda c: (keys.index(c[0]), order.index(c[1])))]
 
 
