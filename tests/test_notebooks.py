@@ -124,3 +124,19 @@ def test_paper_path_of_03_fine_tunes_downloaded_checkpoints_on_generated_imagene
     one = next(r for r in recorded["records"] if r["label"] == "Self-distilled, SimCLR-v2 (sk0), 1%")
     config = json.loads((Path(one["run_dir"]) / "result.json").read_text())["config"]
     assert config["method"]["teacher_run"] and config["data"]["unlabelled"] and config["model"]["pretrained"].endswith("r50_1x_sk0.pth")
+
+
+def test_03_paper_students_fit_the_full_scale_schedule():
+    # the CI path above runs 2 steps; at ImageNet's scale each student must still be a valid config
+    from milelib import experiments
+
+    exp = experiments.get("self_supervised")
+    base = exp.EXPERIMENT.config("paper", data_root="/data")
+    encoders = {"SimCLR-v2 (sk0)": "/data/checkpoints/r50_1x_sk0.pth"}
+    points = exp.student_points("paper", base, encoders, {"Sigmoid, SimCLR-v2 (sk0), 1%": "/runs/teacher"})
+    assert set(points) == {"Self-distilled, SimCLR-v2 (sk0), 1%", "MILe + unlabelled, SimCLR-v2 (sk0), 1%",
+                           "MILe + unlabelled, SimCLR-v2 (sk0), 10%"}
+    distil = points["Self-distilled, SimCLR-v2 (sk0), 1%"]
+    assert distil["method.student_steps"] == distil["optim.steps"] == round(base.optim.steps * 0.01 * 60 / 100)
+    mile = base.override(points["MILe + unlabelled, SimCLR-v2 (sk0), 1%"])
+    assert mile.method.teacher_steps + mile.method.student_steps < mile.optim.steps

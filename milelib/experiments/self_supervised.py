@@ -117,7 +117,7 @@ def student_points(profile: str, base, encoders: dict[str, str], runs: dict[str,
     for fraction in SEMI_FRACTIONS[profile]:
         shared, mile = _finetune(profile, base, fraction)
         shared = {**shared, "data.unlabelled": True, "model.pretrained": encoders[semi]}
-        steps = base.override(shared).optim.steps
+        steps = shared.get("optim.steps", base.optim.steps)  # not base.override(shared): MILe's k_t would not fit
         for label, teacher in ((f"Distilled ({WIDER}x teacher)", WIDE), ("Self-distilled", semi)):
             run = runs.get(f"Sigmoid, {teacher}, {pct(fraction)}")
             if run:
