@@ -25,7 +25,7 @@ import torch
 
 from . import checkpoint, data as datasets, distributed, methods, pretrained, rundir, runlock
 from .config import RunConfig
-from .evaluate import evaluate
+from .evaluate import evaluate, predict
 from .methods import Parts
 from .models import build_model
 from .notices import warn
@@ -65,7 +65,8 @@ def learning_rate(optim, step: int) -> float:
 
 
 def make_parts(cfg: RunConfig, device, num_classes: int, in_channels: int, num_train: int,
-               train_true_sets: bool, unlabelled: bool = False, world: distributed.World = distributed.World()) -> Parts:
+               train_true_sets: bool, unlabelled: bool = False, world: distributed.World = distributed.World(),
+               train_data=None) -> Parts:
     if cfg.run.sync_bn and world.size > 1 and device.type != "cuda":
         raise ValueError("run.sync_bn needs GPUs (torch's SyncBatchNorm runs on CUDA only): on CPUs, set "
                          "model.norm=group for statistics that do not depend on the processes")
@@ -87,7 +88,14 @@ def make_parts(cfg: RunConfig, device, num_classes: int, in_channels: int, num_t
         return (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
                 else contextlib.nullcontext())
 
-    return Parts(device, num_classes, num_train, train_true_sets, new_net, new_optimizer, autocast, world, unlabelled)
+    def predict_train(net):  # logits of every training image, in row order (EM + APL's pseudo-labelling pass)
+        return torch.as_tensor(predict(net, train_data, lambda z: z, device, workers=cfg.run.workers, world=world),
+                               device=device)
+
+    if train_data is None:  # a finished run loaded back: nothing to train
+        return Parts(device, num_classes, num_train, train_true_sets, new_net, new_optimizer, autocast, world, unlabelled)
+    return Parts(device, num_classes, num_train, train_true_sets, new_net, new_optimizer, autocast, world, unlabelled,
+                 predict_train, torch.as_tensor(np.asarray(train_data.labels), dtype=torch.long, device=device))
 
 
 class Progress:
@@ -171,7 +179,7 @@ def _train(cfg: RunConfig, device, world: distributed.World, out: Path | None, t
                          f"images: lower optim.batch_size or use more training data")
     facts = {"num_classes": data.num_classes, "in_channels": data.in_channels, "num_train": len(data.train),
              "train_true_sets": data.train.true_sets is not None, "unlabelled": data.unlabelled is not None}
-    method = methods.build(cfg, make_parts(cfg, device, **facts, world=world))
+    method = methods.build(cfg, make_parts(cfg, device, **facts, world=world, train_data=data.train))
     progress = Progress()
     ckpt_dir = out / "checkpoints" if out else None
     found = checkpoint.load_latest(ckpt_dir) if out else None  # on the CPU: RNG states must stay there

@@ -249,12 +249,14 @@ def quadrants():
 
 
 @pytest.mark.parametrize("method", ["softmax", "sigmoid", "oracle", "elr", "mile", "hard_distillation",
-                                    "soft_distillation"])
+                                    "soft_distillation", "an_ls", "wan", "epr", "role", "ll_r", "ll_ct", "em_apl"])
 def test_every_method_learns_a_tiny_easy_task(quadrants, method):
     settings = {"data": quadrants, "method": method, "optim.steps": 40, "optim.batch_size": 32, "optim.lr": 0.1,
                 "optim.warmup_steps": 3, "model.width": 8, "run.threads": 1, "run.progress": False}
     if method in ("mile", "hard_distillation", "soft_distillation"):
         settings.update({"method.teacher_steps": 25, "method.student_steps": 15})
+    if method == "em_apl":  # 8 steps per epoch: pseudo-negatives from the third epoch on
+        settings["method.warmup_epochs"] = 2
     result = train(RunConfig().override(settings))
     assert result["accuracy"] >= 0.95, result["accuracy"]
     assert result["label_steps"] + result["imitation_steps"] == 40

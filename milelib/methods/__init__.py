@@ -1,7 +1,7 @@
 """Methods behind one interface (`base.Method`). A method is one module with a settings dataclass
 and a `Method` subclass, and one line here."""
 from ..registry import METHODS
-from . import simclr, supervised, teacher_student
+from . import acknowledge_unknown, large_loss, simclr, single_positive as spml, supervised, teacher_student
 from .base import Method, Parts
 
 METHODS.add("softmax", supervised.Plain, supervised.Softmax)        # CE on the single labels
@@ -11,6 +11,14 @@ METHODS.add("elr", supervised.ELRSettings, supervised.ELR)          # early-lear
 METHODS.add("mile", teacher_student.MileSettings, teacher_student.TeacherStudent)
 METHODS.add("hard_distillation", teacher_student.Distillation, teacher_student.TeacherStudent)
 METHODS.add("soft_distillation", teacher_student.Distillation, teacher_student.TeacherStudent)
+# single-positive multi-label losses (notebook 08); "sigmoid" is their AN
+METHODS.add("an_ls", spml.SmoothingSettings, spml.SmoothedAssumeNegative)   # AN + label smoothing
+METHODS.add("wan", supervised.Plain, spml.WeakAssumeNegative)       # weak assume negative
+METHODS.add("epr", spml.EPRSettings, spml.ExpectedPositive)         # expected positive regulariser
+METHODS.add("role", spml.ROLESettings, spml.ROLE)                   # online label estimates
+METHODS.add("ll_r", large_loss.LargeLossSettings, large_loss.LargeLoss)             # large-loss rejection
+METHODS.add("ll_ct", large_loss.LargeLossSettings, large_loss.LargeLossCorrection)  # large-loss correction
+METHODS.add("em_apl", acknowledge_unknown.EMAPLSettings, acknowledge_unknown.EMAPL)  # entropy max. + pseudo-negatives
 METHODS.add("simclr", simclr.SimCLRSettings, simclr.SimCLR)          # self-supervised pretraining, no labels
 
 

@@ -28,6 +28,9 @@ class Parts:
     autocast: Callable[[], ContextManager]          # bf16 on a GPU, nothing on the CPU
     world: World = field(default_factory=World)     # the processes of a torchrun run (one without)
     unlabelled: bool = False                        # whether the data serve an unlabelled stream too
+    predict_train: Callable[[nn.Module], torch.Tensor] | None = None  # a net's logits on every training
+                                                    # image, in row order (None when a run is only loaded)
+    train_labels: torch.Tensor | None = None        # every training image's single label, in row order
 
 
 def sgd_step(net: nn.Module, opt, x, loss_fn, parts: Parts, lr: float) -> torch.Tensor:
@@ -64,6 +67,11 @@ class Method:
 
     def step(self, batch, step: int, lr: float) -> torch.Tensor:
         raise NotImplementedError
+
+    def epoch(self, step: int) -> int:
+        """The 0-based epoch of a global step, as the batch order counts them (each epoch a fresh
+        permutation, its last partial batch dropped)."""
+        return step // max(1, self.parts.num_train // self.cfg.optim.batch_size)
 
     def phase(self, step: int) -> str:
         """What the step does, for the training log."""
