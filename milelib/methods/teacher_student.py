@@ -38,6 +38,7 @@ from ..checkpoint import load_weights
 from ..config import added_later, check_choice
 from ..models import copy_weights
 from .base import Method, sgd_step
+from .single_positive import bce
 
 VARIANTS = ("released", "algorithm1")
 
@@ -67,15 +68,26 @@ class Distillation:
                              f"set k_t below optim.steps")
 
 
+PSEUDO_LABELS = ("threshold", "soft")
+NEGATIVES = ("assume", "weak")
+
+
 @dataclass
 class MileSettings(Distillation):
+    """MILe's settings. The three below its rho are variants beyond the paper (notebook 08); at
+    their defaults the method is the paper's MILe."""
     name: str = "mile"
     rho: float = 0.25               # pseudo-label threshold; the paper's default (0.1 on Multi-MNIST)
+    keep_observed: bool = added_later(False)     # (a) the observed label is in every pseudo-label set
+    negatives: str = added_later("assume")       # (b) "weak": every negative target weighted 1/(C-1), as WAN
+    pseudo_labels: str = added_later("threshold")  # (c) "soft": the teacher's probabilities, not thresholded
 
     def __post_init__(self):
         super().__post_init__()
         if not 0.0 < self.rho < 1.0:
             raise ValueError(f"method.rho must lie in (0, 1), got {self.rho}: it thresholds sigmoid outputs")
+        check_choice("method.negatives", self.negatives, NEGATIVES)
+        check_choice("method.pseudo_labels", self.pseudo_labels, PSEUDO_LABELS)
 
 
 @dataclass(frozen=True)
@@ -105,25 +117,44 @@ class Schedule:
 
 
 class Threshold:
-    """MILe: multi-label targets sigma(f_teacher(x)) > rho, binary cross-entropy throughout."""
+    """MILe: multi-label targets sigma(f_teacher(x)) > rho, binary cross-entropy throughout.
+
+    Variants (settings of `mile`, none in the paper): (a) `keep_observed` adds the image's observed
+    label to its pseudo-label set (MILe can drop it: nothing in the paper keeps it); (b) `negatives=
+    "weak"` weights every negative target 1/(C-1), in label and imitation steps alike, as WAN does
+    (Cole et al. 2021); (c) `pseudo_labels="soft"`: the student learns the teacher's probabilities
+    themselves. Reason for (c): mAP scores a ranking, and thresholding at rho turns the teacher's
+    ranking into 0/1 ties the student cannot recover; soft targets keep it across iterations.
+    """
 
     def __init__(self, settings):
         self.rho = settings.rho
+        self.keep_observed = getattr(settings, "keep_observed", False)
+        self.weak = getattr(settings, "negatives", "assume") == "weak"
+        self.soft = getattr(settings, "pseudo_labels", "threshold") == "soft"
+
+    def _bce(self, logits, targets):
+        return bce(logits, targets, 1.0 / (logits.shape[1] - 1) if self.weak else 1.0)
 
     def label_loss(self, logits, labels):
-        return F.binary_cross_entropy_with_logits(logits, F.one_hot(labels, logits.shape[1]).float())
+        return self._bce(logits, F.one_hot(labels, logits.shape[1]).float())
 
-    def targets(self, teacher_logits):
-        return teacher_logits.sigmoid() > self.rho
+    def targets(self, teacher_logits, labels=None):
+        p = teacher_logits.sigmoid()
+        targets = p if self.soft else (p > self.rho).float()
+        if self.keep_observed and labels is not None:
+            seen = labels >= 0  # unlabelled images (label -1) have no observed label to keep
+            targets[seen, labels[seen]] = 1.0
+        return targets
 
     def imitation_loss(self, logits, targets):
-        return F.binary_cross_entropy_with_logits(logits, targets.float())
+        return self._bce(logits, targets)
 
     def probabilities(self, logits):
         return logits.sigmoid()
 
     def sets(self, targets):
-        return targets
+        return targets > (self.rho if self.soft else 0.5)
 
 
 class Argmax:
@@ -135,7 +166,7 @@ class Argmax:
     def label_loss(self, logits, labels):
         return F.cross_entropy(logits, labels)
 
-    def targets(self, teacher_logits):
+    def targets(self, teacher_logits, labels=None):
         return teacher_logits.argmax(dim=1)
 
     def imitation_loss(self, logits, targets):
@@ -151,7 +182,7 @@ class Argmax:
 class SoftTargets(Argmax):
     """Soft distillation: the teacher's softmax, learnt with KL(teacher || student)."""
 
-    def targets(self, teacher_logits):
+    def targets(self, teacher_logits, labels=None):
         return teacher_logits.softmax(dim=1)
 
     def imitation_loss(self, logits, targets):
@@ -225,7 +256,7 @@ class TeacherStudent(Method):
 
         if self.released and not self.fixed and self.schedule.starts_imitation(step):
             self.teacher = copy.deepcopy(self.net).eval()  # frozen copy after the k_t label steps
-        targets = self.pseudo_labels(batch.x)
+        targets = self.pseudo_labels(batch.x, batch.y)
         sets = self.target.sets(targets)
         if sets is not None:
             self.stats.add(sets)
@@ -240,13 +271,14 @@ class TeacherStudent(Method):
                 self.teacher = None  # the next teacher is copied at the next imitation phase
         return loss
 
-    def pseudo_labels(self, x):
-        """The teacher's targets for batch x, computed without autograd; a plain tensor (not an
-        inference-mode one), so it may serve as a training target."""
+    def pseudo_labels(self, x, labels=None):
+        """The teacher's targets for batch x (labels: the observed ones, -1 where unlabelled),
+        computed without autograd; a plain tensor (not an inference-mode one), so it may serve as a
+        training target."""
         self.teacher.eval()
         with torch.inference_mode(), self.parts.autocast():
-            targets = self.target.targets(self.teacher(x).float())
-        return targets.clone()
+            logits = self.teacher(x).float()
+        return self.target.targets(logits.clone(), labels)
 
     def summary(self):
         out = dict(self.counts)
