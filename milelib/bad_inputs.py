@@ -203,6 +203,11 @@ def _cases(tmp: Path):
         ("setting of the wrong type", lambda: RunConfig().override({"optim.steps": "many"})),
         ("k_t below 1", lambda: RunConfig().override({"method.teacher_steps": 0})),
         ("rho outside (0, 1)", lambda: RunConfig().override({"method.rho": 1.5})),
+        ("unknown MILe variant of its negatives", lambda: RunConfig().override({"method.negatives": "ignore"})),
+        ("label smoothing of 0.5 or more", lambda: RunConfig().override({"method": "an_ls", "method.epsilon": 0.5})),
+        ("EPR with no expected positives", lambda: RunConfig().override({"method": "epr", "method.expected_positives": 0})),
+        ("large-loss share given in percent", lambda: RunConfig().override({"method": "ll_r", "method.delta_rel": 2})),
+        ("EM + APL with a negative weight", lambda: RunConfig().override({"method": "em_apl", "method.alpha": -0.1})),
         ("unknown device name", lambda: RunConfig().override({"run.device": "gpu0"})),
         ("device cuda on a machine without a GPU", cuda_without_gpu),
         ("unknown digits source", lambda: RunConfig().override({"data.digits": "emnist"})),
@@ -277,6 +282,10 @@ def _cases(tmp: Path):
             "data": "webvision", "data.root": str(webvision_tree("nolabel"))}).data)),
         ("unknown launcher", lambda: sweep.check_launcher("slurm", 1)),
         ("notebook GPUS of 0", lambda: experiments.check_parameters({"PROFILE": "quick", "GPUS": 0})),
+        ("notebook 08 reporting on a development seed", lambda: experiments.get("single_positive").check_final_seeds(
+            "quick", [1, 10])),
+        ("notebook SELECT given as a string (papermill -p SELECT yes)", lambda: experiments.check_parameters(
+            {"PROFILE": "quick", "SELECT": "yes"})),
         ("notebook SETTINGS that are not a mapping (papermill -p SETTINGS steps=4)", lambda: experiments.check_parameters(
             {"PROFILE": "quick", "SETTINGS": "steps=4"})),
         ("global batch that does not split over the processes", batch_over_three_processes),

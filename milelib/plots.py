@@ -90,3 +90,20 @@ def grouped_bars(stats, groups: list, hues: list, metrics: dict):
         np.atleast_1d(axes)[0].legend(fontsize=7)
         fig.tight_layout()
     return fig
+
+
+def ranking(panels: dict, xlabel: str = "test mAP (%)", highlight=("MILe",)):
+    """One panel per {title: table of label, mean, std}: methods as horizontal bars of mean ± std
+    over seeds, best at the top; bars whose label starts with one of `highlight` drawn darker."""
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 0.3 * max(map(len, panels.values())) + 1))
+        for ax, (title, stats) in zip(list(np.atleast_1d(axes)), panels.items()):
+            rows = stats.iloc[::-1]
+            colors = ["tab:red" if str(label).startswith(highlight) else "tab:gray" for label in rows["label"]]
+            ax.barh(np.arange(len(rows)), rows["mean"], xerr=rows["std"].fillna(0), color=colors, capsize=2)
+            ax.set_yticks(np.arange(len(rows)), rows["label"])
+            ax.set_xlim(max(0, np.nanmin(rows["mean"]) - 10), min(100, np.nanmax(rows["mean"] + rows["std"].fillna(0)) + 2))
+            ax.set_xlabel(xlabel)
+            ax.set_title(title)
+        fig.tight_layout()
+    return fig

@@ -68,12 +68,14 @@ def default_jobs(base: RunConfig, pending: int) -> int:
 
 
 def run(points: dict[str, dict] | Callable[[int], dict[str, dict]], base: RunConfig, seeds, store, axes=(),
-        jobs: int | None = None, log=print, launcher: str = "local", gpus: int = 1) -> pd.DataFrame:
+        jobs: int | None = None, log=print, launcher: str = "local", gpus: int = 1, shown: str = "") -> pd.DataFrame:
     """Train every point once per seed into `store` (finished runs are read back); one row per run:
     label, the `axes` values (None where a run has no such setting), seed, config hash, every metric,
     training time and threads, reused, run folder. `points` may be a function of the seed (runs
     that name another run of their seed, as a student its teacher).
-    Progress goes to `log` (print; the command line sends it to stderr)."""
+    Progress goes to `log` (print; the command line sends it to stderr), each run's headline
+    metrics from the report split, or from the split `shown` names ("val/": a selection stage that
+    must not show test numbers)."""
     check_launcher(launcher, gpus)
     pairs = ([(label, o, seed) for seed in seeds for label, o in points(seed).items()] if callable(points) else
              [(label, o, seed) for label, o in points.items() for seed in seeds])
@@ -91,7 +93,7 @@ def run(points: dict[str, dict] | Callable[[int], dict[str, dict]], base: RunCon
         for task in _train_all(pending, jobs, launcher, gpus):
             done += 1
             saved = finished_result(task.folder, task.cfg.config_hash())
-            log(f"[{done}/{len(pending)}] {task.label} seed {task.cfg.seed}: {_headline(saved['metrics'])} "
+            log(f"[{done}/{len(pending)}] {task.label} seed {task.cfg.seed}: {_headline(saved['metrics'], shown)} "
                 f"({saved['run']['wall_time_s']:.0f} s; {time.time() - started:.0f} s so far)", flush=True)
     except KeyboardInterrupt as err:  # Ctrl-C: each run stops at a step boundary, with a checkpoint
         detail = f" ({err})" if str(err) else ""
@@ -182,8 +184,8 @@ def _train_quietly(cfg: dict) -> None:
     train(RunConfig.from_dict({**cfg, "run": {**cfg["run"], "progress": False}}))
 
 
-def _headline(metrics: dict) -> str:
-    keys = [k for k in ("f1@0.25", "map", "accuracy") if k in metrics][:2]
+def _headline(metrics: dict, shown: str = "") -> str:
+    keys = [shown + k for k in ("f1@0.25", "map", "accuracy") if shown + k in metrics][:2]
     return "  ".join(f"{k} {100 * metrics[k]:5.1f}" for k in keys)
 
 

@@ -12,7 +12,7 @@ import torch
 ROOT = Path(__file__).parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 EXPECTED = {"01_imagenet_fractions", "02_webvision", "03_self_supervised", "04_kt_ks_heatmap", "05_rho_sweep", "06_multi_mnist",
-            "07_distillation"}
+            "07_distillation", "08_single_positive"}
 
 
 def test_every_planned_notebook_is_there_with_its_source():
@@ -61,6 +61,14 @@ def test_notebook_runs_on_smoke_profile(notebook, tmp_path):
                           "Oracle (BCE on true sets)", "Predict every class"}
         assert len(recorded["claims"]) == 10
         assert (folder / "table5_example_grids.png").stat().st_size > 10_000
+    if notebook.stem == "08_single_positive":
+        selection = json.loads((folder / "selection.json").read_text())
+        assert selection["dev_seeds"] == [0] and recorded["seeds"] == [10]  # development seeds never reported
+        finals = {(r["stand_in"], r["label"]) for r in recorded["records"]}
+        for stand_in in ("ReaL-like", "Multi-MNIST"):
+            assert {"AN (Sigmoid)", "AN-LS", "WAN", "EPR", "ROLE", "LL-R", "LL-Ct", "EM+APL", "MILe",
+                    "Oracle (true sets)", "Predict every class"} <= {label for s, label in finals if s == stand_in}
+        assert (folder / "ranking_map.png").stat().st_size > 10_000
     if notebook.stem == "03_self_supervised":
         stages = {r["label"]: r["stage"] for r in recorded["records"]}
         assert {k for k, v in stages.items() if v == "encoder"} == {"SimCLR", "SimCLR 2x"}

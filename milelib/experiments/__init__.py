@@ -18,7 +18,7 @@ PROFILE_NAMES = ("smoke", "quick", "paper")
 NAMES = {"imagenet_fractions": "01_imagenet_fractions", "webvision": "02_webvision",
          "self_supervised": "03_self_supervised",
          "kt_ks_heatmap": "04_kt_ks_heatmap", "rho_sweep": "05_rho_sweep", "multi_mnist": "06_multi_mnist",
-         "distillation": "07_distillation"}  # experiment -> its notebook
+         "distillation": "07_distillation", "single_positive": "08_single_positive"}  # experiment -> its notebook
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,8 @@ class Experiment:
 PARAMETERS = {"PROFILE": "one of smoke, quick, paper", "SEEDS": "None, a seed or a list of seeds (ints >= 0)",
               "RESULTS_DIR": "a folder", "DATA_ROOT": "None or a folder", "JOBS": "None or an int >= 1",
               "SETTINGS": "a mapping of dotted settings, e.g. {'optim.steps': 100}",
-              "LAUNCHER": "local or torchrun", "GPUS": "an int >= 1 (processes per run under torchrun)"}
+              "LAUNCHER": "local or torchrun", "GPUS": "an int >= 1 (processes per run under torchrun)",
+              "SELECT": "True or False (notebook 08: rerun the selection sweep)"}
 
 
 def check_parameters(namespace: dict) -> None:
@@ -108,7 +109,8 @@ def check_parameters(namespace: dict) -> None:
          and get_("JOBS") >= 1),
         ("SETTINGS", isinstance(get_("SETTINGS"), dict) and all(isinstance(k, str) for k in get_("SETTINGS"))),
         ("LAUNCHER", get_("LAUNCHER") in LAUNCHERS),
-        ("GPUS", isinstance(get_("GPUS"), int) and not isinstance(get_("GPUS"), bool) and get_("GPUS") >= 1))
+        ("GPUS", isinstance(get_("GPUS"), int) and not isinstance(get_("GPUS"), bool) and get_("GPUS") >= 1),
+        ("SELECT", isinstance(get_("SELECT"), bool)))
         if name in namespace and not ok]
     if bad:
         name = bad[0]

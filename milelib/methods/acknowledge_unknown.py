@@ -11,7 +11,8 @@ Per entry, with p = sigmoid(z) and neg_log(x) = -log(x + 1e-5) as their code:
 averaged over all B x C entries. APL: before each epoch from `warmup_epochs` on, one pass over the
 training images (evaluation mode); per class, the lowest predictions among its still-unannotated
 entries become pseudo-negatives, int(neg_proportion U_c / rounds) per round, U_c the class's
-unannotated entries at the start, so that by the last epoch neg_proportion of them are.
+unannotated entries at the start, so that by the last epoch neg_proportion of them are. The pass
+reads every training image: with files on disk, an unreadable one stops the run there.
 """
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ class EMAPL(Sigmoid):
             budget = int(s.neg_proportion * self.unannotated[c] / self.rounds())
             free = (labels != c) & self.soft_negatives[:, c].isnan()
             rows = free.nonzero().squeeze(1)
-            lowest = rows[p[rows, c].argsort()[:budget]]
+            lowest = rows[p[rows, c].argsort(stable=True)[:budget]]  # ties broken alike on every device
             self.soft_negatives[lowest, c] = p[lowest, c]
             self.counts["pseudo_negatives"] += len(lowest)
 

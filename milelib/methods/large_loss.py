@@ -7,9 +7,10 @@ AN's per-entry loss l_ni = BCE(z_ni, y_ni) (from logits, as their code). In epoc
 entries (y = 0) are the likely hidden positives, eq. (4)-(6) of the paper:
 - LL-R  (rejection):  their loss is set to 0;
 - LL-Ct (correction): their target is flipped to 1 for this step (BCE(z, 1));
-the loss is then averaged over all B x C entries. An entry ties the k-th largest loss is modified
-too, as in their code (>=); an observed label never is (their code could, if the k-th largest
-unobserved loss were 0).
+the loss is then averaged over all B x C entries. An entry that ties the k-th largest loss is
+modified too, as in their code (>=; with bf16 logits on a GPU ties, hence a few more than k, are
+common); an observed label never is (their code could, if the k-th largest unobserved loss were 0).
+Under torchrun each process ranks the losses of its own share of the batch.
 """
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Single-positive multi-label losses of Cole et al., "Multi-label learning from single positive
 labels", CVPR 2021 (code: github.com/elijahcole/single-positive-multi-label, losses.py): AN with
-label smoothing, WAN, EPR and ROLE. AN itself, BCE on the one-hot label, is our `sigmoid`.
+label smoothing, WAN, EPR and ROLE. AN itself, BCE on the one-hot label, is our `sigmoid` (from
+logits, without the authors' 1e-5 in the log: a difference below 1e-4 of the loss).
 
 Each image n has one observed label: y_ni = 1 for it and 0 (unobserved, assumed negative by AN)
 for the C - 1 others. As the authors' code does, the losses read p = sigmoid(z) through
@@ -8,6 +9,9 @@ neg_log(x) = -log(x + 1e-5), every entry's loss is averaged over all B x C entri
 (never over positives only), and a regulariser R is added on top, undivided:
 
     R(q) = ((1/B) sum_n sum_i q_ni - k)^2 / C^2     (k: the expected number of positives per image)
+
+R reads a batch statistic: under torchrun each process computes it on its share of the batch, so
+EPR and ROLE depend (slightly) on the process count, unlike the other methods.
 """
 from __future__ import annotations
 
@@ -127,7 +131,10 @@ class ROLE(Sigmoid):
     the batch's images and sg a stop-gradient,
       1/2 [y(-log p) + y(-log g)] + 1/2 [BCE(p; sg g) + BCE(g; sg p)]   per entry, averaged,
       + 1/2 [R(p) + R(g)].
-    The estimates learn with Adam at `estimate_lr` (no weight decay, no schedule), beside the net."""
+    The estimates learn with Adam at `estimate_lr` (no weight decay, no schedule), beside the net,
+    which keeps the project's optimiser (the authors: one Adam, the estimates at 10x the net's
+    rate). The estimates are dense, N x C with Adam's two moments: fine for grids, about 15 GB
+    at ImageNet's 1.28M x 1000 (as the authors' code)."""
 
     def __init__(self, cfg, parts):
         super().__init__(cfg, parts)
