@@ -192,8 +192,12 @@ def candidates_table(chosen: dict) -> pd.DataFrame:
 
 
 def with_predict_all(table: pd.DataFrame, base) -> pd.DataFrame:
+    """The final table with a row per stand-in for predicting every class, rows in a fixed order:
+    the SPML losses, MILe, its variant, the oracle, predicting every class."""
     rows = [{"stand_in": s, "label": PREDICT_ALL, **predict_every_class(cfg)} for s, cfg in stand_in_configs(base).items()]
-    return pd.concat([table, pd.DataFrame(rows)], ignore_index=True)
+    order = {label: i for i, label in enumerate([*SPML, MILE, *VARIANTS, *FRAME, PREDICT_ALL])}
+    table = pd.concat([table, pd.DataFrame(rows)], ignore_index=True)
+    return table.sort_values("label", key=lambda labels: labels.map(order), kind="stable", ignore_index=True)
 
 
 def ranking(table: pd.DataFrame, stand_in: str) -> pd.DataFrame:
