@@ -124,7 +124,11 @@ def run_experiment(exp, profile: str, seeds=None, results_dir="results", overrid
 
     if exp.stages is not None and points is None:  # runs that name earlier runs' files, stage by stage
         return exp.stages(profile, base, seeds, run_points)
-    return run_points(points or exp.points_for(profile, base))
+    chosen = points or exp.points_for(profile, base)
+    if not chosen:
+        raise ValueError(f"experiment {exp.name!r} has no fixed runs (it chooses them on validation first, then "
+                         f"runs them on other seeds): run its notebook, notebooks/{exp.notebook}.ipynb")
+    return run_points(chosen)
 
 
 def check_launcher(launcher: str, gpus: int) -> None:
