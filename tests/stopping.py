@@ -17,3 +17,19 @@ def stop_on_call(monkeypatch, module, n):
 
     monkeypatch.setattr(module, "sgd_step", step)
     return real
+
+
+def stopped_and_resumed(monkeypatch, module, run, stops=(13, 7)):
+    """Call `run()` (a training run into one folder) once per entry of `stops`, each time killed at
+    that optimizer step counted from its start, then once more to the end; its result."""
+    real = module.sgd_step
+    for n in stops:
+        stop_on_call(monkeypatch, module, n)
+        try:
+            run()
+        except Stop:
+            pass
+        else:
+            raise AssertionError(f"the run finished before its {n}th optimizer step: nothing was stopped")
+        monkeypatch.setattr(module, "sgd_step", real)
+    return run()

@@ -19,7 +19,7 @@ from milelib.data import Batch, Data, Split, TensorData
 from milelib.methods.base import Parts
 from milelib.methods.teacher_student import Argmax, MileSettings, SoftTargets, Threshold
 from milelib.registry import DATASETS
-from stopping import Stop, stop_on_call
+from stopping import stopped_and_resumed
 
 EXP = experiments.get("multi_mnist").EXPERIMENT
 LN2 = math.log(2.0)
@@ -120,25 +120,18 @@ def test_elr_run_stopped_and_resumed_equals_an_unstopped_one(tmp_path, monkeypat
     expected = train(EXP.config("smoke", {**settings, "run.out_dir": str(tmp_path / "reference")}))
     # 24 steps of 8 per epoch; the 13th call is step 12 (0-based): stopped after the checkpoint at 10,
     # whose targets hold a whole first epoch's values and two steps of momentum on top
-    real = stop_on_call(monkeypatch, S, 13)
-    with pytest.raises(Stop):
-        train(EXP.config("smoke", {**settings, "run.out_dir": str(tmp_path / "stopped")}))
-    stop_on_call(monkeypatch, S, 7)  # resumed at step 10, its 7th call is step 16: after the checkpoint at 15
-    with pytest.raises(Stop):
-        train(EXP.config("smoke", {**settings, "run.out_dir": str(tmp_path / "stopped")}))
-    monkeypatch.setattr(S, "sgd_step", real)
-    got = train(EXP.config("smoke", {**settings, "run.out_dir": str(tmp_path / "stopped")}))
+    # resumed at step 10, its 7th call is step 16: after the checkpoint at 15
+    got = stopped_and_resumed(monkeypatch, S, lambda: train(EXP.config("smoke", {**settings, "run.out_dir": str(
+        tmp_path / "stopped")})))
     assert got == expected  # equal, not close
     assert json.loads((tmp_path / "stopped" / "result.json").read_text())["run"]["resumed_from_steps"] == [10, 15]
     assert (tmp_path / "stopped" / "metrics.csv").read_text() == (tmp_path / "reference" / "metrics.csv").read_text()
 
     # the test can fail: a resume that forgets the targets ends elsewhere
     monkeypatch.setattr(S.ELR, "load_state_dict", lambda self, state, path: S.Softmax.load_state_dict(self, state, path))
-    stop_on_call(monkeypatch, S, 13)
-    with pytest.raises(Stop):
-        train(EXP.config("smoke", {**settings, "run.out_dir": str(tmp_path / "forgetful")}))
-    monkeypatch.setattr(S, "sgd_step", real)
-    assert train(EXP.config("smoke", {**settings, "run.out_dir": str(tmp_path / "forgetful")})) != expected
+    forgetful = stopped_and_resumed(monkeypatch, S, lambda: train(EXP.config("smoke", {**settings, "run.out_dir": str(
+        tmp_path / "forgetful")})), stops=(13,))
+    assert forgetful != expected
 
 
 # Teacher logits T and student logits Z, 2 images x 3 classes, for the distillation targets.

@@ -21,7 +21,7 @@ from milelib.data import Batch
 from milelib.methods.base import Parts
 from milelib.methods.single_positive import bce
 from milelib.methods.teacher_student import MileSettings, Threshold
-from stopping import Stop, stop_on_call
+from stopping import stopped_and_resumed
 
 EXP = experiments.get("multi_mnist").EXPERIMENT
 Z = [[2.0, -1.0, 0.5, -3.0], [-0.5, 1.5, -2.0, 0.0]]
@@ -240,14 +240,8 @@ def test_spml_run_stopped_and_resumed_equals_an_unstopped_one(tmp_path, monkeypa
     expected = train(EXP.config("smoke", {**settings, "run.out_dir": str(tmp_path / "reference")}))
     # 24 steps, 8 per epoch: stopped at step 12 (after the checkpoint at 10), then at step 16, the
     # start of the third epoch (EM + APL's second pseudo-labelling round), after the checkpoint at 15
-    real = stop_on_call(monkeypatch, S, 13)
-    with pytest.raises(Stop):
-        train(EXP.config("smoke", {**settings, "run.out_dir": str(tmp_path / "stopped")}))
-    stop_on_call(monkeypatch, S, 7)
-    with pytest.raises(Stop):
-        train(EXP.config("smoke", {**settings, "run.out_dir": str(tmp_path / "stopped")}))
-    monkeypatch.setattr(S, "sgd_step", real)
-    got = train(EXP.config("smoke", {**settings, "run.out_dir": str(tmp_path / "stopped")}))
+    got = stopped_and_resumed(monkeypatch, S, lambda: train(EXP.config("smoke", {**settings, "run.out_dir": str(
+        tmp_path / "stopped")})))
     assert got == expected  # equal, not close
     assert json.loads((tmp_path / "stopped" / "result.json").read_text())["run"]["resumed_from_steps"] == [10, 15]
     if name == "em_apl":

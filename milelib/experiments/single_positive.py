@@ -13,6 +13,7 @@ and a user reruns the sweep with the notebook's SELECT parameter (its runs stay 
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pandas as pd
@@ -141,7 +142,8 @@ def select(table: pd.DataFrame, profile: str, base) -> dict:
     """Per stand-in and method, the candidate with the best mean validation mAP over the
     development seeds; the final methods: the SPML losses, the paper's MILe, a MILe variant only if
     it beats the paper's MILe on validation, and the oracle."""
-    table = table.assign(method=table.label.str.split(" · ", regex=False).str[0], candidate=table.label.str.split(" · ", regex=False).str[1])
+    parts = table.label.str.split(" · ", regex=False)
+    table = table.assign(method=parts.str[0], candidate=parts.str[1])
     means = (table.groupby(["stand_in", "method", "candidate"], sort=False)[METRIC]
              .agg(val_map="mean", val_map_std="std", seeds="count").reset_index())
     chosen, final = {}, {}
@@ -171,8 +173,6 @@ def selection(profile: str, base, store, path, rerun: bool, **kwargs) -> dict:
     if stored is not None:
         print(f"the selection in {path} was made for other base settings (SETTINGS or profile changed): "
               f"running it again for these")
-    import time
-
     started = time.time()
     table = run_stage(selection_points(profile, base), base, DEV_SEEDS[profile], store, shown="val/", **kwargs)
     chosen = select(table, profile, base)
