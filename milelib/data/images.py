@@ -8,6 +8,8 @@ counted (the collate function returns the count, so it works inside DataLoader w
 """
 from __future__ import annotations
 
+import functools
+
 import os
 import re
 from dataclasses import dataclass
@@ -59,12 +61,13 @@ class ImageFiles(torch.utils.data.Dataset):
 NOT_DECODED = {"EPS", "MPEG"}  # Pillow names them, but decodes them only with outside tools, or never
 
 
-def image_extensions() -> set[str]:
+@functools.lru_cache(maxsize=1)  # asked once per file when a folder is scanned
+def image_extensions() -> frozenset[str]:
     """The file extensions of every format Pillow decodes by itself, lower case (.jpg, .png, .bmp,
     .tif, .webp, ...): not its stubs (HDF5, GRIB, BUFR, WMF), which only recognise a file."""
     Image.init()
-    return {ext for ext, fmt in Image.registered_extensions().items()
-            if fmt in Image.OPEN and fmt not in NOT_DECODED and not _is_stub(Image.OPEN[fmt][0])}
+    return frozenset(ext for ext, fmt in Image.registered_extensions().items()
+                     if fmt in Image.OPEN and fmt not in NOT_DECODED and not _is_stub(Image.OPEN[fmt][0]))
 
 
 def _is_stub(opener) -> bool:
