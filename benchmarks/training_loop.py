@@ -1,0 +1,271 @@
+"""The training loop's speed against a plain PyTorch loop, and MILe's cost beyond Sigmoid.
+
+Four configurations, alternating in order over several repeats, each a whole run of `--steps`
+optimizer steps on the same data, model, batch, precision and memory format:
+- reference: a minimal hand-written loop (randperm per epoch, normalise, forward, BCE on one-hot
+  labels, backward, SGD with the same schedule; no checkpoints, no logging);
+- milelib Sigmoid, and MILe in both readings (released; algorithm1) at the same total steps, each
+  through `milelib.train` (its loop, with logging and a checkpoint-free run).
+Both sides include building the model and scoring the (small) evaluation splits; the data are
+built once before timing. Reports images per second (median and range), the ratios the README
+quotes, and, on the CPU, the achieved FLOP/s of a training step as a share of a large float32
+matmul's on the same threads (a practical ceiling). Writes results/benchmarks/training_loop_<case>.json
+with provenance.
+
+    python benchmarks/training_loop.py                       # CPU: small CNN on the ReaL-like grids
+    python benchmarks/training_loop.py --case resnet50 --device cuda [--compile]   # a GPU
+    python benchmarks/training_loop.py --case resnet18 --device cuda
+    python benchmarks/training_loop.py --case grids --device cuda  # small CNN, grids built on the GPU
+
+GPU cases: 224 px in-memory images (batch 256, bf16 autocast, channels_last, as every milelib run
+on a GPU), a dataset registered here for the benchmark only.
+"""
+import argparse
+import contextlib
+import functools
+import math
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from milelib import RunConfig, data as datasets, train
+from milelib.data import Data, Split, TensorData
+from milelib.experiments.real_like import PROFILES
+from milelib.models import build_model
+from milelib.registry import DATASETS
+from milelib.results import atomic_write_json, provenance
+from milelib.training import learning_rate
+
+
+@dataclass
+class Synthetic:
+    """In-memory random images (a benchmark's data: the network's speed does not depend on them)."""
+    name: str = "synthetic"
+    train: int = 2048
+    size: int = 224
+    classes: int = 1000
+
+
+def build_synthetic(s: Synthetic) -> Data:
+    return _synthetic(s.train, s.size, s.classes)  # made once: both sides read the same arrays
+
+
+@functools.lru_cache(maxsize=2)
+def _synthetic(n, size, classes) -> Data:
+    s, rng = Synthetic(train=n, size=size, classes=classes), np.random.default_rng(0)
+
+    def split(n):
+        labels = rng.integers(0, s.classes, n)
+        return TensorData(rng.integers(0, 256, (n, 3, s.size, s.size), dtype=np.uint8), labels,
+                          np.eye(s.classes, dtype=bool)[labels], 0.45, 0.25)
+
+    small = split(64)
+    return Data(split(s.train), {"val": Split(small, small.labels, small.true_sets)}, s.classes, 3, "val", "val")
+
+
+DATASETS.add("synthetic", Synthetic, build_synthetic)
+
+CASES = {  # name: dotted settings over the ReaL-like quick profile
+    "grids": {"data.val": 256, "data.test": 256, "optim.steps": 300},
+    "resnet50": {"data": "synthetic", "model": "resnet50", "optim.batch_size": 256, "optim.steps": 40},
+    "resnet18": {"data": "synthetic", "model": "resnet18", "optim.batch_size": 256, "optim.steps": 60},
+    "jpeg": {"data": "image_folder", "data.image_size": 64, "model.width": 16, "optim.steps": 40},  # data.root: generated
+}
+METHODS = {"reference loop": None, "milelib Sigmoid": {"method": "sigmoid"},
+           "milelib MILe (released)": {"method": "mile", "method.variant": "released"},
+           "milelib MILe (algorithm1)": {"method": "mile", "method.variant": "algorithm1"}}
+
+
+ON_DEVICE: dict = {}
+
+
+def tensor_batches(cfg, device):
+    """In-memory data as a user would feed it: uint8 tensors on the device, a fresh permutation per
+    epoch, normalised batch by batch; and the evaluation splits' batches."""
+    data = datasets.build(cfg.data)
+    if (id(data), device) not in ON_DEVICE:  # held on the device once, as milelib's feed holds them
+        ON_DEVICE[id(data), device] = (torch.as_tensor(data.train.images).to(device),
+                                       torch.as_tensor(data.train.labels).to(device))
+    images, labels = ON_DEVICE[id(data), device]
+    mean, std, b = data.train.mean, data.train.std, cfg.optim.batch_size
+
+    def train_batches():
+        per_epoch = len(labels) // b
+        for step in range(cfg.optim.steps):
+            if step % per_epoch == 0:
+                order = torch.randperm(len(labels), device=device)
+            rows = order[(step % per_epoch) * b:(step % per_epoch + 1) * b]
+            yield ((images[rows].float() / 255 - mean) / std).contiguous(memory_format=torch.channels_last), labels[rows]
+
+    scored = [x for split in data.splits.values() for x in split.data.eval_batches(512, device)]
+    return train_batches(), scored, data.num_classes, data.in_channels
+
+
+def jpeg_batches(cfg, device):
+    """The plain loader a user would write for a class-folder tree: torchvision's ImageFolder (PIL
+    decoding) with the same transforms as milelib's, a shuffling DataLoader; a tenth to score."""
+    from torchvision import datasets as tv
+    from torchvision.transforms import v2
+
+    from milelib.data.images import transforms
+
+    def folder(training):
+        return tv.ImageFolder(cfg.data.root, v2.Compose([v2.PILToTensor(),
+                                                         transforms(training, cfg.data.image_size, crop=False)]))
+
+    loader = torch.utils.data.DataLoader(folder(True), batch_size=cfg.optim.batch_size, shuffle=True, drop_last=True,
+                                         num_workers=cfg.run.workers)
+
+    def train_batches():
+        while True:
+            for x, y in loader:
+                yield x.to(device).contiguous(memory_format=torch.channels_last), y.to(device)
+
+    held_out = torch.utils.data.Subset(folder(False), range(0, len(loader.dataset), 10))
+    scored = (x.to(device) for x, _ in torch.utils.data.DataLoader(held_out, batch_size=512))
+    return train_batches(), scored, len(loader.dataset.classes), 3
+
+
+def reference(cfg, device, compile_: bool) -> None:
+    """The plain loop: what a user would write by hand for the same run."""
+    torch.manual_seed(cfg.seed)
+    batches, scored, num_classes, channels = (jpeg_batches if cfg.data.name == "image_folder" else tensor_batches)(
+        cfg, device)
+    net = build_model(cfg.model.name, num_classes, channels, cfg.model.width, cfg.model.norm)
+    net = net.to(device, memory_format=torch.channels_last)
+    forward = torch.compile(net) if compile_ else net
+    o = cfg.optim
+    opt = torch.optim.SGD(net.parameters(), lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay, nesterov=True)
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext())
+    net.train()
+    for step in range(o.steps):
+        x, y = next(batches)
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(o, step)
+        with autocast:
+            logits = forward(x)
+        loss = F.binary_cross_entropy_with_logits(logits.float(), F.one_hot(y, num_classes).float())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    net.eval()
+    with torch.inference_mode():  # score the evaluation images, as a run does
+        for x in scored:
+            net(x).sigmoid().cpu()
+
+
+def one_run(name, cfg, device, compile_: bool) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    if METHODS[name] is None:
+        reference(cfg, device, compile_)
+    else:
+        schedule = {"method.teacher_steps": max(1, cfg.optim.steps // 8),  # k_t : k_s = 4 : 1, as the
+                    "method.student_steps": max(1, cfg.optim.steps // 32)}  # quick profiles' 100 : 25
+        train(cfg.override({**METHODS[name], **(schedule if METHODS[name]["method"] == "mile" else {})}))
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - started
+
+
+def step_flops(cfg, device) -> float:
+    """FLOPs of one training step (forward and backward) of the case's network on one batch."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    data = datasets.build(cfg.data)
+    net = build_model(cfg.model.name, data.num_classes, data.in_channels, cfg.model.width).to(device)
+    size = (cfg.data.image_size,) * 2 if cfg.data.name == "image_folder" else data.train.images.shape[-2:]
+    x = torch.zeros(cfg.optim.batch_size, data.in_channels, *size, device=device)
+    with FlopCounterMode(display=False) as counter:
+        net(x).sum().backward()
+    return float(counter.get_total_flops())
+
+
+def matmul_flops_per_s(device, n: int = 2048, repeats: int = 10) -> float:
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    a @ b
+    started = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return 2 * n ** 3 * repeats / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--case", choices=list(CASES), default="grids")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=None, help="optimizer steps per run (default: the case's)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the reference loop's network")
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader workers (case jpeg)")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: the case's (256 for the ResNets)")
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "results" / "benchmarks"))
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    profile = {k: v for k, v in PROFILES["quick"].settings.items()
+               if not k.startswith("method") and (args.case == "grids" or not k.startswith("data."))}
+    settings = {**profile, "method": "sigmoid", **CASES[args.case], "run.device": args.device, "run.threads": None,
+                "run.progress": False, "run.log_every": 50, "optim.warmup_steps": 5}
+    if args.steps:
+        settings["optim.steps"] = args.steps
+    if args.batch_size:
+        settings["optim.batch_size"] = args.batch_size
+    if args.case == "jpeg":  # real JPEG files (generated, 96x80) through the DataLoader path
+        from milelib import fixtures
+
+        settings["data.root"] = str(fixtures.image_folder(Path(tempfile.mkdtemp()) / "images", num_classes=10,
+                                                          per_class=64, size=(96, 80)))
+        settings["run.workers"] = args.workers
+    cfg = RunConfig().override(settings)
+    datasets.build(cfg.data)  # the data once, before timing (cached)
+    for name in METHODS:  # warm-up: first calls pay allocations, lazy initialisation (and compilation)
+        one_run(name, cfg.override({"optim.steps": min(20, cfg.optim.steps)}), device, args.compile)
+    times = {name: [] for name in METHODS}
+    started = time.time()
+    for repeat in range(args.repeats):
+        for name in (list(METHODS) if repeat % 2 == 0 else list(METHODS)[::-1]):  # alternate the order
+            times[name].append(one_run(name, cfg, device, args.compile))
+            print(f"{args.case} | {name}: {times[name][-1]:.2f} s", flush=True)
+    images = cfg.optim.steps * cfg.optim.batch_size
+    rows = {name: {"seconds_median": statistics.median(t), "seconds_min": min(t), "seconds_max": max(t),
+                   "images_per_s_median": images / statistics.median(t),
+                   "images_per_s_range": [images / max(t), images / min(t)]} for name, t in times.items()}
+    ref, sig = (statistics.median(times[n]) for n in ("reference loop", "milelib Sigmoid"))
+    summary = {"sigmoid_vs_reference_images_per_s": ref / sig,
+               "mile_released_vs_sigmoid_wall_time": statistics.median(times["milelib MILe (released)"]) / sig,
+               "mile_algorithm1_vs_sigmoid_wall_time": statistics.median(times["milelib MILe (algorithm1)"]) / sig,
+               "mile_theory_extra_forward_share": None}
+    flops = step_flops(cfg, device)
+    ceiling = matmul_flops_per_s(device)
+    achieved = flops * cfg.optim.steps / ref
+    summary.update({"step_flops": flops, "reference_achieved_flops_per_s": achieved,
+                    "matmul_flops_per_s": ceiling, "share_of_matmul": achieved / ceiling})
+    # MILe's extra work in theory: a teacher forward (about 1/3 of a step's FLOPs) on each imitation step
+    student = max(1, cfg.optim.steps // 32) / (max(1, cfg.optim.steps // 8) + max(1, cfg.optim.steps // 32))
+    summary["mile_theory_extra_forward_share"] = student / 3
+    out = {"case": args.case, "device": args.device, "steps": cfg.optim.steps, "batch_size": cfg.optim.batch_size,
+           "repeats": args.repeats, "compile": args.compile, "threads": torch.get_num_threads(), "configs": rows,
+           "summary": summary}
+    path = Path(args.out) / f"training_loop_{args.case}_{device.type}.json"
+    out["workers"] = cfg.run.workers
+    atomic_write_json(path, out)
+    atomic_write_json(path.with_suffix(".provenance.json"),
+                      provenance({"settings": settings}, time.time() - started, benchmark="training_loop"))
+    for name, r in rows.items():
+        lo, hi = r["images_per_s_range"]
+        print(f"{name:28s} {r['images_per_s_median']:9.0f} images/s ({lo:.0f}-{hi:.0f})")
+    print({k: (round(v, 3) if isinstance(v, float) and v < 1e6 else v) for k, v in summary.items()})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,21 @@
+"""The training-loop benchmark runs end to end (a few steps): its numbers come from the README's
+one command, so it must not rot. Speed itself is measured by the benchmark, not asserted here."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_training_loop_benchmark_writes_every_configuration(tmp_path):
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "training_loop.py"), "--repeats", "1",
+                          "--steps", "8", "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads((tmp_path / "training_loop_grids_cpu.json").read_text())
+    assert sorted(result["configs"]) == sorted(["reference loop", "milelib Sigmoid", "milelib MILe (released)",
+                                               "milelib MILe (algorithm1)"])
+    assert all(r["images_per_s_median"] > 0 for r in result["configs"].values())
+    summary = result["summary"]
+    assert summary["step_flops"] > 1e6 and 0 < summary["share_of_matmul"] < 1.5
+    assert json.loads((tmp_path / "training_loop_grids_cpu.provenance.json").read_text())["git"]["revision"]
