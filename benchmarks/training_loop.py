@@ -18,7 +18,9 @@ with provenance.
     python benchmarks/training_loop.py --case grids --device cuda  # small CNN, grids built on the GPU
 
 GPU cases: 224 px in-memory images (batch 256, bf16 autocast, channels_last, as every milelib run
-on a GPU), a dataset registered here for the benchmark only.
+on a GPU), a dataset registered here for the benchmark only. `--compile` compiles the reference's
+network only (milelib has no compile setting yet): it shows what compilation would buy. The matmul
+ceiling is float32's (on a GPU, bf16's would be the fairer ceiling: to add when a GPU is measured).
 """
 import argparse
 import contextlib
