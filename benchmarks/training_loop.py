@@ -162,6 +162,11 @@ def reference(cfg, device, compile_: bool) -> None:
             net(x).sigmoid().cpu()
 
 
+def mile_schedule(steps: int) -> dict:
+    """k_t : k_s = 4 : 1, as the quick profiles' 100 : 25."""
+    return {"method.teacher_steps": max(1, steps // 8), "method.student_steps": max(1, steps // 32)}
+
+
 def one_run(name, cfg, device, compile_: bool) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -169,9 +174,8 @@ def one_run(name, cfg, device, compile_: bool) -> float:
     if METHODS[name] is None:
         reference(cfg, device, compile_)
     else:
-        schedule = {"method.teacher_steps": max(1, cfg.optim.steps // 8),  # k_t : k_s = 4 : 1, as the
-                    "method.student_steps": max(1, cfg.optim.steps // 32)}  # quick profiles' 100 : 25
-        train(cfg.override({**METHODS[name], **(schedule if METHODS[name]["method"] == "mile" else {})}))
+        mile = METHODS[name]["method"] == "mile"
+        train(cfg.override({**METHODS[name], **(mile_schedule(cfg.optim.steps) if mile else {})}))
     if device.type == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - started
@@ -242,23 +246,21 @@ def main() -> None:
                    "images_per_s_median": images / statistics.median(t),
                    "images_per_s_range": [images / max(t), images / min(t)]} for name, t in times.items()}
     ref, sig = (statistics.median(times[n]) for n in ("reference loop", "milelib Sigmoid"))
+    flops, ceiling = step_flops(cfg, device), matmul_flops_per_s(device)
+    achieved = flops * cfg.optim.steps / ref
+    k = mile_schedule(cfg.optim.steps)
+    imitating = k["method.student_steps"] / (k["method.teacher_steps"] + k["method.student_steps"])
     summary = {"sigmoid_vs_reference_images_per_s": ref / sig,
                "mile_released_vs_sigmoid_wall_time": statistics.median(times["milelib MILe (released)"]) / sig,
                "mile_algorithm1_vs_sigmoid_wall_time": statistics.median(times["milelib MILe (algorithm1)"]) / sig,
-               "mile_theory_extra_forward_share": None}
-    flops = step_flops(cfg, device)
-    ceiling = matmul_flops_per_s(device)
-    achieved = flops * cfg.optim.steps / ref
-    summary.update({"step_flops": flops, "reference_achieved_flops_per_s": achieved,
-                    "matmul_flops_per_s": ceiling, "share_of_matmul": achieved / ceiling})
-    # MILe's extra work in theory: a teacher forward (about 1/3 of a step's FLOPs) on each imitation step
-    student = max(1, cfg.optim.steps // 32) / (max(1, cfg.optim.steps // 8) + max(1, cfg.optim.steps // 32))
-    summary["mile_theory_extra_forward_share"] = student / 3
+               # MILe's extra work in theory: a teacher forward (about 1/3 of a step) on each imitation step
+               "mile_theory_extra_forward_share": imitating / 3,
+               "step_flops": flops, "reference_achieved_flops_per_s": achieved, "matmul_flops_per_s": ceiling,
+               "share_of_matmul": achieved / ceiling}
     out = {"case": args.case, "device": args.device, "steps": cfg.optim.steps, "batch_size": cfg.optim.batch_size,
-           "repeats": args.repeats, "compile": args.compile, "threads": torch.get_num_threads(), "configs": rows,
-           "summary": summary}
+           "repeats": args.repeats, "compile": args.compile, "threads": torch.get_num_threads(),
+           "workers": cfg.run.workers, "configs": rows, "summary": summary}
     path = Path(args.out) / f"training_loop_{args.case}_{device.type}.json"
-    out["workers"] = cfg.run.workers
     atomic_write_json(path, out)
     atomic_write_json(path.with_suffix(".provenance.json"),
                       provenance({"settings": settings}, time.time() - started, benchmark="training_loop"))

@@ -92,10 +92,11 @@ def make_parts(cfg: RunConfig, device, num_classes: int, in_channels: int, num_t
         return torch.as_tensor(predict(net, train_data, lambda z: z, device, workers=cfg.run.workers, world=world),
                                device=device)
 
-    if train_data is None:  # a finished run loaded back: nothing to train
-        return Parts(device, num_classes, num_train, train_true_sets, new_net, new_optimizer, autocast, world, unlabelled)
+    training = {} if train_data is None else {  # none for a finished run loaded back: nothing to train
+        "predict_train": predict_train,
+        "train_labels": torch.as_tensor(np.asarray(train_data.labels), dtype=torch.long, device=device)}
     return Parts(device, num_classes, num_train, train_true_sets, new_net, new_optimizer, autocast, world, unlabelled,
-                 predict_train, torch.as_tensor(np.asarray(train_data.labels), dtype=torch.long, device=device))
+                 **training)
 
 
 class Progress:

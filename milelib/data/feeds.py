@@ -79,8 +79,13 @@ class Order:
         return self._epoch[1]
 
     def batch(self, step: int, batch_size: int) -> torch.Tensor:
-        epoch, k = divmod(step, self.n // batch_size)
+        epoch, k = divmod(step, steps_per_epoch(self.n, batch_size))
         return self.epoch(epoch)[k * batch_size:(k + 1) * batch_size]
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Whole batches in one epoch of n rows (the last partial batch is dropped)."""
+    return max(1, n // batch_size)
 
 
 def batch_indices(step: int, n: int, batch_size: int, seed: int) -> torch.Tensor:

@@ -19,11 +19,12 @@ import numpy as np
 import pandas as pd
 
 from .. import data as datasets, sweep
+from ..data.feeds import steps_per_epoch
 from ..report import seed_stats
 from ..results import atomic_write_json, git_revision, read_json
 from . import Experiment, Profile
 from .multi_mnist import predict_every_class
-from .real_like import PROFILES as REAL_LIKE_PROFILES
+from .real_like import PROFILES as REAL_LIKE_PROFILES, compare
 
 NOTES = {  # the final stage's seeds; the selection's are DEV_SEEDS
     "smoke": "wiring only: 16 steps on 256 grids of 7x7 digits, one candidate per method (two of MILe's), "
@@ -55,7 +56,7 @@ EXPERIMENT = Experiment("single_positive", PROFILES, {})
 
 def epochs(base) -> int:
     """Epochs a run starts (the last may be partial), as the batch order counts them."""
-    return math.ceil(base.optim.steps / (base.data.train // base.optim.batch_size))
+    return math.ceil(base.optim.steps / steps_per_epoch(base.data.train, base.optim.batch_size))
 
 
 def mean_labels(cfg) -> float:
@@ -211,16 +212,16 @@ def answer(table: pd.DataFrame) -> pd.DataFrame:
     the best SPML loss on test mAP ("holds"), by how much, and beyond the seeds' spread?"""
     rows = []
     for stand_in in table.stand_in.unique():
+        runs = table[(table.stand_in == stand_in) & table.seed.notna()]
         stats = ranking(table, stand_in).set_index("label")
         best_spml = stats.loc[[m for m in SPML if m in stats.index], "mean"].idxmax()
         for mile in [MILE, *[v for v in VARIANTS if v in stats.index]]:
             for rival in dict.fromkeys([AN, best_spml]):
-                gap = stats.loc[mile, "mean"] - stats.loc[rival, "mean"]
-                spread = np.nansum([stats.loc[mile, "std"], stats.loc[rival, "std"]])
+                c = compare(runs, mile, rival, "map", "", "")  # the gap, and whether it exceeds the stds added
                 rows.append({"stand-in": stand_in, "MILe": mile, "versus": rival + (" (best SPML)" if rival == best_spml else ""),
                              "mAP": f"{_cell(stats.loc[mile])} vs {_cell(stats.loc[rival])}",
-                             "gap (points)": round(gap, 2), "holds": bool(gap > 0),
-                             "beyond seed spread": bool(abs(gap) > spread) if stats.loc[mile, "seeds"] > 1 else None})
+                             "gap (points)": c["gap (points)"], "holds": c["holds"],
+                             "beyond seed spread": c["gap beyond seed spread"]})
     return pd.DataFrame(rows)
 
 

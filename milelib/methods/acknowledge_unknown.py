@@ -53,12 +53,11 @@ class EMAPL(Sigmoid):
         self.counts["pseudo_negatives"] = 0
 
     def rounds(self) -> int:
-        epochs = math.ceil(self.cfg.optim.steps / max(1, self.parts.num_train // self.cfg.optim.batch_size))
+        epochs = math.ceil(self.cfg.optim.steps / self.steps_per_epoch)
         return max(epochs - self.cfg.method.warmup_epochs, 0)
 
     def starts_round(self, step: int) -> bool:
-        per_epoch = max(1, self.parts.num_train // self.cfg.optim.batch_size)
-        return step % per_epoch == 0 and self.epoch(step) >= self.cfg.method.warmup_epochs
+        return step % self.steps_per_epoch == 0 and self.epoch(step) >= self.cfg.method.warmup_epochs
 
     @torch.no_grad()
     def pseudo_label(self) -> None:

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..checkpoint import load_weights
+from ..data.feeds import steps_per_epoch
 from ..distributed import World, average_gradients
 
 
@@ -68,10 +69,14 @@ class Method:
     def step(self, batch, step: int, lr: float) -> torch.Tensor:
         raise NotImplementedError
 
+    @property
+    def steps_per_epoch(self) -> int:
+        return steps_per_epoch(self.parts.num_train, self.cfg.optim.batch_size)
+
     def epoch(self, step: int) -> int:
         """The 0-based epoch of a global step, as the batch order counts them (each epoch a fresh
         permutation, its last partial batch dropped)."""
-        return step // max(1, self.parts.num_train // self.cfg.optim.batch_size)
+        return step // self.steps_per_epoch
 
     def phase(self, step: int) -> str:
         """What the step does, for the training log."""

@@ -128,10 +128,9 @@ class Threshold:
     """
 
     def __init__(self, settings):
-        self.rho = settings.rho
-        self.keep_observed = getattr(settings, "keep_observed", False)
-        self.weak = getattr(settings, "negatives", "assume") == "weak"
-        self.soft = getattr(settings, "pseudo_labels", "threshold") == "soft"
+        self.rho, self.keep_observed = settings.rho, settings.keep_observed
+        self.weak = settings.negatives == "weak"
+        self.soft = settings.pseudo_labels == "soft"
 
     def _bce(self, logits, targets):
         return bce(logits, targets, 1.0 / (logits.shape[1] - 1) if self.weak else 1.0)
