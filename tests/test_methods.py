@@ -47,6 +47,32 @@ def tiny_parts(num_train=5, num_classes=3):
                  lambda net: torch.optim.SGD(net.parameters(), lr=0.1), contextlib.nullcontext)
 
 
+def test_a_step_after_evaluation_trains_in_train_mode_and_the_teacher_predicts_in_eval_mode():
+    """sgd_step switches the mode only when it must (a walk over the modules costs 1% of a small
+    step): a net evaluated (eval mode) must train again with batch statistics, every module of it."""
+    def new_net():
+        return nn.Sequential(nn.Linear(2, 4), nn.BatchNorm1d(4), nn.Linear(4, 3))
+
+    parts = Parts(torch.device("cpu"), 3, 4, False, new_net, lambda net: torch.optim.SGD(net.parameters(), lr=0.1),
+                  contextlib.nullcontext)
+    cfg = RunConfig().override({"method": "mile", "method.variant": "algorithm1", "method.teacher_steps": 1,
+                                "method.student_steps": 1, "optim.steps": 4})
+    mile = methods.build(cfg, parts)
+    x = Batch(torch.randn(4, 2), torch.tensor([0, 1, 2, 0]), torch.arange(4))
+    mile.net.eval()  # as evaluation leaves it
+    mile.step(x, 0, 0.1)  # algorithm1: the teacher takes the label step
+    assert all(m.training for m in mile.teacher.modules())
+    mile.step(x, 1, 0.1)  # imitation: the teacher predicts in eval mode, the student trains
+    assert not any(m.training for m in mile.teacher.modules())
+    assert all(m.training for m in mile.net.modules())
+    running = mile.net[1].running_mean.clone()
+    mile.net.eval()
+    mile.step(x, 2, 0.1)
+    mile.step(x, 3, 0.1)
+    assert all(m.training for m in mile.net.modules())
+    assert not torch.equal(mile.net[1].running_mean, running)  # batch statistics were used and tracked
+
+
 def elr(beta=0.6, lam=2.0):
     cfg = RunConfig().override({"method": "elr", "method.beta": beta, "method.lam": lam})
     return methods.build(cfg, tiny_parts())

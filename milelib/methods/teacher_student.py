@@ -274,7 +274,8 @@ class TeacherStudent(Method):
         """The teacher's targets for batch x (labels: the observed ones, -1 where unlabelled),
         computed without autograd; a plain tensor (not an inference-mode one), so it may serve as a
         training target."""
-        self.teacher.eval()
+        if self.teacher.training:  # as in sgd_step: .eval() walks every module
+            self.teacher.eval()
         with torch.inference_mode(), self.parts.autocast():
             logits = self.teacher(x).float()
         return self.target.targets(logits.clone(), labels)
