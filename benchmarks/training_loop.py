@@ -7,9 +7,9 @@ optimizer steps on the same data, model, batch, precision and memory format:
 - milelib Sigmoid, and MILe in both readings (released; algorithm1) at the same total steps, each
   through `milelib.train` (its loop, with logging and a checkpoint-free run).
 Both sides include building the model and scoring the (small) evaluation splits; the data are
-built once before timing. Reports images per second (median and range), the ratios the README
-quotes, and, on the CPU, the achieved FLOP/s of a training step as a share of a large float32
-matmul's on the same threads (a practical ceiling). Writes results/benchmarks/training_loop_<case>.json
+built once before timing. Reports images per second (median and range; peak memory on a GPU), the
+ratios the README quotes, and the achieved FLOP/s of a training step as a share of a large matmul's
+on the same device (a practical ceiling). Writes results/benchmarks/training_loop_<case>_<device>.json
 with provenance.
 
     python benchmarks/training_loop.py                       # CPU: small CNN on the ReaL-like grids
@@ -18,9 +18,11 @@ with provenance.
     python benchmarks/training_loop.py --case grids --device cuda  # small CNN, grids built on the GPU
 
 GPU cases: 224 px in-memory images (batch 256, bf16 autocast, channels_last, as every milelib run
-on a GPU), a dataset registered here for the benchmark only. `--compile` compiles the reference's
-network only (milelib has no compile setting yet): it shows what compilation would buy. The matmul
-ceiling is float32's (on a GPU, bf16's would be the fairer ceiling: to add when a GPU is measured).
+on a GPU), a dataset registered here for the benchmark only. `--compile` compiles both sides'
+networks (milelib's `run.compile`; the warm-up runs pay the compilation). The matmul ceiling is in
+the precision the case trains in: float32 on the CPU, bfloat16 on a GPU. MILe's theoretical cost is
+computed from a teacher forward and a training step timed on the case's network, and the ratios are
+taken within each repeat (neighbouring runs), then their median and range.
 """
 import argparse
 import contextlib
@@ -167,18 +169,63 @@ def mile_schedule(steps: int) -> dict:
     return {"method.teacher_steps": max(1, steps // 8), "method.student_steps": max(1, steps // 32)}
 
 
-def one_run(name, cfg, device, compile_: bool) -> float:
+def one_run(name, cfg, device, compile_: bool) -> tuple[float, int | None]:
+    """Seconds of one whole run, and on a GPU its peak memory allocated (bytes)."""
     if device.type == "cuda":
         torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()
     if METHODS[name] is None:
         reference(cfg, device, compile_)
     else:
         mile = METHODS[name]["method"] == "mile"
-        train(cfg.override({**METHODS[name], **(mile_schedule(cfg.optim.steps) if mile else {})}))
+        train(cfg.override({**METHODS[name], **(mile_schedule(cfg.optim.steps) if mile else {}),
+                            "run.compile": compile_}))
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return time.perf_counter() - started
+        return time.perf_counter() - started, torch.cuda.max_memory_allocated()
+    return time.perf_counter() - started, None
+
+
+def teacher_forward_share(cfg, device, repeats: int = 20) -> float:
+    """A teacher's forward pass (inference mode) as a share of a training step, both timed on the
+    case's network and batch: what MILe adds on each imitation step, in theory."""
+    data = datasets.build(cfg.data)
+    net = build_model(cfg.model.name, data.num_classes, data.in_channels, cfg.model.width).to(
+        device, memory_format=torch.channels_last)
+    opt = torch.optim.SGD(net.parameters(), lr=1e-3)
+    size = (cfg.data.image_size,) * 2 if cfg.data.name == "image_folder" else data.train.images.shape[-2:]
+    x = torch.randn(cfg.optim.batch_size, data.in_channels, *size, device=device).contiguous(
+        memory_format=torch.channels_last)
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext())
+
+    def train_step():
+        with autocast:
+            loss = net(x).float().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def forward():
+        with torch.inference_mode(), autocast:
+            net(x)
+
+    def median_seconds(fn):
+        times = []
+        for _ in range(repeats + 3):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            started = time.perf_counter()
+            fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - started)
+        return statistics.median(times[3:])  # the first ones warm up
+
+    net.train()
+    step = median_seconds(train_step)
+    net.eval()
+    return median_seconds(forward) / step
 
 
 def step_flops(cfg, device) -> float:
@@ -194,15 +241,20 @@ def step_flops(cfg, device) -> float:
     return float(counter.get_total_flops())
 
 
-def matmul_flops_per_s(device, n: int = 2048, repeats: int = 10) -> float:
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+def matmul_flops_per_s(device, repeats: int = 10) -> tuple[float, str]:
+    """A large matmul's FLOP/s in the precision the case trains in (float32 on the CPU, bfloat16
+    under a GPU's autocast): the practical ceiling of the same cores."""
+    n, dtype = (8192, torch.bfloat16) if device.type == "cuda" else (2048, torch.float32)
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     a @ b
+    if device.type == "cuda":
+        torch.cuda.synchronize()
     started = time.perf_counter()
     for _ in range(repeats):
         a @ b
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return 2 * n ** 3 * repeats / (time.perf_counter() - started)
+    return 2 * n ** 3 * repeats / (time.perf_counter() - started), f"{n}x{n} {str(dtype).removeprefix('torch.')}"
 
 
 def main() -> None:
@@ -211,7 +263,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--steps", type=int, default=None, help="optimizer steps per run (default: the case's)")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the reference loop's network")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the networks (both sides)")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader workers (case jpeg)")
     parser.add_argument("--batch-size", type=int, default=None, help="default: the case's (256 for the ResNets)")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "results" / "benchmarks"))
@@ -235,28 +287,38 @@ def main() -> None:
     datasets.build(cfg.data)  # the data once, before timing (cached)
     for name in METHODS:  # warm-up: first calls pay allocations, lazy initialisation (and compilation)
         one_run(name, cfg.override({"optim.steps": min(20, cfg.optim.steps)}), device, args.compile)
-    times = {name: [] for name in METHODS}
+    times, memory = {name: [] for name in METHODS}, {name: [] for name in METHODS}
     started = time.time()
     for repeat in range(args.repeats):
         for name in (list(METHODS) if repeat % 2 == 0 else list(METHODS)[::-1]):  # alternate the order
-            times[name].append(one_run(name, cfg, device, args.compile))
-            print(f"{args.case} | {name}: {times[name][-1]:.2f} s", flush=True)
+            seconds, peak = one_run(name, cfg, device, args.compile)
+            times[name].append(seconds)
+            memory[name].append(peak)
+            print(f"{args.case} | {name}: {seconds:.2f} s", flush=True)
     images = cfg.optim.steps * cfg.optim.batch_size
     rows = {name: {"seconds_median": statistics.median(t), "seconds_min": min(t), "seconds_max": max(t),
                    "images_per_s_median": images / statistics.median(t),
-                   "images_per_s_range": [images / max(t), images / min(t)]} for name, t in times.items()}
-    ref, sig = (statistics.median(times[n]) for n in ("reference loop", "milelib Sigmoid"))
-    flops, ceiling = step_flops(cfg, device), matmul_flops_per_s(device)
-    achieved = flops * cfg.optim.steps / ref
+                   "images_per_s_range": [images / max(t), images / min(t)],
+                   **({"gpu_peak_memory_gib": max(memory[name]) / 2**30} if device.type == "cuda" else {})}
+            for name, t in times.items()}
+
+    def paired(numerator, denominator):  # within each repeat (neighbouring runs), then the median and range
+        ratios = [a / b for a, b in zip(times[numerator], times[denominator])]
+        return {"median": statistics.median(ratios), "range": [min(ratios), max(ratios)]}
+
+    flops, (ceiling, matmul) = step_flops(cfg, device), matmul_flops_per_s(device)
+    achieved = flops * cfg.optim.steps / statistics.median(times["reference loop"])
     k = mile_schedule(cfg.optim.steps)
     imitating = k["method.student_steps"] / (k["method.teacher_steps"] + k["method.student_steps"])
-    summary = {"sigmoid_vs_reference_images_per_s": ref / sig,
-               "mile_released_vs_sigmoid_wall_time": statistics.median(times["milelib MILe (released)"]) / sig,
-               "mile_algorithm1_vs_sigmoid_wall_time": statistics.median(times["milelib MILe (algorithm1)"]) / sig,
-               # MILe's extra work in theory: a teacher forward (about 1/3 of a step) on each imitation step
-               "mile_theory_extra_forward_share": imitating / 3,
-               "step_flops": flops, "reference_achieved_flops_per_s": achieved, "matmul_flops_per_s": ceiling,
-               "share_of_matmul": achieved / ceiling}
+    forward_share = teacher_forward_share(cfg, device)
+    summary = {"sigmoid_vs_reference_images_per_s": paired("reference loop", "milelib Sigmoid"),
+               "mile_released_vs_sigmoid_wall_time": paired("milelib MILe (released)", "milelib Sigmoid"),
+               "mile_algorithm1_vs_sigmoid_wall_time": paired("milelib MILe (algorithm1)", "milelib Sigmoid"),
+               # MILe's extra work in theory: a teacher forward on each imitation step, timed on this network
+               "teacher_forward_share_of_step": forward_share, "imitation_step_share": imitating,
+               "mile_theory_wall_time": 1 + imitating * forward_share,
+               "step_flops": flops, "reference_achieved_flops_per_s": achieved, "matmul": matmul,
+               "matmul_flops_per_s": ceiling, "share_of_matmul": achieved / ceiling}
     out = {"case": args.case, "device": args.device, "steps": cfg.optim.steps, "batch_size": cfg.optim.batch_size,
            "repeats": args.repeats, "compile": args.compile, "threads": torch.get_num_threads(),
            "workers": cfg.run.workers, "configs": rows, "summary": summary}
@@ -267,7 +329,10 @@ def main() -> None:
     for name, r in rows.items():
         lo, hi = r["images_per_s_range"]
         print(f"{name:28s} {r['images_per_s_median']:9.0f} images/s ({lo:.0f}-{hi:.0f})")
-    print({k: (round(v, 3) if isinstance(v, float) and v < 1e6 else v) for k, v in summary.items()})
+    for key, value in summary.items():
+        shown = ({"median": round(value["median"], 3), "range": [round(v, 3) for v in value["range"]]}
+                 if isinstance(value, dict) else f"{value:.4g}" if isinstance(value, float) else value)
+        print(f"{key}: {shown}")
     print(f"wrote {path}")
 
 

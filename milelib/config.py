@@ -6,7 +6,7 @@
   part alone, `{"method": "sigmoid"}`, switches it to that entry with that entry's defaults.
 - `to_dict()` / `from_dict()` round-trip through plain types (JSON files, checkpoints).
 - `config_hash()` covers every setting that changes results; the `run` part (where files go, the
-  device, threads, workers, progress, logging and checkpoint cadence) does not count, so a stopped
+  device, threads, compilation, workers, progress, logging and checkpoint cadence) does not count, so a stopped
   run may resume with other such settings, and two notebooks share the runs they both need.
 
 Experiments (profiles, methods, the paper's numbers, claims) live in `milelib/experiments/`.
@@ -108,6 +108,8 @@ class RunSettings:
                                     # it: the thread count changes float sums, hence the numbers
     workers: int = 0                # DataLoader worker processes (datasets of files on disk)
     sync_bn: bool = False           # under torchrun on GPUs: BatchNorm statistics over all processes
+    compile: bool = False           # torch.compile every network (faster on GPUs after a minute of
+                                    # compiling); like threads, it changes float sums slightly
     progress: bool = True
     log_every: int = 10             # rows of metrics.csv
     checkpoint_every: int = 500     # steps between checkpoints in out_dir (and one at the end)

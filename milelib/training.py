@@ -77,7 +77,10 @@ def make_parts(cfg: RunConfig, device, num_classes: int, in_channels: int, num_t
             pretrained.load_into(net, cfg.model.name, cfg.model.pretrained, cfg.model.pretrained_format)
         if cfg.run.sync_bn and world.size > 1:
             net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
-        return net.to(device, memory_format=torch.channels_last)
+        net = net.to(device, memory_format=torch.channels_last)
+        if cfg.run.compile:
+            net.compile()  # in place: the module and its state_dict keys stay as they are (checkpoints)
+        return net
 
     def new_optimizer(net):
         o = cfg.optim
@@ -133,10 +136,10 @@ class Stopped(KeyboardInterrupt):
     """Ctrl-C stopped a run; its message says at which step and how to resume."""
 
 
-def runtime_facts(device, world: distributed.World) -> dict:
+def runtime_facts(device, world: distributed.World, compiled: bool = False) -> dict:
     """What changes a run's numbers without being a setting: checked when a run resumes."""
     return {"threads": torch.get_num_threads(), "device": device.type, "torch": str(torch.__version__),
-            "processes": world.size}
+            "processes": world.size, "compiled": compiled}
 
 
 def train(config: RunConfig) -> dict:
@@ -188,7 +191,7 @@ def _train(cfg: RunConfig, device, world: distributed.World, out: Path | None, t
     if found:
         state = found[1]
         checkpoint.check_compatible(state, last_good, cfg.config_hash(), cfg.model.name)
-        _check_facts(state.get("facts"), last_good, device, world)
+        _check_facts(state.get("facts"), last_good, device, world, cfg.run.compile)
         method.load_state_dict(state["method"], last_good)
         progress.load_state_dict(state["progress"], device)
         checkpoint.set_rng_state(state["rng"])
@@ -221,7 +224,8 @@ def _train(cfg: RunConfig, device, world: distributed.World, out: Path | None, t
                 if out and (progress.step % cfg.run.checkpoint_every == 0 or progress.step == steps or stop):
                     progress.check_finite(cfg, last_good)
                     state = {"config": cfg.to_dict(), "config_hash": cfg.config_hash(), "step": progress.step,
-                             "data": facts, "facts": runtime_facts(device, world), "method": method.state_dict(),
+                             "data": facts, "facts": runtime_facts(device, world, cfg.run.compile),
+                             "method": method.state_dict(),
                              "progress": progress.state_dict(), "rng": checkpoint.rng_state()}
                     last_good = (checkpoint.save(ckpt_dir, state) if world.main
                                  else ckpt_dir / f"step-{progress.step:06d}.pt")
@@ -244,7 +248,7 @@ def _train(cfg: RunConfig, device, world: distributed.World, out: Path | None, t
             rundir.write_lines(out / name, lines)
         rundir.write(out, cfg, progress.log, method.log_rows(), result,
                      {"wall_time_s": round(time.time() - t0, 1), "resumed_from_steps": progress.resumed_from,
-                      **runtime_facts(device, world)})
+                      **runtime_facts(device, world, cfg.run.compile)})
     return result
 
 
@@ -273,10 +277,10 @@ def _stop_between_steps():
         signal.signal(signal.SIGINT, previous)
 
 
-def _check_facts(theirs: dict | None, path, device, world) -> None:
-    """Warn, in one line, when a run resumes with other threads, device kind, torch or process count
-    than it ran with."""
-    mine = runtime_facts(device, world)
+def _check_facts(theirs: dict | None, path, device, world, compiled: bool) -> None:
+    """Warn, in one line, when a run resumes with other threads, device kind, torch, process count
+    or compilation than it ran with."""
+    mine = runtime_facts(device, world, compiled)
     changed = [f"{key} {mine[key]} (it ran with {theirs[key]})" for key in mine
                if theirs and key in theirs and theirs[key] != mine[key]]
     if changed:

@@ -18,4 +18,10 @@ def test_training_loop_benchmark_writes_every_configuration(tmp_path):
     assert all(r["images_per_s_median"] > 0 for r in result["configs"].values())
     summary = result["summary"]
     assert summary["step_flops"] > 1e6 and 0 < summary["share_of_matmul"] < 1.5
+    for ratio in ("sigmoid_vs_reference_images_per_s", "mile_released_vs_sigmoid_wall_time",
+                  "mile_algorithm1_vs_sigmoid_wall_time"):
+        low, high = summary[ratio]["range"]
+        assert 0 < low <= summary[ratio]["median"] <= high
+    assert 0 < summary["teacher_forward_share_of_step"] < 1
+    assert summary["mile_theory_wall_time"] == 1 + summary["imitation_step_share"] * summary["teacher_forward_share_of_step"]
     assert json.loads((tmp_path / "training_loop_grids_cpu.provenance.json").read_text())["git"]["revision"]
