@@ -10,7 +10,7 @@ Both sides include building the model and scoring the (small) evaluation splits;
 built once before timing. Reports images per second (median and range; peak memory on a GPU), the
 ratios the README quotes, and the achieved FLOP/s of a training step as a share of a large matmul's
 on the same device (a practical ceiling). Writes results/benchmarks/training_loop_<case>_<device>.json
-with provenance.
+(`_compiled.json` with `--compile`) with provenance.
 
     python benchmarks/training_loop.py                       # CPU: small CNN on the ReaL-like grids
     python benchmarks/training_loop.py --case resnet50 --device cuda [--compile]   # a GPU
@@ -322,7 +322,7 @@ def main() -> None:
     out = {"case": args.case, "device": args.device, "steps": cfg.optim.steps, "batch_size": cfg.optim.batch_size,
            "repeats": args.repeats, "compile": args.compile, "threads": torch.get_num_threads(),
            "workers": cfg.run.workers, "configs": rows, "summary": summary}
-    path = Path(args.out) / f"training_loop_{args.case}_{device.type}.json"
+    path = Path(args.out) / f"training_loop_{args.case}_{device.type}{'_compiled' if args.compile else ''}.json"
     atomic_write_json(path, out)
     atomic_write_json(path.with_suffix(".provenance.json"),
                       provenance({"settings": settings}, time.time() - started, benchmark="training_loop"))
