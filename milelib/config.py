@@ -6,8 +6,9 @@
   part alone, `{"method": "sigmoid"}`, switches it to that entry with that entry's defaults.
 - `to_dict()` / `from_dict()` round-trip through plain types (JSON files, checkpoints).
 - `config_hash()` covers every setting that changes results; the `run` part (where files go, the
-  device, threads, compilation, workers, progress, logging and checkpoint cadence) does not count, so a stopped
-  run may resume with other such settings, and two notebooks share the runs they both need.
+  device, threads, compilation, workers, progress, logging and checkpoint cadence) does not count,
+  so a stopped run may resume with other such settings, and two notebooks share the runs they both
+  need.
 
 Experiments (profiles, methods, the paper's numbers, claims) live in `milelib/experiments/`.
 """

@@ -39,8 +39,8 @@ def sgd_step(net: nn.Module, opt, x, loss_fn, parts: Parts, lr: float) -> torch.
     over the processes of a torchrun run; the detached loss of this process's share of the batch."""
     for group in opt.param_groups:
         group["lr"] = lr
-    if not net.training:  # modes change only on the whole net; .train() walks every module (0.1 ms, 1% of a step)
-        net.train()
+    if not net.training:  # modes change on the whole net only; .train() walks every module: 0.5 ms
+        net.train()       # of a 9 ms small-CNN step when called on every step (measured)
     with parts.autocast():
         logits = net(x)
     loss = loss_fn(logits.float())
