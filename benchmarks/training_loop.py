@@ -298,6 +298,7 @@ def main() -> None:
     images = cfg.optim.steps * cfg.optim.batch_size
     rows = {name: {"seconds_median": statistics.median(t), "seconds_min": min(t), "seconds_max": max(t),
                    "images_per_s_median": images / statistics.median(t),
+                   "steps_per_s_median": cfg.optim.steps / statistics.median(t),
                    "images_per_s_range": [images / max(t), images / min(t)],
                    **({"gpu_peak_memory_gib": max(memory[name]) / 2**30} if device.type == "cuda" else {})}
             for name, t in times.items()}
