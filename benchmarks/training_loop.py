@@ -136,6 +136,16 @@ def jpeg_batches(cfg, device):
     return train_batches(), scored, len(loader.dataset.classes), 3
 
 
+def autocast(device):
+    """bf16 autocast on a GPU, as milelib's runs; nothing on the CPU."""
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+
+
+def synchronize(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def reference(cfg, device, compile_: bool) -> None:
     """The plain loop: what a user would write by hand for the same run."""
     torch.manual_seed(cfg.seed)
@@ -146,13 +156,12 @@ def reference(cfg, device, compile_: bool) -> None:
     forward = torch.compile(net) if compile_ else net
     o = cfg.optim
     opt = torch.optim.SGD(net.parameters(), lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay, nesterov=True)
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext())
     net.train()
     for step in range(o.steps):
         x, y = next(batches)
         for group in opt.param_groups:
             group["lr"] = learning_rate(o, step)
-        with autocast:
+        with autocast(device):
             logits = forward(x)
         loss = F.binary_cross_entropy_with_logits(logits.float(), F.one_hot(y, num_classes).float())
         opt.zero_grad(set_to_none=True)
@@ -171,8 +180,8 @@ def mile_schedule(steps: int) -> dict:
 
 def one_run(name, cfg, device, compile_: bool) -> tuple[float, int | None]:
     """Seconds of one whole run, and on a GPU its peak memory allocated (bytes)."""
+    synchronize(device)
     if device.type == "cuda":
-        torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()
     if METHODS[name] is None:
@@ -181,44 +190,44 @@ def one_run(name, cfg, device, compile_: bool) -> tuple[float, int | None]:
         mile = METHODS[name]["method"] == "mile"
         train(cfg.override({**METHODS[name], **(mile_schedule(cfg.optim.steps) if mile else {}),
                             "run.compile": compile_}))
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-        return time.perf_counter() - started, torch.cuda.max_memory_allocated()
-    return time.perf_counter() - started, None
+    synchronize(device)
+    return time.perf_counter() - started, torch.cuda.max_memory_allocated() if device.type == "cuda" else None
+
+
+def case_network(cfg, device):
+    """A fresh network of the case and one batch of random inputs of its size, channels_last."""
+    data = datasets.build(cfg.data)
+    net = build_model(cfg.model.name, data.num_classes, data.in_channels, cfg.model.width).to(
+        device, memory_format=torch.channels_last)
+    size = (cfg.data.image_size,) * 2 if cfg.data.name == "image_folder" else data.train.images.shape[-2:]
+    x = torch.randn(cfg.optim.batch_size, data.in_channels, *size, device=device)
+    return net, x.contiguous(memory_format=torch.channels_last)
 
 
 def teacher_forward_share(cfg, device, repeats: int = 20) -> float:
     """A teacher's forward pass (inference mode) as a share of a training step, both timed on the
     case's network and batch: what MILe adds on each imitation step, in theory."""
-    data = datasets.build(cfg.data)
-    net = build_model(cfg.model.name, data.num_classes, data.in_channels, cfg.model.width).to(
-        device, memory_format=torch.channels_last)
+    net, x = case_network(cfg, device)
     opt = torch.optim.SGD(net.parameters(), lr=1e-3)
-    size = (cfg.data.image_size,) * 2 if cfg.data.name == "image_folder" else data.train.images.shape[-2:]
-    x = torch.randn(cfg.optim.batch_size, data.in_channels, *size, device=device).contiguous(
-        memory_format=torch.channels_last)
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext())
 
     def train_step():
-        with autocast:
+        with autocast(device):
             loss = net(x).float().mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
     def forward():
-        with torch.inference_mode(), autocast:
+        with torch.inference_mode(), autocast(device):
             net(x)
 
     def median_seconds(fn):
         times = []
         for _ in range(repeats + 3):
-            if device.type == "cuda":
-                torch.cuda.synchronize()
+            synchronize(device)
             started = time.perf_counter()
             fn()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
+            synchronize(device)
             times.append(time.perf_counter() - started)
         return statistics.median(times[3:])  # the first ones warm up
 
@@ -232,10 +241,7 @@ def step_flops(cfg, device) -> float:
     """FLOPs of one training step (forward and backward) of the case's network on one batch."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    data = datasets.build(cfg.data)
-    net = build_model(cfg.model.name, data.num_classes, data.in_channels, cfg.model.width).to(device)
-    size = (cfg.data.image_size,) * 2 if cfg.data.name == "image_folder" else data.train.images.shape[-2:]
-    x = torch.zeros(cfg.optim.batch_size, data.in_channels, *size, device=device)
+    net, x = case_network(cfg, device)
     with FlopCounterMode(display=False) as counter:
         net(x).sum().backward()
     return float(counter.get_total_flops())
@@ -247,13 +253,11 @@ def matmul_flops_per_s(device, repeats: int = 10) -> tuple[float, str]:
     n, dtype = (8192, torch.bfloat16) if device.type == "cuda" else (2048, torch.float32)
     a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     a @ b
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    synchronize(device)
     started = time.perf_counter()
     for _ in range(repeats):
         a @ b
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    synchronize(device)
     return 2 * n ** 3 * repeats / (time.perf_counter() - started), f"{n}x{n} {str(dtype).removeprefix('torch.')}"
 
 

@@ -136,7 +136,7 @@ class Stopped(KeyboardInterrupt):
     """Ctrl-C stopped a run; its message says at which step and how to resume."""
 
 
-def runtime_facts(device, world: distributed.World, compiled: bool = False) -> dict:
+def runtime_facts(device, world: distributed.World, compiled: bool) -> dict:
     """What changes a run's numbers without being a setting: checked when a run resumes."""
     return {"threads": torch.get_num_threads(), "device": device.type, "torch": str(torch.__version__),
             "processes": world.size, "compiled": compiled}
@@ -184,6 +184,7 @@ def _train(cfg: RunConfig, device, world: distributed.World, out: Path | None, t
     facts = {"num_classes": data.num_classes, "in_channels": data.in_channels, "num_train": len(data.train),
              "train_true_sets": data.train.true_sets is not None, "unlabelled": data.unlabelled is not None}
     method = methods.build(cfg, make_parts(cfg, device, **facts, world=world, train_data=data.train))
+    running = runtime_facts(device, world, cfg.run.compile)  # checked on resume, kept in checkpoints and results
     progress = Progress()
     ckpt_dir = out / "checkpoints" if out else None
     found = checkpoint.load_latest(ckpt_dir) if out else None  # on the CPU: RNG states must stay there
@@ -191,7 +192,7 @@ def _train(cfg: RunConfig, device, world: distributed.World, out: Path | None, t
     if found:
         state = found[1]
         checkpoint.check_compatible(state, last_good, cfg.config_hash(), cfg.model.name)
-        _check_facts(state.get("facts"), last_good, device, world, cfg.run.compile)
+        _check_facts(state.get("facts"), running, last_good)
         method.load_state_dict(state["method"], last_good)
         progress.load_state_dict(state["progress"], device)
         checkpoint.set_rng_state(state["rng"])
@@ -224,8 +225,7 @@ def _train(cfg: RunConfig, device, world: distributed.World, out: Path | None, t
                 if out and (progress.step % cfg.run.checkpoint_every == 0 or progress.step == steps or stop):
                     progress.check_finite(cfg, last_good)
                     state = {"config": cfg.to_dict(), "config_hash": cfg.config_hash(), "step": progress.step,
-                             "data": facts, "facts": runtime_facts(device, world, cfg.run.compile),
-                             "method": method.state_dict(),
+                             "data": facts, "facts": running, "method": method.state_dict(),
                              "progress": progress.state_dict(), "rng": checkpoint.rng_state()}
                     last_good = (checkpoint.save(ckpt_dir, state) if world.main
                                  else ckpt_dir / f"step-{progress.step:06d}.pt")
@@ -248,7 +248,7 @@ def _train(cfg: RunConfig, device, world: distributed.World, out: Path | None, t
             rundir.write_lines(out / name, lines)
         rundir.write(out, cfg, progress.log, method.log_rows(), result,
                      {"wall_time_s": round(time.time() - t0, 1), "resumed_from_steps": progress.resumed_from,
-                      **runtime_facts(device, world, cfg.run.compile)})
+                      **running})
     return result
 
 
@@ -277,10 +277,9 @@ def _stop_between_steps():
         signal.signal(signal.SIGINT, previous)
 
 
-def _check_facts(theirs: dict | None, path, device, world, compiled: bool) -> None:
+def _check_facts(theirs: dict | None, mine: dict, path) -> None:
     """Warn, in one line, when a run resumes with other threads, device kind, torch, process count
-    or compilation than it ran with."""
-    mine = runtime_facts(device, world, compiled)
+    or compilation (`mine`, runtime_facts) than it ran with (`theirs`)."""
     changed = [f"{key} {mine[key]} (it ran with {theirs[key]})" for key in mine
                if theirs and key in theirs and theirs[key] != mine[key]]
     if changed:

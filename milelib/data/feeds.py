@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
@@ -86,6 +87,11 @@ class Order:
 def steps_per_epoch(n: int, batch_size: int) -> int:
     """Whole batches in one epoch of n rows (the last partial batch is dropped)."""
     return max(1, n // batch_size)
+
+
+def epochs_started(steps: int, n: int, batch_size: int) -> int:
+    """Epochs a run of `steps` starts on n rows (its last may be partial)."""
+    return math.ceil(steps / steps_per_epoch(n, batch_size))
 
 
 def batch_indices(step: int, n: int, batch_size: int, seed: int) -> torch.Tensor:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .. import data as datasets, sweep
-from ..data.feeds import steps_per_epoch
+from ..data.feeds import epochs_started
 from ..report import seed_stats
 from ..results import atomic_write_json, git_revision, read_json
 from . import Experiment, Profile
@@ -54,11 +54,6 @@ KEYS = ["map", "f1@best", "f1@0.25", "f1@0.5", "precision@0.5", "recall@0.5", "a
 EXPERIMENT = Experiment("single_positive", PROFILES, {})
 
 
-def epochs(base) -> int:
-    """Epochs a run starts (the last may be partial), as the batch order counts them."""
-    return math.ceil(base.optim.steps / steps_per_epoch(base.data.train, base.optim.batch_size))
-
-
 def mean_labels(cfg) -> float:
     """Mean true labels per validation grid: where the authors set EPR's k to the true mean, we
     measure it on the validation grids, the only ones whose full labels the protocol may read."""
@@ -73,7 +68,8 @@ def candidates(profile: str, cfg) -> dict[str, dict[str, dict]]:
     (partial) epoch (Kim et al.'s 0.2% a epoch on COCO is about 0.75h by their last); APL makes
     0.9 (C - k) / (C - 1) of the unannotated entries pseudo-negatives (Zhou et al.'s 0.9 where
     nearly all are negative: 97% on COCO; here 97% on ReaL-like, 43% on Multi-MNIST)."""
-    scale, n_epochs, k = cfg.optim.steps / 800, epochs(cfg), mean_labels(cfg)
+    scale, k = cfg.optim.steps / 800, mean_labels(cfg)
+    n_epochs = epochs_started(cfg.optim.steps, cfg.data.train, cfg.optim.batch_size)
     c = 10  # both stand-ins' classes (digits)
     hidden = (k - 1) / c
     delta = {f"{r:.1%} by the end": r / max(n_epochs - 1, 1) for r in (0.25 * hidden, 0.5 * hidden, hidden)}

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..data.feeds import epochs_started
 from .single_positive import neg_log
 from .supervised import Sigmoid
 
@@ -53,7 +54,7 @@ class EMAPL(Sigmoid):
         self.counts["pseudo_negatives"] = 0
 
     def rounds(self) -> int:
-        epochs = math.ceil(self.cfg.optim.steps / self.steps_per_epoch)
+        epochs = epochs_started(self.cfg.optim.steps, self.parts.num_train, self.cfg.optim.batch_size)
         return max(epochs - self.cfg.method.warmup_epochs, 0)
 
     def starts_round(self, step: int) -> bool:
