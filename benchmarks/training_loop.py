@@ -27,7 +27,6 @@ taken within each repeat (neighbouring runs), then their median and range.
 import argparse
 import contextlib
 import functools
-import math
 import statistics
 import tempfile
 import time
