@@ -290,6 +290,9 @@ def _cases(tmp: Path):
             {"PROFILE": "quick", "SELECT": "yes"})),
         ("notebook SETTINGS that are not a mapping (papermill -p SETTINGS steps=4)", lambda: experiments.check_parameters(
             {"PROFILE": "quick", "SETTINGS": "steps=4"})),
+        ("notebook SETTINGS naming the seed (-y 'SETTINGS: {seed: 5}')", lambda: experiments.check_parameters(
+            {"PROFILE": "quick", "SETTINGS": {"seed": 5}})),
+        ("unknown BCE reduction", lambda: RunConfig().override({"optim.bce": "avg"})),
         ("global batch that does not split over the processes", batch_over_three_processes),
         ("run.sync_bn on CPUs under torchrun", sync_bn_on_cpus),
         ("config file that is not JSON (milelib train --config)", lambda: read_config(text_file("run.json", "{data: grids"))),

@@ -3,7 +3,8 @@
 - `data` and `method` are the settings dataclass of a registered dataset or method, picked by
   their `name` (the lists are in `milelib/data/__init__.py` and `milelib/methods/__init__.py`).
 - Dotted overrides: `cfg.override({"method.rho": 0.1, "optim.steps": 800, "seed": 1})`. Naming a
-  part alone, `{"method": "sigmoid"}`, switches it to that entry with that entry's defaults.
+  part alone, `{"method": "sigmoid"}`, switches it to that entry with that entry's defaults; naming
+  the entry already chosen changes nothing.
 - `to_dict()` / `from_dict()` round-trip through plain types (JSON files, checkpoints).
 - `config_hash()` covers every setting that changes results; the `run` part (where files go, the
   device, threads, compilation, workers, progress, logging and checkpoint cadence) does not count,
@@ -30,6 +31,7 @@ NORMS = ("batch", "group")
 PARTS = ("data", "model", "method", "optim", "run")
 SWITCHABLE = {"data": DATASETS, "method": METHODS}  # parts chosen by name from a registry
 NAMED = ("data", "model", "method")  # parts with a name: naming one alone switches it
+BCE_REDUCTIONS = ("mean", "sum")
 
 
 def check_choice(what: str, value, valid) -> None:
@@ -84,16 +86,22 @@ class ModelConfig:
 
 @dataclass
 class OptimConfig:
-    """SGD with Nesterov momentum; every method takes exactly `steps` optimizer steps."""
+    """SGD with Nesterov momentum; every method takes exactly `steps` optimizer steps. `bce` sets the
+    scale of the losses built on sigmoids, so it lives beside the learning rate it trades against."""
     steps: int = 3_000
     batch_size: int = 128
     lr: float = 0.2                 # BCE averages over classes (eq. 1): 0.05 left Sigmoid undertrained
     momentum: float = 0.9
     weight_decay: float = 5e-4
     warmup_steps: int = 100         # linear warm-up, then cosine decay to zero
+    bce: str = added_later("mean")  # how the sigmoid methods' loss is scaled (it sets their gradients' size):
+                                    # "mean" over images x classes, torch's default bias; "sum" over classes,
+                                    # mean over images, classifier bias -log(C): the authors' rescale_sigmoid
+                                    # and adjust_bias, under which 1,000 sigmoids learn at softmax's pace
 
     def __post_init__(self):
         check_positive("optim", steps=self.steps, batch_size=self.batch_size)
+        check_choice("optim.bce", self.bce, BCE_REDUCTIONS)
         for name, ok, rule in (("lr", self.lr > 0, "> 0"), ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
                                ("weight_decay", self.weight_decay >= 0, ">= 0"),
                                ("momentum", 0 <= self.momentum < 1, "in [0, 1)")):
@@ -178,11 +186,12 @@ class RunConfig:
     def override(self, overrides: dict | None = None, **more) -> RunConfig:
         """A new config with dotted settings replaced: {"method.rho": 0.1, "optim.steps": 800}.
         Naming a part alone ({"method": "sigmoid"}, or "method.name") switches it to that entry
-        with that entry's defaults, before the other settings are applied."""
+        with that entry's defaults, before the other settings are applied; naming the entry already
+        chosen keeps its settings (so {"method": "mile"} never drops a MILe setting given earlier)."""
         items = {**(overrides or {}), **more}
         switches = {key.partition(".")[0]: value for key, value in items.items() if _is_switch(key)}
         d = self.to_dict()
-        d.update({part: {"name": name} for part, name in switches.items()})
+        d.update({part: {"name": name} for part, name in switches.items() if d[part]["name"] != name})
         for key, value in items.items():
             part, dot, name = key.partition(".")
             if key == "seed":

@@ -65,3 +65,21 @@ def copy_weights(dst: nn.Module, src: nn.Module) -> None:
     """dst <- src in place, so optimizers holding dst's tensors keep working."""
     for d, s in zip(dst.state_dict().values(), src.state_dict().values()):
         d.copy_(s)
+
+
+def classifier(net: nn.Module) -> nn.Linear:
+    """The layer that outputs the class logits: the last linear layer (the small CNN's head, the
+    ResNets' fc), compiled or not."""
+    linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError(f"{type(net).__name__} has no linear classifier layer to initialise")
+    return linears[-1]
+
+
+@torch.no_grad()
+def prior_bias(net: nn.Module) -> None:
+    """Every class's bias at -log(C), so each sigmoid starts near the prior 1/C instead of 1/2: the
+    authors' `adjust_bias` (models/backbones/__init__.py of their code). With BCE summed over
+    classes, the C - 1 negatives of an image then push its logits as hard as softmax's do."""
+    fc = classifier(net)
+    fc.bias.fill_(-math.log(fc.out_features))

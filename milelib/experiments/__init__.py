@@ -118,6 +118,10 @@ def check_parameters(namespace: dict) -> None:
                "-y 'SETTINGS: {optim.steps: 100}'" if name == "SETTINGS" else f"-p {name} VALUE")
         raise ValueError(f"notebook parameter {name} is {namespace[name]!r}: it takes {PARAMETERS[name]} "
                          f"(with papermill: {how})")
+    taken = sorted(set(get_("SETTINGS") or {}) & {"seed", "run.out_dir"})  # the sweep sets both for each run
+    if taken:
+        raise ValueError(f"notebook parameter SETTINGS sets {taken[0]}, which the notebook decides for each run "
+                         f"(its seed, its folder in the run store): give seeds as SEEDS, the folder as RESULTS_DIR")
 
 
 def get(name: str):

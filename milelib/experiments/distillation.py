@@ -23,10 +23,8 @@ def points(profile: str, base) -> dict[str, dict]:
     for target, name in TARGETS.items():
         for schedule, cycles in SCHEDULES.items():
             k = base.optim.steps // (2 * cycles) if cycles else None
-            out[f"{target}, {schedule}"] = {
-                "method": name, "method.teacher_steps": k or base.method.teacher_steps,
-                "method.student_steps": k or base.method.student_steps,
-                **({"method.rho": base.method.rho} if name == "mile" else {})}
+            out[f"{target}, {schedule}"] = {"method": name, "method.teacher_steps": k or base.method.teacher_steps,
+                                            "method.student_steps": k or base.method.student_steps}
     return out
 
 

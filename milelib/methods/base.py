@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..checkpoint import load_weights
+from ..models import prior_bias
 from ..data.feeds import steps_per_epoch
 from ..distributed import World, average_gradients
 
@@ -55,12 +56,34 @@ class Method:
     """Base class: one network `net` and its optimizer `opt`, counted label steps."""
 
     evaluates = True  # False for a method without a classifier (self-supervised pretraining)
+    sigmoid_outputs = False  # True for the losses built on per-class sigmoids: `optim.bce` scales them
 
     def __init__(self, cfg, parts: Parts):
         self.cfg, self.parts = cfg, parts
-        self.net = parts.new_net()
+        self.net = self.new_net()
         self.opt = parts.new_optimizer(self.net)
         self.counts = {"label_steps": 0, "imitation_steps": 0}
+
+    @property
+    def summed_bce(self) -> bool:
+        """optim.bce = "sum": the authors' scaling, for a sigmoid method (softmax ones ignore it)."""
+        return self.sigmoid_outputs and self.cfg.optim.bce == "sum"
+
+    def new_net(self) -> nn.Module:
+        """A fresh network from the loop; under summed BCE its classifier bias starts at -log(C)."""
+        net = self.parts.new_net()
+        if self.summed_bce:
+            prior_bias(net)
+        return net
+
+    def scaled(self, loss_fn: Callable) -> Callable:
+        """`loss_fn` as `optim.bce` asks. Every loss here averages its per-entry terms over the
+        batch's B x C entries; C times that is their sum over classes, averaged over images (the
+        authors' rescale_sigmoid), and a regulariser added on top keeps its weight relative to them."""
+        if not self.summed_bce:
+            return loss_fn
+        c = self.parts.num_classes
+        return lambda logits: c * loss_fn(logits)
 
     @property
     def eval_net(self) -> nn.Module:

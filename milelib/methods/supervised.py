@@ -28,7 +28,7 @@ class Supervised(Method):
 
     def step(self, batch, step: int, lr: float) -> torch.Tensor:
         self.counts["label_steps"] += 1
-        return sgd_step(self.net, self.opt, batch.x, lambda z: self.loss(z, batch), self.parts, lr)
+        return sgd_step(self.net, self.opt, batch.x, self.scaled(lambda z: self.loss(z, batch)), self.parts, lr)
 
 
 class Softmax(Supervised):
@@ -40,6 +40,8 @@ class Softmax(Supervised):
 
 
 class Sigmoid(Supervised):
+    sigmoid_outputs = True
+
     def loss(self, logits, batch):
         return F.binary_cross_entropy_with_logits(logits, F.one_hot(batch.y, logits.shape[1]).float())
 

@@ -126,6 +126,7 @@ class Threshold:
     themselves. Reason for (c): mAP scores a ranking, and thresholding at rho turns the teacher's
     ranking into 0/1 ties the student cannot recover; soft targets keep it across iterations.
     """
+    sigmoid_outputs = True
 
     def __init__(self, settings):
         self.rho, self.keep_observed = settings.rho, settings.keep_observed
@@ -158,6 +159,7 @@ class Threshold:
 
 class Argmax:
     """Hard distillation: the teacher's top class, cross-entropy throughout."""
+    sigmoid_outputs = False
 
     def __init__(self, settings):
         pass
@@ -217,19 +219,23 @@ class PseudoLabelStats:
 
 class TeacherStudent(Method):
     def __init__(self, cfg, parts):
-        super().__init__(cfg, parts)  # self.net is the student: the only network of "released"
         s = cfg.method
+        self.target = TARGETS[s.name](s)  # first: it says whether the nets end in sigmoids
+        super().__init__(cfg, parts)  # self.net is the student: the only network of "released"
         self.schedule = Schedule(s.teacher_steps, s.student_steps)
-        self.target = TARGETS[s.name](s)
         self.released = s.variant == "released"
         self.teacher, self.teacher_opt = None, None
         self.fixed = s.teacher_run is not None
         if self.fixed:
             self.teacher = fixed_teacher(s.teacher_run, parts)
         elif not self.released:
-            self.teacher = parts.new_net()
+            self.teacher = self.new_net()
             self.teacher_opt = parts.new_optimizer(self.teacher)
         self.stats, self.cycles = PseudoLabelStats(), []
+
+    @property
+    def sigmoid_outputs(self):
+        return self.target.sigmoid_outputs
 
     def phase(self, step):
         return self.schedule.phase(step)
@@ -251,7 +257,7 @@ class TeacherStudent(Method):
                     self.teacher_opt.state.clear()
                 learner, opt = self.teacher, self.teacher_opt
             self.counts["label_steps"] += 1
-            return sgd_step(learner, opt, batch.x, lambda z: self.target.label_loss(z, batch.y), self.parts, lr)
+            return sgd_step(learner, opt, batch.x, self.scaled(lambda z: self.target.label_loss(z, batch.y)), self.parts, lr)
 
         if self.released and not self.fixed and self.schedule.starts_imitation(step):
             self.teacher = copy.deepcopy(self.net).eval()  # frozen copy after the k_t label steps
@@ -260,7 +266,7 @@ class TeacherStudent(Method):
         if sets is not None:
             self.stats.add(sets)
         self.counts["imitation_steps"] += 1
-        loss = sgd_step(self.net, self.opt, batch.x, lambda z: self.target.imitation_loss(z, targets),
+        loss = sgd_step(self.net, self.opt, batch.x, self.scaled(lambda z: self.target.imitation_loss(z, targets)),
                         self.parts, lr)
         if self.schedule.ends_imitation(step):
             self.cycles.append({"cycle": self.schedule.cycle(step), "step": step + 1,
@@ -299,7 +305,7 @@ class TeacherStudent(Method):
         super().load_state_dict(state, path)
         if state["teacher"] is not None:  # algorithm1's teacher, or released's frozen copy mid-imitation
             if self.teacher is None:
-                self.teacher = self.parts.new_net()
+                self.teacher = self.new_net()
             load_weights(self.teacher, state["teacher"], path)
         if state["teacher_opt"] is not None:
             self.teacher_opt.load_state_dict(state["teacher_opt"])
