@@ -94,7 +94,9 @@ def test_the_answer_compares_mile_with_sigmoid_and_the_best_spml_loss():
             for label, value in ((sp.AN, 0.80), ("WAN", 0.85), ("EPR", 0.70), (sp.MILE, 0.78)) for seed in (10, 11, 12)]
     answer = sp.answer(pd.DataFrame(rows))
     assert answer["versus"].tolist() == [sp.AN, "WAN (best SPML)"]
-    assert answer["gap (points)"].tolist() == pytest.approx([-2.0, -7.0])
-    assert answer["holds"].tolist() == [False, False] and answer["beyond seed spread"].tolist() == [False, True]
+    assert answer["gap"].tolist() == pytest.approx([-2.0, -7.0])  # the same on every seed: a zero-width interval
+    assert answer["verdict"].tolist() == ["contradicted", "contradicted"]
+    assert answer["low"].tolist() == pytest.approx([-2.0, -7.0]) and answer["seeds"].tolist() == [3, 3]
     text = sp.plain_answer(answer)
-    assert "gap -7.0 points (beyond the seeds' spread)" in text and text.endswith("by more than the seeds' spread.")
+    assert "gap -7.0 points (95% interval -7.0 to -7.0, 3 seeds): contradicted." in text
+    assert text.endswith("with a paired 95% interval above zero.")

@@ -62,18 +62,22 @@ class Experiment:
         return RunConfig().override({**chosen.settings, **({"data.root": root} if root else {})}).override(overrides or {})
 
 
-    def record(self, folder, profile: str, base: RunConfig, table, claims, started: float) -> None:
-        """A notebook's last step: metrics.json (every run's metrics, the claims) and provenance.json
-        (the configs, git revision, packages, device, wall time) in `folder`, each atomically."""
+    def record(self, folder, profile: str, base: RunConfig, table, claims, started: float, controls=None) -> None:
+        """A notebook's last step: metrics.json (every run's metrics, the controls, the claims) and
+        provenance.json (the configs, git revision, packages, device, wall time) in `folder`, each
+        atomically."""
         from ..results import save_results
 
         note, seeds = self.profile(profile).note, sorted({int(s) for s in table.seed.dropna()})
-        records = table.astype(object).where(table.notna(), None).to_dict("records")  # NaN is not JSON
         configs = {"base": base.to_dict(), "points": table.attrs.get("points") or self.points_for(profile, base)}
-        save_results(folder, {"profile": profile, "seeds": seeds, "data": note, "records": records,
-                              "claims": claims.to_dict("records")},
+        save_results(folder, {"profile": profile, "seeds": seeds, "data": note, "records": _records(table),
+                              "controls": [] if controls is None else _records(controls), "claims": _records(claims)},
                      configs, time.time() - started, profile=profile, seeds=seeds, data=note)
         print(f"wrote {folder}/metrics.json and provenance.json; {time.time() - started:.0f} s in all")
+
+
+def _records(df) -> list[dict]:
+    return df.astype(object).where(df.notna(), None).to_dict("records")  # NaN is not JSON
 
 
 # The parameters cell of every notebook, and what each takes.

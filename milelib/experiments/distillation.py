@@ -12,14 +12,15 @@ import pandas as pd
 
 from ..report import seed_stats
 from . import Experiment
-from .real_like import BASELINES, PROFILES, compare
+from ..evidence import claim
+from .real_like import PROFILES, baselines
 
 TARGETS = {"Soft": "soft_distillation", "Hard": "hard_distillation", "MILe": "mile"}
 SCHEDULES = {"one round": 1, "two iterations": 2, "many iterations": None}  # cycles; None: the profile's k_t, k_s
 
 
 def points(profile: str, base) -> dict[str, dict]:
-    out = dict(BASELINES)
+    out = baselines(base)
     for target, name in TARGETS.items():
         for schedule, cycles in SCHEDULES.items():
             k = base.optim.steps // (2 * cycles) if cycles else None
@@ -40,12 +41,12 @@ def bar_stats(table: pd.DataFrame, keys=("accuracy", "f1@0.5")) -> pd.DataFrame:
 
 
 def claims(table: pd.DataFrame) -> pd.DataFrame:
-    rows = [compare(table, "Hard, many iterations", "Soft, many iterations", k,
+    rows = [claim(table, "Hard, many iterations", "Soft, many iterations", k,
                     f"hard labels beat soft labels with many iterations ({k})", "holds (Fig. 5)")
             for k in ("f1@0.5", "accuracy")]
-    rows += [compare(table, "MILe, many iterations", "MILe, one round", k,
+    rows += [claim(table, "MILe, many iterations", "MILe, one round", k,
                      f"iterated learning beats one distillation round, MILe ({k})", "holds (Fig. 5)")
              for k in ("f1@0.5", "accuracy")]
-    rows += [compare(table, "MILe, many iterations", "Sigmoid", k, f"MILe > Sigmoid on {k}", "not in Fig. 5")
+    rows += [claim(table, "MILe, many iterations", "Sigmoid", k, f"MILe > Sigmoid on {k}", "not in Fig. 5")
              for k in ("f1@0.5", "f1@best", "map")]
     return pd.DataFrame(rows)

@@ -12,7 +12,8 @@ import pandas as pd
 
 from ..report import seed_stats
 from . import Experiment, grid
-from .real_like import BASELINES, PROFILES, best_on_val, compare
+from ..evidence import claim
+from .real_like import BASELINES, PROFILES, best_on_val
 
 # k_t and k_s values per profile, in steps: quick's span 1/6 to 4/3 of an epoch (156 steps) and
 # 1/32 to 1/4 of the run; k=10 is left out, having collapsed at every k_s in development (on
@@ -61,6 +62,6 @@ def claims(table: pd.DataFrame) -> pd.DataFrame:
          "holds": bool((f1 > sigmoid).to_numpy().mean() >= 0.5)},
     ]
     best = best_on_val(table, key=HEADLINE)
-    rows += [compare(table, best, "Sigmoid", k, f"{best} (best on val) > Sigmoid on {k}", "not in Fig. 3a")
+    rows += [claim(table, best, "Sigmoid", k, f"{best} (best on val) > Sigmoid on {k}", "not in Fig. 3a")
              for k in (HEADLINE, "f1@best", "map")]
     return pd.DataFrame(rows)

@@ -16,8 +16,7 @@ import pandas as pd
 
 from .. import data as datasets, metrics as M
 from ..data.grids import REAL_LIKE
-from ..report import seed_stats
-from . import Profile
+from . import Profile, controls
 
 # MILe's schedule when not swept: k_t=100, k_s=25 at rho=0.25 (the paper's default rho) for `quick`,
 # the best cell of a 5 x 5 development sweep of k_t, k_s in {10, 25, 50, 100, 200} on seed 0's
@@ -56,6 +55,17 @@ PROFILES = {
 }
 
 BASELINES = {"Softmax": {"method": "softmax"}, "Sigmoid": {"method": "sigmoid"}}
+STAND_IN = "real_like"  # its training length and loss were chosen by `python -m milelib.convergence real_like`
+
+
+def baselines(base) -> dict[str, dict]:
+    """Softmax and Sigmoid, and the control runs (oracle, LL-R) every notebook shows first."""
+    return {**BASELINES, **controls.points(base)}
+
+
+def positive_controls(table, base, profile: str, results_dir) -> pd.DataFrame:
+    """The controls of `controls.controls` on this stand-in's table."""
+    return controls.controls(table, base, STAND_IN, profile, results_dir)
 KEYS = ["f1@0.5", "f1@0.25", "f1@best", "accuracy", "real_accuracy", "map", "precision@0.5", "recall@0.5",
         "coverage@0.5"]  # a table's columns; F1@0.5 is the headline ReaL-F1
 
@@ -77,14 +87,3 @@ def best_on_val(table, prefix: str = "MILe", key: str = "f1@0.5") -> str:
     are chosen on validation grids, never on the test numbers they are then reported with."""
     runs = table[table.label.str.startswith(prefix)]
     return runs.groupby("label", sort=False)[f"val/{key}"].mean().idxmax()
-
-
-def compare(table, a: str, b: str, key: str, claim: str, paper: str, higher: bool = True) -> dict:
-    """One claim row: `a` beats `b` on `key` (mean over seeds, in percent), with the spread."""
-    stats = seed_stats(table, [key]).set_index("label")
-    gap = stats.loc[a, "mean"] - stats.loc[b, "mean"]
-    spread = np.nansum([stats.loc[a, "std"], stats.loc[b, "std"]])
-    return {"claim": claim, "paper": paper, "ours": f"{stats.loc[a, 'mean']:.1f} vs {stats.loc[b, 'mean']:.1f}",
-            "gap (points)": round(gap, 2), "holds": bool(gap > 0 if higher else gap < 0),
-            "gap beyond seed spread": bool(abs(gap) > spread) if stats.loc[a, "seeds"] > 1 else None,
-            "seeds": int(stats.loc[a, "seeds"])}

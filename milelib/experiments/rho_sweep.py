@@ -12,7 +12,8 @@ from scipy.stats import spearmanr
 
 from ..report import seed_stats
 from . import Experiment, grid
-from .real_like import BASELINES, PROFILES, best_on_val, compare
+from ..evidence import claim
+from .real_like import BASELINES, PROFILES, best_on_val
 
 RHOS = {"smoke": [0.1, 0.9], "quick": [0.05, 0.1, 0.25, 0.5, 0.75, 0.9], "paper": [0.05, 0.1, 0.25, 0.5, 0.75, 0.9]}
 AXES = ("method.rho",)
@@ -52,6 +53,6 @@ def claims(table: pd.DataFrame) -> pd.DataFrame:
                          f"at rho={empty.index[0]}",
                  "holds": bool(empty.iloc[-1] > empty.iloc[0])})
     best = best_on_val(table)
-    rows += [compare(table, best, "Sigmoid", k, f"{best} (best on val) > Sigmoid on {k}", "not in Fig. 3b")
+    rows += [claim(table, best, "Sigmoid", k, f"{best} (best on val) > Sigmoid on {k}", "not in Fig. 3b")
              for k in ("f1@0.5", "f1@best", "map")]
     return pd.DataFrame(rows)

@@ -28,7 +28,8 @@ import pandas as pd
 from ..report import seed_stats
 from . import Experiment, Profile
 from .imagenet_fractions import EPOCHS, IMAGENET_TRAIN, PAPER_TRAINING, _fraction_order, pct, scaled_steps
-from .real_like import PROFILES as REAL_LIKE, compare
+from ..evidence import claim
+from .real_like import PROFILES as REAL_LIKE
 
 FRACTIONS = {"smoke": [0.25, 1.0], "quick": [0.01, 0.1, 1.0], "paper": [0.01, 0.1, 1.0]}
 SEMI_FRACTIONS = {"smoke": [0.25], "quick": [0.01, 0.1], "paper": [0.01, 0.1]}  # Table 4
@@ -223,11 +224,11 @@ def claims(table: pd.DataFrame, profile: str) -> pd.DataFrame:
     for f in fractions:
         for init in inits:
             if SCRATCH in table.label.str.split(", ").str[1].values:
-                rows.append(compare(table, f"Sigmoid, {init}, {f}", f"Sigmoid, {SCRATCH}, {f}", "accuracy",
+                rows.append(claim(table, f"Sigmoid, {init}, {f}", f"Sigmoid, {SCRATCH}, {f}", "accuracy",
                                     f"the {init} encoder beats training from scratch, Sigmoid at {f} (accuracy)",
                                     "implied (Table 3 vs Table 1)"))
             for key in ("accuracy", "f1@0.5", "map", "f1@best"):
-                rows.append(compare(table, f"MILe, {init}, {f}", f"Sigmoid, {init}, {f}", key,
+                rows.append(claim(table, f"MILe, {init}, {f}", f"Sigmoid, {init}, {f}", key,
                                     f"MILe improves fine-tuning of {init} at {f} ({key})",
                                     "holds (Table 3)" if key in ("accuracy", "f1@0.5") else "not reported"))
     if SCRATCH in table.label.str.split(", ").str[1].values:
@@ -246,9 +247,9 @@ def claims(table: pd.DataFrame, profile: str) -> pd.DataFrame:
         for other, paper in ((f"Self-distilled, {semi}, {f}", "holds (Table 4: +2.9 at 1%, +0.9 at 10%)"),
                              (f"Distilled ({WIDER}x teacher), {semi}, {f}", "holds (Table 4: +4.1 at 1%, +0.2 at 10%)")):
             if mile in have and other in have:
-                rows.append(compare(table, mile, other, "accuracy", f"MILe beats {other.split(', ')[0]} at {f} "
+                rows.append(claim(table, mile, other, "accuracy", f"MILe beats {other.split(', ')[0]} at {f} "
                                                                     f"(accuracy)", paper))
         if mile in have:
-            rows.append(compare(table, mile, f"MILe, {semi}, {f}", "accuracy",
+            rows.append(claim(table, mile, f"MILe, {semi}, {f}", "accuracy",
                                 f"the unlabelled images help MILe at {f} (accuracy)", "implied (Table 4 vs 3)"))
     return pd.DataFrame(rows)

@@ -1,0 +1,188 @@
+"""Training length and loss scale chosen by a protocol on validation data, never by the clock.
+
+A stand-in can only test the paper's claims if its networks reach their plateau (DESIGN,
+"Evidence", rule 1). For each stand-in's profile, three stages on a seed no notebook reports
+(SEEDS), each a sweep in the shared run store whose validation numbers alone are read:
+
+1. loss: Sigmoid with BCE averaged or summed over classes (`optim.bce`), at a few learning rates,
+   trained long (LOSS_STEPS); the best validation mAP sets `optim.bce` and `optim.lr`.
+2. length: Sigmoid and MILe at doubling lengths; the profile takes the shortest length L at which
+   doubling to 2L raises each one's validation mAP by at most TOLERANCE points (`choose_length`).
+3. MILe: k_t, k_s and rho over a grid at L, best validation mAP; then stage 2's check is repeated
+   for MILe at its chosen setting (the length must hold for the setting the notebooks run).
+
+`python -m milelib.convergence STAND_IN` runs the stages and writes, per stage, a CSV of every
+run's validation numbers, a figure and provenance under results/convergence/STAND_IN/PROFILE/.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from . import plots, sweep
+from .results import atomic_write_bytes, atomic_write_json, provenance
+
+SEEDS = (100, 101, 102)  # never reported: notebooks report 0-4, notebook 08 10-12; means over the three
+TOLERANCE = 0.5       # points of validation mAP that doubling the length may still add
+METRIC = "val/map"
+
+
+SMOKE = {"lengths": [8, 16, 32], "loss_steps": 16, "tolerance": 100.0, "lrs": {"mean": [0.2], "sum": [0.02]},
+         "mile": {"method.teacher_steps": [4], "method.student_steps": [2], "method.rho": [0.25, 0.5]}}
+
+
+def stand_ins() -> dict:
+    """Stand-in -> (its experiment module's PROFILES, the protocol's candidates per stage under
+    `quick`; `smoke` takes SMOKE, wiring only)."""
+    from .experiments import multi_mnist, real_like
+
+    return {
+        "real_like": (real_like.PROFILES, {
+            "lengths": [800, 1_600, 3_200, 6_400, 12_800], "loss_steps": 6_400,
+            "lrs": {"mean": [0.2, 0.4, 0.8], "sum": [0.02, 0.04, 0.08]},
+            "mile": {"method.teacher_steps": [100, 200, 400], "method.student_steps": [25, 100],
+                     "method.rho": [0.25, 0.5]}}),
+        "multi_mnist": (multi_mnist.PROFILES, {
+            "lengths": [800, 1_600, 3_200, 6_400, 12_800], "loss_steps": 6_400,
+            "lrs": {"mean": [0.2, 0.4, 0.8], "sum": [0.02, 0.04, 0.08]},
+            "mile": {"method.teacher_steps": [100, 200, 400], "method.student_steps": [25, 100],
+                     "method.rho": [0.1, 0.25, 0.5]}}),
+    }
+
+
+def choose_length(table: pd.DataFrame, tolerance: float = TOLERANCE, metric: str = METRIC) -> int | None:
+    """The shortest length L (column `steps`) at which, for every method (column `method`), the
+    validation metric at 2L is at most `tolerance` points above that at L; None when no length of
+    the table qualifies (the sweep must go longer). Means over seeds where there are several."""
+    means = 100 * table.groupby(["method", "steps"])[metric].mean()
+    lengths = sorted(table.steps.unique())
+    for short in lengths:
+        if 2 * short not in lengths:
+            continue
+        gains = [means[(m, 2 * short)] - means[(m, short)] for m in table.method.unique()]
+        if max(gains) <= tolerance:
+            return int(short)
+    return None
+
+
+def best(table: pd.DataFrame, metric: str = METRIC) -> pd.Series:
+    """The first row of the candidate with the highest validation metric (mean over seeds)."""
+    means = table.groupby("candidate", sort=False)[metric].mean()
+    return table[table.candidate == means.idxmax()].iloc[0]
+
+
+def _run(points: dict[str, dict], identity: dict[str, dict], base, store, jobs, log, seeds=SEEDS) -> pd.DataFrame:
+    table = sweep.run(points, base, seeds, store, jobs=jobs, log=log, shown="val/")
+    columns = pd.DataFrame([identity[label] for label in table.label])
+    return pd.concat([columns, table[["seed", "config_hash", *[c for c in table if c.startswith("val/")],
+                                      "train_wall_time_s"]]], axis=1)
+
+
+def loss_stage(base, lrs: dict, steps: int, store, jobs=None, log=print) -> pd.DataFrame:
+    points, identity = {}, {}
+    for bce, values in lrs.items():
+        for lr in values:
+            label = f"Sigmoid, bce={bce}, lr={lr}"
+            points[label] = {"method": "sigmoid", "optim.bce": bce, "optim.lr": lr, "optim.steps": steps}
+            identity[label] = {"candidate": label, "bce": bce, "lr": lr, "steps": steps}
+    return _run(points, identity, base, store, jobs, log)
+
+
+def length_stage(base, methods: dict[str, dict], lengths, store, jobs=None, log=print) -> pd.DataFrame:
+    points, identity = {}, {}
+    for method, settings in methods.items():
+        for n in lengths:
+            label = f"{method}, {n} steps"
+            points[label] = {**settings, "optim.steps": n}
+            identity[label] = {"candidate": label, "method": method, "steps": n}
+    return _run(points, identity, base, store, jobs, log)
+
+
+def mile_stage(base, grid: dict[str, list], steps: int, store, jobs=None, log=print) -> pd.DataFrame:
+    from .experiments import grid as full_grid
+
+    points = {f"MILe, {label}": {"method": "mile", **settings, "optim.steps": steps}
+              for label, settings in full_grid(grid).items()}
+    identity = {label: {"candidate": label, "steps": steps, **{k.split(".")[1]: v for k, v in p.items()
+                                                               if k in grid}} for label, p in points.items()}
+    return _run(points, identity, base, store, jobs, log)
+
+
+def figure(lengths: pd.DataFrame, chosen: int | None, title: str):
+    import matplotlib.pyplot as plt
+
+    with plt.rc_context(plots.STYLE):
+        fig, ax = plt.subplots(figsize=(4.2, 3))
+        for method, rows in lengths.groupby("method", sort=False):
+            by = rows.assign(pct=100 * rows[METRIC]).groupby("steps").pct.agg(["mean", "std"]).reset_index()
+            ax.errorbar(by.steps, by["mean"], yerr=by["std"].fillna(0), marker="o", capsize=3, label=method)
+        if chosen:
+            ax.axvline(chosen, ls="--", lw=1, color="grey", label=f"chosen: {chosen:,} steps")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("optimizer steps"), ax.set_ylabel("validation mAP (%)"), ax.set_title(title)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+    return fig
+
+
+def protocol(stand_in: str, profile: str = "quick", results_dir="results", jobs=None, log=print) -> dict:
+    """The three stages for one stand-in's profile; writes their tables, a figure and the choice."""
+    profiles, spec = stand_ins()[stand_in]
+    spec = SMOKE if profile == "smoke" else spec
+    started = time.time()
+    from .experiments import Experiment
+
+    base = Experiment(stand_in, profiles, {}).config(profile)
+    store, out = sweep.store_dir(results_dir, profile), Path(results_dir) / "convergence" / stand_in / profile
+    tolerance = spec.get("tolerance", TOLERANCE)
+
+    def save(name, table):  # each stage's table as soon as it is known: nothing lost if a later one fails
+        atomic_write_bytes(out / f"{name}.csv", table.to_csv(index=False).encode())
+
+    loss = loss_stage(base, spec["lrs"], spec["loss_steps"], store, jobs, log)
+    save("loss", loss)
+    top = best(loss)
+    chosen = {"optim.bce": top.bce, "optim.lr": float(top.lr)}
+    base = base.override(chosen)
+    mile_before = {k: getattr(base.method, k.split(".")[1]) for k in spec["mile"]}
+    lengths = length_stage(base, {"Sigmoid": {"method": "sigmoid"}, "MILe": {"method": "mile"}},
+                           spec["lengths"], store, jobs, log)
+    save("lengths", lengths)
+    length = choose_length(lengths, tolerance)
+    if length is None:
+        raise RuntimeError(f"{stand_in} ({profile}): no length of {spec['lengths']} is within {tolerance} points of "
+                           f"its double; extend the lengths")
+    grid = mile_stage(base.override({"optim.steps": length}), spec["mile"], length, store, jobs, log)
+    save("mile", grid)
+    top_mile = best(grid)
+    mile = {k: (float if k.endswith("rho") else int)(top_mile[k.split(".")[1]]) for k in spec["mile"]}
+    check = length_stage(base.override(mile), {"MILe (chosen)": {"method": "mile"}}, [length, 2 * length],
+                         store, jobs, log)
+    lengths = pd.concat([lengths, check], ignore_index=True)
+    save("lengths", lengths)
+    if choose_length(check, tolerance) != length:  # MILe at its chosen setting still gains from doubling
+        length = 2 * length
+    plots.savefig(figure(lengths, length, f"{stand_in} ({profile}), seeds {', '.join(map(str, SEEDS))}"), out, "lengths")
+    choice = {"stand_in": stand_in, "profile": profile, "seeds": list(SEEDS), "tolerance_points": tolerance,
+              "metric": METRIC, **chosen, "optim.steps": length, **mile, "mile_before": mile_before}
+    atomic_write_json(out / "choice.json", choice)
+    atomic_write_json(out / "provenance.json", provenance({"base": base.to_dict()}, time.time() - started))
+    log(f"{stand_in} ({profile}): {choice}")
+    return choice
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m milelib.convergence", description=__doc__.split("\n")[0])
+    parser.add_argument("stand_in", choices=sorted(stand_ins()))
+    parser.add_argument("--profile", default="quick", choices=["smoke", "quick"])
+    parser.add_argument("--results-dir", default="results")
+    parser.add_argument("--jobs", type=int, default=None)
+    args = parser.parse_args(argv)
+    protocol(args.stand_in, args.profile, args.results_dir, args.jobs)
+
+
+if __name__ == "__main__":
+    main()

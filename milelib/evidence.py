@@ -1,0 +1,76 @@
+"""Claims decided by paired intervals over seeds, after positive controls (DESIGN, "Evidence").
+
+Two methods run on the same seeds see the same data, initialisation draw and batch order, so each
+seed gives one paired gap d_s = a_s - b_s. A claim "a beats b" gets the mean gap, a 95% interval
+(Student's t on the paired differences: mean ± t_{0.975, n-1} sd / sqrt(n)) and a verdict:
+*holds* (the interval lies above zero), *contradicted* (below zero), *inconclusive* (it straddles
+zero, or there are fewer than two paired seeds). A claim that a gap is negative ("fewer labels at
+small fractions") is the same test with a and b swapped (`higher=False`). Beside it: the paper's
+own gap, and whether our interval contains it.
+
+Controls are claims that must hold if a stand-in can test anything (the oracle above single-label
+methods, LL-R above AN on mAP, ...). `untestable_unless` turns every claim of a notebook whose
+controls do not all hold into "untestable here": the stand-in cannot say the claim fails.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .report import scale
+
+LEVEL = 0.95
+VERDICTS = ("holds", "contradicted", "inconclusive", "untestable here")
+
+
+def paired_interval(gaps, level: float = LEVEL) -> tuple[float, float, float]:
+    """(mean, low, high) of the paired gaps: a t interval; NaN bounds with fewer than two."""
+    d = np.asarray(gaps, dtype=float)
+    if len(d) < 2:
+        return float(d.mean()) if len(d) else math.nan, math.nan, math.nan
+    half = stats.t.ppf(0.5 + level / 2, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d))
+    return float(d.mean()), float(d.mean() - half), float(d.mean() + half)
+
+
+def verdict(low: float, high: float) -> str:
+    if low > 0:
+        return "holds"
+    if high < 0:
+        return "contradicted"
+    return "inconclusive"  # straddles zero, or no interval (NaN bounds)
+
+
+def paired_gaps(table: pd.DataFrame, a: str, b: str, key: str) -> pd.Series:
+    """a - b on `key` per seed (points for percent metrics), over the seeds both have."""
+    values = table.pivot_table(index="seed", columns="label", values=key, aggfunc="first")
+    missing = [m for m in (a, b) if m not in values]
+    if missing:
+        raise ValueError(f"no runs labelled {missing[0]!r} in the table: its labels are {', '.join(values.columns)}")
+    return (scale(key) * (values[a] - values[b])).dropna()
+
+
+def claim(table: pd.DataFrame, a: str, b: str, key: str, text: str, paper: str = "",
+          paper_gap: float | None = None, higher: bool = True) -> dict:
+    """One claim row: `a` beats `b` on `key` (or, with higher=False, stays below it), decided by
+    the paired 95% interval of the gap in the claim's direction. `paper_gap` is the paper's own
+    gap in that direction (points), where the paper gives one."""
+    gaps = paired_gaps(table, a, b, key) * (1 if higher else -1)
+    mean, low, high = paired_interval(gaps)
+    inside = None if paper_gap is None or math.isnan(low) else bool(low <= paper_gap <= high)
+    return {"claim": text, "paper": paper, "metric": key, "a": a, "b": b, "seeds": len(gaps),
+            "gap": round(mean, 2), "low": round(low, 2), "high": round(high, 2),
+            "verdict": verdict(low, high), "paper gap": paper_gap, "paper gap inside": inside}
+
+
+def untestable_unless(controls: pd.DataFrame, claims: pd.DataFrame) -> pd.DataFrame:
+    """The claims as decided when every control holds; else each verdict "untestable here" (the
+    numbers stay, for the reader), and a column naming the failed controls."""
+    failed = [] if controls.empty else list(controls.loc[controls.verdict != "holds", "claim"])
+    out = claims.copy()
+    if failed:
+        out["verdict"] = "untestable here"
+    out["controls"] = "all hold" if not failed else "failed: " + "; ".join(failed)
+    return out
