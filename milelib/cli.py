@@ -85,6 +85,7 @@ def main(argv=None) -> None:
     batch = commands.add_parser("reproduce", help="execute every notebook with papermill into results/")
     batch.add_argument("--results-dir", help="default: results/ beside notebooks/")
     batch.add_argument("--notebooks", help="the folder of NN_name.ipynb notebooks (default: this checkout's)")
+    batch.add_argument("--only", nargs="*", metavar="NN", help="only these notebooks, by number (e.g. --only 06 07)")
     for sub in (one, many, batch):
         sub.add_argument("--profile", default="quick", choices=experiments.PROFILE_NAMES)
     for sub in (one, many, own):
@@ -92,7 +93,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     try:
         if args.command == "reproduce":
-            reproduce(args.profile, args.results_dir, args.notebooks)
+            reproduce(args.profile, args.results_dir, args.notebooks, only=args.only)
             return
         overrides = parse_settings(args.set)
         to_stderr = lambda *a, **k: print(*a, **{**k, "file": sys.stderr})  # noqa: E731

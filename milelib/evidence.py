@@ -58,11 +58,25 @@ def claim(table: pd.DataFrame, a: str, b: str, key: str, text: str, paper: str =
     the paired 95% interval of the gap in the claim's direction. `paper_gap` is the paper's own
     gap in that direction (points), where the paper gives one."""
     gaps = paired_gaps(table, a, b, key) * (1 if higher else -1)
+    return gap_claim(gaps, key, a, b, text, paper, paper_gap)
+
+
+def gap_claim(gaps: pd.Series, key: str, a: str, b: str, text: str, paper: str = "", paper_gap=None) -> dict:
+    """A claim row from per-seed gaps already in the claim's direction: two runs' paired gap, or a
+    statistic of several runs (a gap to the best of several, a difference of two gaps); seeds
+    missing one of the runs (NaN) are left out."""
+    gaps = gaps.dropna()
     mean, low, high = paired_interval(gaps)
+    paper_gap = None if paper_gap is None else round(paper_gap, 2)
     inside = None if paper_gap is None or math.isnan(low) else bool(low <= paper_gap <= high)
     return {"claim": text, "paper": paper, "metric": key, "a": a, "b": b, "seeds": len(gaps),
-            "gap": round(mean, 2), "low": round(low, 2), "high": round(high, 2),
-            "verdict": verdict(low, high), "paper gap": paper_gap, "paper gap inside": inside}
+            "gap": round(mean, 2), "low": round(low, 2), "high": round(high, 2), "verdict": verdict(low, high),
+            "paper gap": paper_gap, "paper gap inside": inside}
+
+
+def seed_gaps(table: pd.DataFrame, a: str, rivals, key: str) -> pd.Series:
+    """Per seed, `a` minus the best of `rivals` on `key` (points): its smallest paired gap to them."""
+    return pd.concat([paired_gaps(table, a, b, key) for b in rivals], axis=1).min(axis=1, skipna=False)
 
 
 def untestable_unless(controls: pd.DataFrame, claims: pd.DataFrame) -> pd.DataFrame:

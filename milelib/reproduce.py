@@ -27,15 +27,20 @@ class NotebookFailed(RuntimeError):
     """A notebook stopped on an error; its message is the cell's error, in one line."""
 
 
-def reproduce(profile: str, results_dir=None, notebooks=None, log=print) -> list[Path]:
-    """Execute every NN_name.ipynb of `notebooks` with PROFILE=profile; return the executed copies."""
+def reproduce(profile: str, results_dir=None, notebooks=None, log=print, only=None) -> list[Path]:
+    """Execute every NN_name.ipynb of `notebooks` (or those numbered in `only`, e.g. ["06"]) with
+    PROFILE=profile; return the executed copies."""
     check_choice("profile", profile, PROFILE_NAMES)
     folder = Path(notebooks or NOTEBOOKS)
+    found = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+    for number in only or []:
+        check_choice("notebook number", number, [nb.name[:2] for nb in found])
+    found = [nb for nb in found if not only or nb.name[:2] in only]
     default_results = (folder / ".." / "results").resolve()
     results = Path(results_dir).resolve() if results_dir else default_results
     parameters = {"PROFILE": profile, **({} if results == default_results else {"RESULTS_DIR": str(results)})}
     done = []
-    for nb in sorted(folder.glob("[0-9][0-9]_*.ipynb")):
+    for nb in found:
         out = notebook_dir(results, nb.stem, profile)
         out.mkdir(parents=True, exist_ok=True)
         tmp = out / f".{nb.stem}.{os.getpid()}.tmp.ipynb"

@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -167,7 +168,8 @@ def _train_all(tasks: list[Task], jobs: int, launcher: str = "local", gpus: int 
             yield task
         return
     # spawn, not fork: the parent may hold torch threads (a notebook kernel), which fork would break
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_exit_with_parent,
+                             initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(_train_quietly, task.cfg.to_dict()): task for task in tasks}
         try:
             for future in as_completed(futures):
@@ -182,6 +184,18 @@ def _train_all(tasks: list[Task], jobs: int, launcher: str = "local", gpus: int 
         finally:
             for future in futures:
                 future.cancel()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In each worker: end when the sweep's process is gone (killed), instead of training the runs
+    still queued with no one to read them (seen: workers training on for minutes). A run stopped so
+    keeps its last checkpoint, and the kernel frees its folder's lock."""
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _train_quietly(cfg: dict) -> None:

@@ -1,5 +1,6 @@
-"""Opt-in (make check-claims, a few minutes): the paper's Table 5 claims on the quick profile,
-one seed. Deselected from the default run by pyproject's `-m "not slow"`."""
+"""Opt-in (make check-claims, some minutes): the paper's Table 5 claims on the quick profile, three
+seeds, decided as the notebook decides them (paired 95% intervals). Deselected from the default run
+by pyproject's `-m "not slow"`."""
 import pytest
 
 from milelib import experiments, sweep
@@ -8,9 +9,9 @@ from milelib import experiments, sweep
 @pytest.mark.slow
 def test_table5_claims_on_quick_profile(tmp_path):
     mm = experiments.get("multi_mnist")
-    points = {k: mm.METHODS[k] for k in ("Sigmoid", "MILe (released code)")}
-    table = sweep.run_experiment(mm.EXPERIMENT, "quick", (0,), tmp_path, points=points).set_index("label")
-    sigmoid, mile = table.loc["Sigmoid"], table.loc["MILe (released code)"]
-    assert mile["f1@0.25"] - sigmoid["f1@0.25"] >= 0.15  # the project's bar (paper: +12.25 points)
-    assert mile["f1@0.5"] - sigmoid["f1@0.5"] >= 0.05    # (paper: +5.65 points)
-    assert mile["final_empty_share"] < 0.05              # no collapse to empty pseudo-label sets
+    points = {k: mm.METHODS[k] for k in ("Softmax", "Sigmoid", "MILe (released code)")}
+    table = sweep.run_experiment(mm.EXPERIMENT, "quick", (0, 1, 2), tmp_path, points=points)
+    claims = mm.claims(table).set_index("metric")
+    assert claims.loc["f1@0.5", "verdict"] == "holds"     # MILe above Sigmoid at the paper's thresholds
+    assert claims.loc["f1@0.25"].verdict.tolist() == ["holds", "holds"]  # over Sigmoid and over Softmax
+    assert (table[table.label == "MILe (released code)"].final_empty_share < 0.05).all()  # no collapse

@@ -26,7 +26,7 @@ def test_sweep_runs_an_experiment_into_the_store_and_prints_its_table(tmp_path, 
           "--set", "optim.steps=6", "run.progress=false"])
     captured = capsys.readouterr()
     table = pd.read_csv(io.StringIO(captured.out))  # the table alone on stdout; progress on stderr
-    assert "5 runs: 0 finished before, 5 to train" in captured.err
+    assert "6 runs: 0 finished before, 6 to train" in captured.err
     assert list(table.label) == ["Softmax", "Sigmoid", "MILe (released code)", "MILe (Algorithm 1)",
-                                 "Oracle (BCE on true sets)"]
+                                 "Oracle (BCE on true sets)", "LL-R"]
     assert all((tmp_path / "runs" / "smoke" / d.split("/runs/smoke/")[1] / "result.json").exists() for d in table.run_dir)

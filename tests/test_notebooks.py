@@ -61,7 +61,7 @@ def test_notebook_runs_on_smoke_profile(notebook, tmp_path):
     if notebook.stem == "06_multi_mnist":
         labels = {r["label"] for r in recorded["records"]}
         assert labels == {"Softmax", "Sigmoid", "MILe (released code)", "MILe (Algorithm 1)",
-                          "Oracle (BCE on true sets)", "Predict every class"}
+                          "Oracle (BCE on true sets)", "LL-R", "Predict every class"}
         assert len(recorded["claims"]) == 10
         assert (folder / "table5_example_grids.png").stat().st_size > 10_000
     if notebook.stem == "08_single_positive":
@@ -103,7 +103,7 @@ def test_paper_path_runs_on_generated_datasets(notebook, tmp_path):
     recorded = json.loads((results / notebook / "paper" / "metrics.json").read_text())
     records = recorded["records"]
     if notebook.startswith("01"):
-        assert len(records) == 32  # 4 methods x 4 fractions x 2 models
+        assert len(records) == 34  # 4 methods x 4 fractions x 2 models, and LL-R (a control) at 100% for each
         assert {r["model.name"] for r in records} == {"resnet50", "resnet18"}
         assert all(r["images"] == 9 and r["holdout/images"] == 3 and 0 <= r["f1@0.5"] <= 1 for r in records)
         one = next(r for r in records if r["label"] == "MILe, 1%, resnet18")
@@ -130,7 +130,8 @@ def test_paper_path_of_03_fine_tunes_downloaded_checkpoints_on_generated_imagene
     labels = {r["label"] for r in recorded["records"]}
     tuned = {f"{m}, {c}, {f}" for m in ("Sigmoid", "MILe") for c in ("MoCo-v2", "SimCLR-v2 (sk0)") for f in ("1%", "10%", "100%")}
     students = {f"{m}, SimCLR-v2 (sk0), {f}" for m in ("Self-distilled", "MILe + unlabelled") for f in ("1%", "10%")}
-    assert labels == tuned | students  # the checkpoints found; no 2x teacher under paper
+    assert labels == tuned | students | {"LL-R, SimCLR-v2 (sk0), 100%"}  # the checkpoints found (no 2x teacher
+    assert recorded["controls"]                                                # under paper); LL-R: a control
     assert all(r["images"] == 9 and 0 <= r["f1@0.5"] <= 1 for r in recorded["records"])
     one = next(r for r in recorded["records"] if r["label"] == "Self-distilled, SimCLR-v2 (sk0), 1%")
     config = json.loads((Path(one["run_dir"]) / "result.json").read_text())["config"]

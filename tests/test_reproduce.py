@@ -60,6 +60,14 @@ def test_every_notebook_lands_whole_in_its_profile_folder(tmp_path, notebooks, m
     assert not list((tmp_path / "results").rglob("*.tmp.ipynb"))
 
 
+def test_only_the_numbered_notebooks_run_and_an_unknown_number_is_refused(tmp_path, notebooks, monkeypatch):
+    fake_execute(monkeypatch)
+    done = R.reproduce("smoke", tmp_path / "results", notebooks, log=quiet, only=["02"])
+    assert done == [tmp_path / "results/02_second/smoke/02_second.ipynb"]
+    with pytest.raises(ValueError, match="unknown notebook number '09': choose one of 01, 02"):
+        R.reproduce("smoke", tmp_path / "results", notebooks, log=quiet, only=["09"])
+
+
 def test_another_results_folder_is_passed_to_the_notebooks(tmp_path, notebooks, monkeypatch):
     calls = fake_execute(monkeypatch)
     R.reproduce("quick", tmp_path / "elsewhere", notebooks, log=quiet)

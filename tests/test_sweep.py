@@ -100,3 +100,40 @@ def test_ctrl_c_stops_a_sweep_in_one_line_and_the_rerun_goes_on(tmp_path, monkey
     alone = sweep.run(POINTS, base, (0, 1), tmp_path / "alone", jobs=1)
     pd.testing.assert_frame_equal(again.drop(columns=["run_dir", "train_wall_time_s", "reused"]),
                                   alone.drop(columns=["run_dir", "train_wall_time_s", "reused"]))
+
+
+def test_workers_end_when_the_sweep_process_is_killed(tmp_path):
+    """Killing a sweep (SIGKILL: no clean-up) ends its worker processes too, within seconds,
+    instead of leaving them to train the queued runs unread."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "sweep.py"
+    script.write_text(
+        "import sys\nfrom milelib import experiments, sweep\n"
+        "if __name__ == '__main__':\n"
+        "    base = experiments.get('rho_sweep').EXPERIMENT.config('smoke', {'optim.steps': 10**6, 'run.progress': False})\n"
+        "    sweep.run({'a': {}, 'b': {'method': 'sigmoid'}, 'c': {'method': 'softmax'}}, base, [0], sys.argv[1], jobs=2)\n")
+    parent = subprocess.Popen([sys.executable, str(script), str(tmp_path / "store")])
+    deadline, pids = time.time() + 120, set()
+    while len(pids) < 2 and time.time() < deadline:  # each worker names itself in its run folder's lock
+        time.sleep(0.5)
+        pids = {int(f.read_text().split()[1]) for f in (tmp_path / "store").glob("*/*/.lock") if f.read_text()}
+    assert len(pids) == 2, "the two workers did not start"
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+
+    def alive(pid):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    deadline = time.time() + 15
+    while any(map(alive, pids)) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not any(map(alive, pids))

@@ -37,7 +37,7 @@ def large_loss_delta(cfg, share: float) -> float:
     epoch, h = (k - 1) / C the share of entries that are hidden positives (k labels per image)."""
     hidden = (mean_labels(cfg) - 1) / 10  # the grids' 10 classes
     epochs = epochs_started(cfg.optim.steps, cfg.data.train, cfg.optim.batch_size)
-    return round(share * hidden / max(epochs - 1, 1), 5)
+    return float(f"{share * hidden / max(epochs - 1, 1):.3g}")  # 3 significant digits: at 41 epochs it is ~1e-4
 
 
 def points(base) -> dict[str, dict]:

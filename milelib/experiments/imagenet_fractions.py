@@ -7,15 +7,19 @@ accuracy, ReaL accuracy, ReaL-F1 and label coverage, plus mAP and F1@best.
 - `quick` / `smoke`: the ReaL-like stand-in of notebooks 04, 05 and 07 (its runs at 100% are the
   same runs, read back from the store) at the same fractions of its training grids, small CNN. At
   equal epochs 1% of 10k grids would be 8 steps; here every fraction takes the profile's 800 steps.
+
+At 100% the control runs of `controls.points` train beside the methods (the oracle and LL-R on the
+stand-in, LL-R on ImageNet), per model. Every claim is decided by a paired 95% interval over seeds;
+`evidence.seed_gaps` and `evidence.gap_claim` serve the claims that span several runs.
 """
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
+from ..evidence import claim, gap_claim, seed_gaps
 from ..report import seed_stats
-from . import Experiment, Profile
-from .real_like import PROFILES as REAL_LIKE_PROFILES
+from . import Experiment, Profile, controls
+from .real_like import PROFILES as REAL_LIKE_PROFILES, STAND_IN
 
 IMAGENET_TRAIN = 1_281_167
 EPOCHS = 100
@@ -57,9 +61,15 @@ def scaled_steps(base, steps: int) -> tuple[dict, dict]:
              "method.student_steps": max(1, round(base.method.student_steps * scale))})
 
 
+def label(method: str, fraction: str, model: str | None = None) -> str:
+    """A run's label: "Method, 10%" on the stand-in, "Method, 10%, resnet50" under `paper`."""
+    return f"{method}, {fraction}" + (f", {model}" if model else "")
+
+
 def points(profile: str, base) -> dict[str, dict]:
-    """Every method at every fraction (and, under `paper`, both ResNets). Under `paper` the steps
-    follow the fraction (equal epochs) and MILe's k_t, k_s and the warm-up shrink with them."""
+    """Every method at every fraction (and, under `paper`, both ResNets), and the control runs at
+    100%. Under `paper` the steps follow the fraction (equal epochs) and MILe's k_t, k_s and the
+    warm-up shrink with them."""
     out = {}
     for model in MODELS[profile]:
         for fraction in FRACTIONS[profile]:
@@ -67,10 +77,10 @@ def points(profile: str, base) -> dict[str, dict]:
             if profile == "paper":
                 steps, mile = scaled_steps(base, max(base.optim.batch_size, round(base.optim.steps * fraction)))
                 shared.update({**steps, **({"data.subset": SUBSETS[fraction]} if SUBSETS.get(fraction) else {})})
-            for name, settings in METHODS.items():
-                label = f"{name}, {pct(fraction)}" + (f", {model}" if model else "")
-                out[label] = {**({"model": model} if model else {}), **settings, **shared,
-                              **(mile if name == "MILe" else {})}
+            methods = {**METHODS, **(controls.points(base) if fraction == 1.0 else {})}
+            for name, settings in methods.items():
+                out[label(name, pct(fraction), model)] = {**({"model": model} if model else {}), **settings, **shared,
+                                                          **(mile if name == "MILe" else {})}
     return out
 
 
@@ -135,43 +145,63 @@ def our_table(table: pd.DataFrame, keys=KEYS) -> pd.DataFrame:
     return wide.reindex(pd.MultiIndex.from_tuples(rows, names=wide.index.names))
 
 
+def _paper_gap(key: str, model: str | None, a, b, fraction: str, other: str | None = None) -> float | None:
+    """Table 1's gap: the best of methods `a` at `fraction` minus the best of `b` at `other` (the
+    same fraction by default); the stand-in's small CNN takes ResNet-50's numbers; None where the
+    paper has no such fraction."""
+    if not {fraction, other or fraction} <= set(PAPER_FRACTIONS):
+        return None
+    column = PAPER[(key, model or "resnet50")]
+    best = lambda methods, f: max(column[m][PAPER_FRACTIONS.index(f)] for m in methods)  # noqa: E731
+    return round(best(a, fraction) - best(b, other or fraction), 2)
+
+
+def _model_claims(table: pd.DataFrame, model: str | None, fractions: list[str]) -> list[dict]:
+    at = lambda method, f: label(method, f, model)  # noqa: E731
+    name, source, small, full = model or "small CNN", f"Table 1, {model or 'resnet50'}", fractions[:-1], fractions[-1]
+    gains = {(k, f): seed_gaps(table, at("MILe", f), [at(b, f) for b in BASELINES], k)
+             for k in ("accuracy", "real_accuracy", "f1@0.5") for f in fractions}
+    rows = [gap_claim(gaps, k, at("MILe", f), f"best of {', '.join(BASELINES)}", f"MILe beats Softmax, ELR and "
+                      f"Sigmoid on {k} at {f} ({name})", f"holds ({source})",
+                      _paper_gap(k, model, ["MILe"], BASELINES, f)) for (k, f), gaps in gains.items()]
+    smaller = pd.concat([gains[("f1@0.5", f)] for f in small], axis=1).mean(axis=1, skipna=False)
+    paper = [_paper_gap("f1@0.5", model, ["MILe"], BASELINES, f) for f in fractions]
+    rows.append(gap_claim(smaller - gains[("f1@0.5", full)], "f1@0.5", f"MILe - best, mean of {', '.join(small)}",
+                          f"MILe - best, {full}", f"MILe's ReaL-F1 gain over the best baseline is larger at "
+                          f"{', '.join(small)} (their mean) than at {full} ({name})", f"holds ({source})",
+                          None if None in paper else sum(paper[:-1]) / len(small) - paper[-1]))
+    rows += [claim(table, at("Sigmoid", f), at("Softmax", f), "real_accuracy", f"Sigmoid beats Softmax on ReaL-Acc "
+                   f"at {f} ({name})", f"holds (the text: ~+2 ResNet-18, ~+4 ResNet-50; {source})",
+                   _paper_gap("real_accuracy", model, ["Sigmoid"], ["Softmax"], f)) for f in fractions]
+    rows += [claim(table, at(m, fractions[0]), at(m, full), "coverage@0.5", f"{m} predicts fewer labels per image at "
+                   f"{fractions[0]} than at {full} ({name})", f"observed ({source}, label coverage)",
+                   _paper_gap("coverage@0.5", model, [m], [m], full, fractions[0]), higher=False)
+             for m in ("Sigmoid", "MILe")]
+    rows += [claim(table, at("MILe", f), at("Sigmoid", f), k, f"MILe beats Sigmoid on {k} at {f} ({name}; not in "
+                   f"Table 1)", "not reported") for k in ("map", "f1@best") for f in fractions]
+    return rows
+
+
 def claims(table: pd.DataFrame) -> pd.DataFrame:
-    """Table 1's claims, checked per model on what ran (means over seeds; gaps in points)."""
-    stats = _split_label(seed_stats(table, list(KEYS)))
-    rows = []
-    for model, group in stats.groupby("model", sort=False):
-        means = group.pivot_table(index=["metric", "fraction"], columns="method", values="mean")
-        stds = group.pivot_table(index=["metric", "fraction"], columns="method", values="std", dropna=False).fillna(0)
-        fractions = _fraction_order(group.fraction)
+    """Table 1's claims per model, each a paired 95% interval over seeds (points; coverage in labels
+    per image). Claims "at every fraction" are one row per fraction; "MILe beats the baselines" is
+    per seed MILe minus the best of the three; "the gain is larger at small fractions" is per seed
+    the mean of that gain at the smaller fractions minus the gain at 100%."""
+    parts = table.label.str.split(", ")
+    fractions = _fraction_order(parts.str[1])
+    models = dict.fromkeys(p[2] if len(p) > 2 else None for p in parts)  # None: the stand-in's one model
+    return pd.DataFrame([row for model in models for row in _model_claims(table, model, fractions)])
 
-        def at(key, method):
-            return means.loc[key, method].reindex(fractions)
 
-        wins = np.array([[at(k, "MILe")[f] > at(k, b)[f] for b in BASELINES for f in fractions]
-                         for k in ("accuracy", "real_accuracy", "f1@0.5")])
-        rows.append({"claim": f"MILe beats Softmax, ELR and Sigmoid on accuracy, ReaL-Acc and ReaL-F1 at every "
-                              f"fraction ({model})", "paper": "holds (every cell of Table 1)",
-                     "ours": f"{int(wins.sum())} of {wins.size} (metric, baseline, fraction) cells", "holds": bool(wins.all())})
-        gain = at("f1@0.5", "MILe") - pd.concat([at("f1@0.5", b) for b in BASELINES], axis=1).max(axis=1)
-        rows.append({"claim": f"MILe's ReaL-F1 gain over the best baseline is largest at a small fraction ({model})",
-                     "paper": "ResNet-50: +3.6 at 1%, +3.9 at 5%, +3.6 at 10%, +1.3 at 100%",
-                     "ours": ", ".join(f"{f}: {v:+.1f}" for f, v in gain.items()),
-                     "holds": bool(gain.iloc[:-1].max() > gain.iloc[-1])})
-        lift = at("real_accuracy", "Sigmoid") - at("real_accuracy", "Softmax")
-        rows.append({"claim": f"Sigmoid beats Softmax on ReaL-Acc ({model})", "paper": "+2 to +4 points at 100%",
-                     "ours": ", ".join(f"{f}: {v:+.1f}" for f, v in lift.items()), "holds": bool((lift > 0).all())})
-        cover = {m: at("coverage@0.5", m) for m in ("Sigmoid", "MILe")}
-        rows.append({"claim": f"a smaller fraction predicts fewer labels per image, Sigmoid and MILe ({model})",
-                     "paper": "observed (Table 1's coverage)",
-                     "ours": "; ".join(f"{m}: {c.iloc[0]:.2f} at {fractions[0]}, {c.iloc[-1]:.2f} at {fractions[-1]}"
-                                       for m, c in cover.items()),
-                     "holds": bool(all(c.iloc[0] < c.iloc[-1] for c in cover.values()))})
-        for key in ("map", "f1@best"):
-            gap = at(key, "MILe") - at(key, "Sigmoid")
-            spread = (stds.loc[key, "MILe"] + stds.loc[key, "Sigmoid"]).reindex(fractions)
-            rows.append({"claim": f"MILe beats Sigmoid on {key} at every fraction ({model}; not in Table 1)",
-                         "paper": "not reported", "ours": ", ".join(f"{f}: {v:+.1f}" for f, v in gap.items()),
-                         "holds": bool((gap > 0).all()),
-                         "gap beyond seed spread": (f"{int((gap.abs() > spread).sum())} of {len(gap)} fractions"
-                                                    if group.seeds.min() > 1 else "one seed: no spread")})
-    return pd.DataFrame(rows)
+def positive_controls(table: pd.DataFrame, base, profile: str, results_dir) -> pd.DataFrame:
+    """`controls.controls` at 100% of the data, per model: the oracle and LL-R against that model's
+    Sigmoid; the convergence control once (it reads the profile's record, not a model's runs)."""
+    stand_in, frames = "imagenet" if profile == "paper" else STAND_IN, []
+    for model in MODELS[profile]:
+        runs = {arg: label(name, pct(1.0), model) for arg, name in
+                (("sigmoid", controls.SIGMOID), ("oracle", controls.ORACLE), ("ll_r", controls.LL_R))}
+        rows = controls.controls(table, base, stand_in, profile, results_dir, **runs)
+        frames.append(rows.assign(claim=rows.claim.where(rows.metric != "map", rows.claim + f" ({model})"))
+                      if model else rows)
+    rows = pd.concat(frames, ignore_index=True).drop_duplicates("claim", ignore_index=True)
+    return rows.sort_values("metric", key=lambda metric: metric != "map", kind="stable", ignore_index=True)

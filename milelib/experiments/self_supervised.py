@@ -18,6 +18,10 @@ the one before (`model.pretrained`, `method.teacher_run`):
    image: SimCLR v2's recipe), and MILe whose imitation steps read every training image unlabelled
    (`data.unlabelled`) while its label steps read the labelled fraction. MILe has no separate
    teacher: its own short-lived teachers are the student's size, as the paper's "R50 (1x+SK)".
+
+The control runs of `controls.points` train at 100% beside Sigmoid from `control_init`: on the
+stand-in from scratch (notebook 01's runs, shared through the store), under `paper` from Table 4's
+encoder. Every claim is decided by a paired 95% interval over seeds.
 """
 from __future__ import annotations
 
@@ -25,11 +29,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..evidence import claim, gap_claim, paired_gaps
 from ..report import seed_stats
-from . import Experiment, Profile
-from .imagenet_fractions import EPOCHS, IMAGENET_TRAIN, PAPER_TRAINING, _fraction_order, pct, scaled_steps
-from ..evidence import claim
-from .real_like import PROFILES as REAL_LIKE
+from . import Experiment, Profile, controls
+from .imagenet_fractions import (EPOCHS, IMAGENET_TRAIN, PAPER as TABLE1, PAPER_FRACTIONS, PAPER_TRAINING,
+                                 _fraction_order, pct, scaled_steps)
+from .real_like import PROFILES as REAL_LIKE, STAND_IN
 
 FRACTIONS = {"smoke": [0.25, 1.0], "quick": [0.01, 0.1, 1.0], "paper": [0.01, 0.1, 1.0]}
 SEMI_FRACTIONS = {"smoke": [0.25], "quick": [0.01, 0.1], "paper": [0.01, 0.1]}  # Table 4
@@ -93,9 +98,18 @@ def encoder_points(profile: str, base) -> dict[str, dict]:
     return {"SimCLR": PRETRAINING[profile], WIDE: {**PRETRAINING[profile], "model.width": WIDER * base.model.width}}
 
 
+def control_init(profile: str, encoders) -> str:
+    """Where the control runs start: from scratch on the stand-in; under `paper`, Table 4's encoder
+    when it was found, else the first encoder found."""
+    if profile != "paper":
+        return SCRATCH
+    return SEMI_CHECKPOINT[profile] if SEMI_CHECKPOINT[profile] in encoders else next(iter(encoders))
+
+
 def finetune_points(profile: str, base, encoders: dict[str, str | None]) -> dict[str, dict]:
-    """Sigmoid and MILe from each encoder (None: from scratch) at each fraction; the wider encoder
-    is fine-tuned with Sigmoid at the semi-supervised fractions only: it is Table 4's larger teacher."""
+    """Sigmoid and MILe from each encoder (None: from scratch) at each fraction, and the control runs
+    at 100% from `control_init`; the wider encoder is fine-tuned with Sigmoid at the semi-supervised
+    fractions only: it is Table 4's larger teacher."""
     out = {}
     for init, path in encoders.items():
         start = {"model.pretrained": path} if path else {}
@@ -108,6 +122,9 @@ def finetune_points(profile: str, base, encoders: dict[str, str | None]) -> dict
             shared, mile = _finetune(profile, base, fraction)
             out[f"Sigmoid, {init}, {pct(fraction)}"] = {"method": "sigmoid", **start, **shared}
             out[f"MILe, {init}, {pct(fraction)}"] = {**start, **shared, **mile}
+        if init == control_init(profile, encoders):
+            out.update({f"{name}, {init}, {pct(1.0)}": {**settings, **start, **_finetune(profile, base, 1.0)[0]}
+                        for name, settings in controls.points(base).items()})
     return out
 
 
@@ -189,6 +206,12 @@ PAPER_T3 = {"SimCLR": ((48.3, 65.6, 76.25), (51.54, 69.16, 76.91)),
 PAPER_T4 = {"Distilled, R50 (2x+SK) teacher": (69.0, 75.1), "Self-distilled, R50 (1x+SK) teacher": (70.15, 74.43),
             "MILe, R50 (1x+SK)": (73.08, 75.3)}
 KEYS = ["accuracy", "f1@0.5", "map", "f1@best"]
+PAPER_NUMBERS = {  # (row, metric, fraction) -> percent: Tables 3 and 4, and Table 1's Sigmoid (ResNet-50 from scratch)
+    **{(row, key, f): v for row, pair in PAPER_T3.items() for key, values in zip(("accuracy", "f1@0.5"), pair)
+       for f, v in zip(("1%", "10%", "100%"), values)},
+    **{(row, "accuracy", f): v for row, values in PAPER_T4.items() for f, v in zip(("1%", "10%"), values)},
+    **{("Table 1, Sigmoid", "accuracy", f): v
+       for f, v in zip(PAPER_FRACTIONS, TABLE1[("accuracy", "resnet50")]["Sigmoid"])}}
 
 
 def paper_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -214,42 +237,62 @@ def our_table(table: pd.DataFrame, stage: str, keys=KEYS) -> pd.DataFrame:
     return wide[sorted(wide.columns, key=lambda c: (keys.index(c[0]), order.index(c[1])))]
 
 
-def claims(table: pd.DataFrame, profile: str) -> pd.DataFrame:
-    """Tables 3 and 4's claims on what ran (means over seeds, gaps in points, spread = sum of stds)."""
-    have = set(table.label)
-    rows = []
-    inits = [i for i in dict.fromkeys(table[table.stage == "fine-tuning"].label.str.split(", ").str[1])
-             if i != SCRATCH and not i.endswith(f"{WIDER}x")]
-    fractions = [pct(f) for f in FRACTIONS[profile]]
-    for f in fractions:
-        for init in inits:
-            if SCRATCH in table.label.str.split(", ").str[1].values:
-                rows.append(claim(table, f"Sigmoid, {init}, {f}", f"Sigmoid, {SCRATCH}, {f}", "accuracy",
-                                    f"the {init} encoder beats training from scratch, Sigmoid at {f} (accuracy)",
-                                    "implied (Table 3 vs Table 1)"))
-            for key in ("accuracy", "f1@0.5", "map", "f1@best"):
-                rows.append(claim(table, f"MILe, {init}, {f}", f"Sigmoid, {init}, {f}", key,
-                                    f"MILe improves fine-tuning of {init} at {f} ({key})",
-                                    "holds (Table 3)" if key in ("accuracy", "f1@0.5") else "not reported"))
-    if SCRATCH in table.label.str.split(", ").str[1].values:
-        for init in inits:
-            for key in ("accuracy", "f1@0.5"):
-                stats = seed_stats(table, [key]).set_index("label")["mean"]
-                gains = {f: (stats[f"MILe, {init}, {f}"] - stats[f"Sigmoid, {init}, {f}"],
-                             stats[f"MILe, {SCRATCH}, {f}"] - stats[f"Sigmoid, {SCRATCH}, {f}"]) for f in fractions}
-                rows.append({"claim": f"MILe's gain over Sigmoid grows with a better initialisation ({init} vs "
-                                      f"scratch, {key})", "paper": "holds (Table 3: sk1 > sk0, MoCo-v2)",
-                             "ours": "; ".join(f"{f}: {a:+.1f} vs {b:+.1f}" for f, (a, b) in gains.items()),
-                             "holds": bool(all(a > b for a, b in gains.values()))})
-    semi = SEMI_CHECKPOINT[profile]
+def _paper_gap(a: str, b: str, fraction: str, key: str = "accuracy") -> float | None:
+    """The paper's gap between two rows of PAPER_NUMBERS; None where either has no number."""
+    x, y = PAPER_NUMBERS.get((a, key, fraction)), PAPER_NUMBERS.get((b, key, fraction))
+    return None if x is None or y is None else round(x - y, 2)
+
+
+def _init_claims(table: pd.DataFrame, init: str, f: str, scratch: bool) -> list[dict]:
+    """At fraction `f`: the encoder against scratch (Sigmoid), MILe against Sigmoid from it, and,
+    per seed, MILe's gain over Sigmoid from it minus the same gain from scratch."""
+    run = lambda method, start=init: f"{method}, {start}, {f}"  # noqa: E731
+    gain = lambda start, key: paired_gaps(table, run("MILe", start), run("Sigmoid", start), key)  # noqa: E731
+    rows = [claim(table, run("Sigmoid"), run("Sigmoid", SCRATCH), "accuracy", f"the {init} encoder beats training "
+                  f"from scratch, Sigmoid at {f} (accuracy)", "implied (Table 3's row minus Table 1's Sigmoid, "
+                  "ResNet-50)", _paper_gap(init, "Table 1, Sigmoid", f))] if scratch else []
+    rows += [claim(table, run("MILe"), run("Sigmoid"), key, f"MILe improves fine-tuning of {init} at {f} ({key})",
+                   "holds (Table 3)" if key in ("accuracy", "f1@0.5") else "not reported",
+                   _paper_gap(f"MILe + {init}", init, f, key)) for key in KEYS]
+    if scratch:
+        rows += [gap_claim(gain(init, key) - gain(SCRATCH, key), key, f"MILe - Sigmoid, {init}, {f}",
+                           f"MILe - Sigmoid, {SCRATCH}, {f}", f"MILe's gain over Sigmoid is larger from {init} than "
+                           f"from scratch at {f} ({key})", "holds across encoders (Table 3: sk1 > sk0, MoCo-v2)")
+                 for key in ("accuracy", "f1@0.5")]
+    return rows
+
+
+def _semi_claims(table: pd.DataFrame, profile: str) -> list[dict]:
+    """Table 4: MILe with the unlabelled images against each distilled student, and against MILe without them."""
+    semi, have, rows = SEMI_CHECKPOINT[profile], set(table.label), []
     for f in (pct(x) for x in SEMI_FRACTIONS[profile]):
         mile = f"MILe + unlabelled, {semi}, {f}"
-        for other, paper in ((f"Self-distilled, {semi}, {f}", "holds (Table 4: +2.9 at 1%, +0.9 at 10%)"),
-                             (f"Distilled ({WIDER}x teacher), {semi}, {f}", "holds (Table 4: +4.1 at 1%, +0.2 at 10%)")):
-            if mile in have and other in have:
+        if mile not in have:
+            continue
+        for other, row in ((f"Self-distilled, {semi}, {f}", "Self-distilled, R50 (1x+SK) teacher"),
+                           (f"Distilled ({WIDER}x teacher), {semi}, {f}", "Distilled, R50 (2x+SK) teacher")):
+            if other in have:
                 rows.append(claim(table, mile, other, "accuracy", f"MILe beats {other.split(', ')[0]} at {f} "
-                                                                    f"(accuracy)", paper))
-        if mile in have:
-            rows.append(claim(table, mile, f"MILe, {semi}, {f}", "accuracy",
-                                f"the unlabelled images help MILe at {f} (accuracy)", "implied (Table 4 vs 3)"))
-    return pd.DataFrame(rows)
+                                  "(accuracy)", f"holds (Table 4, vs {row})", _paper_gap("MILe, R50 (1x+SK)", row, f)))
+        rows.append(claim(table, mile, f"MILe, {semi}, {f}", "accuracy", f"the unlabelled images help MILe at {f} "
+                          "(accuracy)", "implied (Table 4's MILe minus Table 3's MILe + SimCLR-v2 (sk1))",
+                          _paper_gap("MILe, R50 (1x+SK)", "MILe + SimCLR-v2 (sk1)", f)))
+    return rows
+
+
+def claims(table: pd.DataFrame, profile: str) -> pd.DataFrame:
+    """Tables 3 and 4's claims on what ran, each a paired 95% interval over seeds (points): per
+    fraction and encoder (from scratch only on the stand-in), then Table 4's students."""
+    starts = dict.fromkeys(table[table.stage == "fine-tuning"].label.str.split(", ").str[1])
+    inits, scratch = [i for i in starts if i not in (SCRATCH, WIDE)], SCRATCH in starts
+    rows = [row for f in (pct(x) for x in FRACTIONS[profile]) for init in inits
+            for row in _init_claims(table, init, f, scratch)]
+    return pd.DataFrame(rows + _semi_claims(table, profile))
+
+
+def positive_controls(table: pd.DataFrame, base, profile: str, results_dir) -> pd.DataFrame:
+    """`controls.controls` on the control runs at 100% and Sigmoid beside them (from `control_init`)."""
+    start = control_init(profile, table.attrs.get("encoders", {}))
+    return controls.controls(table, base, "imagenet" if profile == "paper" else STAND_IN, profile, results_dir,
+                             **{arg: f"{name}, {start}, {pct(1.0)}" for arg, name in
+                                (("sigmoid", controls.SIGMOID), ("oracle", controls.ORACLE), ("ll_r", controls.LL_R))})

@@ -18,13 +18,14 @@ import time
 import numpy as np
 import pandas as pd
 
-from .. import data as datasets, sweep
+from .. import sweep
 from ..data.feeds import epochs_started
 from ..report import seed_stats
 from ..results import atomic_write_json, git_revision, read_json
 from . import Experiment, Profile
 from .multi_mnist import predict_every_class
-from ..evidence import claim
+from ..evidence import claim, untestable_unless
+from . import controls
 from .controls import mean_labels
 from .real_like import PROFILES as REAL_LIKE_PROFILES
 
@@ -43,6 +44,7 @@ PROFILES = {name: Profile(p.settings, seeds=(10,) if name == "smoke" else (10, 1
             for name, p in REAL_LIKE_PROFILES.items()}
 DEV_SEEDS = {"smoke": (0,), "quick": (0, 1, 2), "paper": (0, 1, 2)}  # the final seeds are PROFILES' seeds
 STAND_INS = {"ReaL-like": {}, "Multi-MNIST": {"data.filled_cells": 9, "data.filled_weights": None}}
+CONVERGENCE = {"ReaL-like": "real_like", "Multi-MNIST": "multi_mnist"}  # each stand-in's protocol record
 METRIC = "val/map"  # what the selection reads: mAP on the validation grids, never a test number
 
 AN, MILE = "AN (Sigmoid)", "MILe"
@@ -88,8 +90,8 @@ def candidates(profile: str, cfg) -> dict[str, dict[str, dict]]:
                 for f in (0.5, 1.0, 1.5)},
         "ROLE": {f"estimate_lr={lr:g}": {"method": "role", "method.expected_positives": round(k, 3),
                                           "method.estimate_lr": lr} for lr in (1e-3, 1e-2, 1e-1)},
-        "LL-R": {name: {"method": "ll_r", "method.delta_rel": round(d, 5)} for name, d in delta.items()},
-        "LL-Ct": {name: {"method": "ll_ct", "method.delta_rel": round(d, 5)} for name, d in delta.items()},
+        "LL-R": {name: {"method": "ll_r", "method.delta_rel": float(f"{d:.3g}")} for name, d in delta.items()},
+        "LL-Ct": {name: {"method": "ll_ct", "method.delta_rel": float(f"{d:.3g}")} for name, d in delta.items()},
         "EM+APL": {f"alpha={a}, beta={b}": {"method": "em_apl", "method.alpha": a, "method.beta": b,
                                              "method.warmup_epochs": max(1, n_epochs // 2),
                                              "method.neg_proportion": negatives}
@@ -199,6 +201,23 @@ def ranking(table: pd.DataFrame, stand_in: str) -> pd.DataFrame:
     return stats.sort_values("mean", ascending=False).reset_index(drop=True)
 
 
+def positive_controls(table: pd.DataFrame, base, profile: str, results_dir) -> pd.DataFrame:
+    """`controls.controls` per stand-in on the final runs (its LL-R is the one chosen on validation)."""
+    frames = []
+    for stand_in, cfg in stand_in_configs(base).items():
+        runs = table[(table.stand_in == stand_in) & table.seed.notna()]
+        found = controls.controls(runs, cfg, CONVERGENCE[stand_in], profile, results_dir, sigmoid=AN,
+                                  oracle=list(FRAME)[0])
+        frames.append(found.assign(stand_in=stand_in))
+    return pd.concat(frames, ignore_index=True)
+
+
+def decided(controls_: pd.DataFrame, answer_: pd.DataFrame) -> pd.DataFrame:
+    """The answer's rows of a stand-in whose controls do not all hold read "untestable here"."""
+    return pd.concat([untestable_unless(controls_[controls_.stand_in == s], answer_[answer_["stand-in"] == s])
+                      for s in answer_["stand-in"].unique()], ignore_index=True)
+
+
 def answer(table: pd.DataFrame) -> pd.DataFrame:
     """The notebook's question, per stand-in: does MILe (and a kept variant) beat Sigmoid (AN) and
     the best SPML loss on test mAP? Each gap paired by seed, with its 95% interval and verdict."""
@@ -228,6 +247,9 @@ def plain_answer(answer: pd.DataFrame) -> str:
                      f"points (95% interval {r['low']:+.1f} to {r['high']:+.1f}, {r['seeds']} seeds): {r['verdict']}.")
         if r["verdict"] == "holds":
             wins.append(f"{r['stand-in']}, {r['MILe']} vs {r['versus']}")
+    untestable = sorted({r["stand-in"] for r in answer.to_dict("records") if r["verdict"] == "untestable here"})
+    if untestable:
+        lines.append(f"Untestable on {', '.join(untestable)}: a positive control failed there (see the controls).")
     verdict = ("Yes, its interval above zero, in: " + "; ".join(wins) if wins else
                "No: on no stand-in does MILe, or a kept variant, beat Sigmoid (AN) or the best SPML loss on "
                "test mAP with a paired 95% interval above zero.")
