@@ -38,7 +38,7 @@ PROFILES = {
         {**MILE, "data.digits": "mnist", "data.digit_size": 28, "model": "resnet18", "data.train": 60_000,
          "data.val": 5_000, "data.test": 10_000, "optim.steps": 32_000, "optim.batch_size": 256,
          "optim.warmup_steps": 500, "method.teacher_steps": 2_000, "method.student_steps": 2_000,
-         "optim.bce": "sum", "run.checkpoint_every": 2_000},
+         "optim.bce": "sum", "optim.lr": 0.02, "run.checkpoint_every": 2_000},
         seeds=(0, 1, 2),
         data_root=True,
         note="full MNIST from torchvision's files, 84x84 grids, ResNet-18, 32k steps, MILe k_t=k_s=2,000; BCE "
