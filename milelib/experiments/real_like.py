@@ -58,7 +58,8 @@ PROFILES = {
         seeds=(0, 1, 2),
         data_root=True,
         note="ReaL-like grids of the full MNIST (torchvision's files, DATA_ROOT), 84x84, ResNet-18, 16k "
-             "steps of batch 256; BCE summed over classes, bias at -log(C), as the authors ran it; a GPU. A stand-in still: ImageNet itself comes with notebook 01's loaders",
+             "steps of batch 256; BCE summed over classes, bias at -log(C), as the authors ran it; a GPU. "
+             "A stand-in still: ImageNet itself comes with notebook 01's loaders",
     ),
 }
 
