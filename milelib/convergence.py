@@ -47,7 +47,7 @@ def stand_ins() -> dict:
             "mile": {"method.teacher_steps": [100, 200, 400], "method.student_steps": [25, 100],
                      "method.rho": [0.25, 0.5]}}),
         "multi_mnist": (multi_mnist.PROFILES, {  # the same images and network as real_like: its loss
-            "lengths": [800, 1_600, 3_200, 6_400, 12_800], "loss_steps": 6_400,  # stage searched around
+            "lengths": [800, 1_600, 3_200, 6_400, 12_800, 25_600], "loss_steps": 6_400,  # stage searched around
             "lrs": {"mean": [0.4, 0.8, 1.6], "sum": [0.08]},                      # real_like's choice
             "mile": {"method.teacher_steps": [100, 200], "method.student_steps": [25, 100],
                      "method.rho": [0.1, 0.25, 0.5]}}),

