@@ -21,7 +21,8 @@ PROFILES = {
     "smoke": Profile(
         {**MILE, "data.digit_size": 14, "data.train": 256, "data.val": 64, "data.test": 128,
          "optim.steps": 24, "optim.batch_size": 32, "optim.warmup_steps": 2, "optim.bce": "mean",
-         "method.teacher_steps": 4, "method.student_steps": 2, "run.threads": 1, "run.log_every": 4, "run.checkpoint_every": 8},
+         "method.teacher_steps": 4, "method.student_steps": 2, "run.threads": 1, "run.log_every": 4,
+         "run.checkpoint_every": 8},
         seeds=(0,),
         note="wiring only: 24 steps on 256 grids of 14x14 digits, one seed",
     ),
