@@ -282,8 +282,6 @@ def _cases(tmp: Path):
             "data": "webvision", "data.root": str(webvision_tree("nolabel"))}).data)),
         ("unknown launcher", lambda: sweep.check_launcher("slurm", 1)),
         ("notebook GPUS of 0", lambda: experiments.check_parameters({"PROFILE": "quick", "GPUS": 0})),
-        ("milelib sweep of notebook 08's two-stage experiment", lambda: sweep.run_experiment(
-            experiments.get("single_positive").EXPERIMENT, "smoke", results_dir=tmp)),
         ("notebook 08 reporting on a development seed", lambda: experiments.get("single_positive").check_final_seeds(
             "quick", [1, 10])),
         ("notebook SELECT given as a string (papermill -p SELECT yes)", lambda: experiments.check_parameters(

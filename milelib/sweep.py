@@ -115,21 +115,13 @@ def run(points: dict[str, dict] | Callable[[int], dict[str, dict]], base: RunCon
 def run_experiment(exp, profile: str, seeds=None, results_dir="results", overrides: dict | None = None,
                    jobs: int | None = None, points: dict | None = None, data_root=None, log=print,
                    launcher: str = "local", gpus: int = 1) -> pd.DataFrame:
-    """An experiment's points (or `points`) under `profile`, in the shared store of `results_dir`."""
-    base = exp.config(profile, overrides, data_root)
-    seeds = exp.profile(profile).seeds if seeds is None else (seeds,) if isinstance(seeds, int) else tuple(seeds)
+    """An experiment's runs (or only `points`) under `profile`, in the shared store of `results_dir`:
+    the same runs as its notebook (an `experiments.Session`'s `run`)."""
+    from .experiments import Session  # here: the experiments build on this module
 
-    def run_points(chosen, seeds_=seeds):
-        return run(chosen, base, seeds_, store_dir(results_dir, profile), axes=exp.axes, jobs=jobs, log=log,
-                   launcher=launcher, gpus=gpus)
-
-    if exp.stages is not None and points is None:  # runs that name earlier runs' files, stage by stage
-        return exp.stages(profile, base, seeds, run_points)
-    chosen = points or exp.points_for(profile, base)
-    if not chosen:
-        raise ValueError(f"experiment {exp.name!r} has no fixed runs (it chooses them on validation first, then "
-                         f"runs them on other seeds): run its notebook, notebooks/{exp.notebook}.ipynb")
-    return run_points(chosen)
+    seeds = (seeds,) if isinstance(seeds, int) else seeds
+    return Session(exp.name, profile, seeds, results_dir, overrides or {}, jobs, data_root, launcher, gpus,
+                   log=log).run(points)
 
 
 def check_launcher(launcher: str, gpus: int) -> None:

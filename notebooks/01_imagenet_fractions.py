@@ -54,17 +54,11 @@ LAUNCHER = "local"          # local | torchrun: each run on GPUS processes (DDP)
 GPUS = 1                    # processes per run under torchrun
 
 # %%
-import time
+from milelib import evidence, experiments, report
 
-from milelib import evidence, experiments, report, sweep
-from milelib.results import notebook_dir
-
-experiments.check_parameters(globals())  # a mistyped papermill -p NAME fails here, in one line
-table1 = experiments.get("imagenet_fractions")
-started, exp = time.time(), table1.EXPERIMENT
-base = exp.config(PROFILE, SETTINGS, data_root=DATA_ROOT)
-out = notebook_dir(RESULTS_DIR, exp.notebook, PROFILE)
-print(f"profile {PROFILE!r}: {exp.profile(PROFILE).note}\nresults in {out.resolve()}")
+# every parameter is checked first: a mistyped papermill -p NAME fails here, in one line
+session = experiments.Session.from_parameters("imagenet_fractions", globals())
+table1, base, out = session.module, session.base, session.out
 experiments.describe_data(base)
 
 # %% [markdown]
@@ -73,8 +67,7 @@ experiments.describe_data(base)
 # read back from the store), LL-R on ImageNet.
 
 # %%
-table = sweep.run_experiment(exp, PROFILE, SEEDS, RESULTS_DIR, SETTINGS, JOBS, data_root=DATA_ROOT,
-                             launcher=LAUNCHER, gpus=GPUS)
+table = session.run()
 
 # %% [markdown]
 # ## Table 1 on our data
@@ -123,4 +116,4 @@ report.mean_std_table(table, table1.KEYS)
 # ## Record the numbers
 
 # %%
-exp.record(out, PROFILE, base, table, claims, started, controls)
+session.record(table, claims, controls)

@@ -56,18 +56,13 @@ LAUNCHER = "local"          # local | torchrun: each run on GPUS processes (DDP)
 GPUS = 1                    # processes per run under torchrun
 
 # %%
-import time
+from milelib import evidence, experiments, report
 
-from milelib import evidence, experiments, report, sweep
-from milelib.results import notebook_dir
-
-experiments.check_parameters(globals())  # a mistyped papermill -p NAME fails here, in one line
 table2 = experiments.get("webvision")
-started, exp = time.time(), table2.EXPERIMENT
-settings = {**(table2.imagenet_settings() if PROFILE == "paper" else {}), **SETTINGS}
-base = exp.config(PROFILE, settings, data_root=DATA_ROOT)
-out = notebook_dir(RESULTS_DIR, exp.notebook, PROFILE)
-print(f"profile {PROFILE!r}: {exp.profile(PROFILE).note}\nresults in {out.resolve()}")
+# every parameter is checked first: a mistyped papermill -p NAME fails here, in one line
+session = experiments.Session.from_parameters("webvision", globals(),  # with ImageNet val beside WebVision's
+                                              extra=table2.imagenet_settings() if PROFILE == "paper" else {})
+base, out = session.base, session.out
 experiments.describe_data(base)
 
 # %% [markdown]
@@ -76,8 +71,7 @@ experiments.describe_data(base)
 # read back from the store.
 
 # %%
-table = sweep.run_experiment(exp, PROFILE, SEEDS, RESULTS_DIR, settings, JOBS, data_root=DATA_ROOT,
-                             launcher=LAUNCHER, gpus=GPUS)
+table = session.run()
 
 # %% [markdown]
 # ## Table 2 on our data
@@ -118,4 +112,4 @@ claims
 # ## Record the numbers
 
 # %%
-exp.record(out, PROFILE, base, table, claims, started, controls)
+session.record(table, claims, controls)

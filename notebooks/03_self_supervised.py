@@ -59,17 +59,11 @@ LAUNCHER = "local"          # local | torchrun: each run on GPUS processes (DDP)
 GPUS = 1                    # processes per run under torchrun
 
 # %%
-import time
+from milelib import evidence, experiments, report
 
-from milelib import evidence, experiments, report, sweep
-from milelib.results import notebook_dir
-
-experiments.check_parameters(globals())  # a mistyped papermill -p NAME fails here, in one line
-tables = experiments.get("self_supervised")
-started, exp = time.time(), tables.EXPERIMENT
-base = exp.config(PROFILE, SETTINGS, data_root=DATA_ROOT)
-out = notebook_dir(RESULTS_DIR, exp.notebook, PROFILE)
-print(f"profile {PROFILE!r}: {exp.profile(PROFILE).note}\nresults in {out.resolve()}")
+# every parameter is checked first: a mistyped papermill -p NAME fails here, in one line
+session = experiments.Session.from_parameters("self_supervised", globals())
+tables, base, out = session.module, session.base, session.out
 experiments.describe_data(base)
 
 # %% [markdown]
@@ -78,8 +72,7 @@ experiments.describe_data(base)
 # teachers, then each seed's students, which name that seed's teachers.
 
 # %%
-table = sweep.run_experiment(exp, PROFILE, SEEDS, RESULTS_DIR, SETTINGS, JOBS, data_root=DATA_ROOT,
-                             launcher=LAUNCHER, gpus=GPUS)
+table = session.run()
 table.attrs["encoders"]
 
 # %% [markdown]
@@ -135,4 +128,4 @@ report.mean_std_table(table[table.stage != "encoder"], tables.KEYS)
 # ## Record the numbers
 
 # %%
-exp.record(out, PROFILE, base, table, claims, started, controls)
+session.record(table, claims, controls)

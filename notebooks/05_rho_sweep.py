@@ -59,18 +59,12 @@ LAUNCHER = "local"          # local | torchrun: each run on GPUS processes (DDP)
 GPUS = 1                    # processes per run under torchrun
 
 # %%
-import time
-
-from milelib import evidence, experiments, plots, report, sweep
+from milelib import evidence, experiments, plots, report
 from milelib.experiments import real_like
-from milelib.results import notebook_dir
 
-experiments.check_parameters(globals())  # a mistyped papermill -p NAME fails here, in one line
-fig3b = experiments.get("rho_sweep")
-started, exp = time.time(), fig3b.EXPERIMENT
-base = exp.config(PROFILE, SETTINGS, data_root=DATA_ROOT)
-out = notebook_dir(RESULTS_DIR, exp.notebook, PROFILE)
-print(f"profile {PROFILE!r}: {exp.profile(PROFILE).note}\nresults in {out.resolve()}")
+# every parameter is checked first: a mistyped papermill -p NAME fails here, in one line
+session = experiments.Session.from_parameters("rho_sweep", globals())
+fig3b, base, out = session.module, session.base, session.out
 real_like.describe(base)
 
 # %% [markdown]
@@ -79,8 +73,7 @@ real_like.describe(base)
 # notebooks 04 and 07 through the run store.
 
 # %%
-table = sweep.run_experiment(exp, PROFILE, SEEDS, RESULTS_DIR, SETTINGS, JOBS, data_root=DATA_ROOT,
-                             launcher=LAUNCHER, gpus=GPUS)
+table = session.run()
 
 # %% [markdown]
 # ## Fig. 3b on our data
@@ -126,4 +119,4 @@ claims
 # ## Record the numbers
 
 # %%
-exp.record(out, PROFILE, base, table, claims, started, controls)
+session.record(table, claims, controls)

@@ -50,19 +50,13 @@ LAUNCHER = "local"          # local | torchrun: each run on GPUS processes (DDP)
 GPUS = 1                    # processes per run under torchrun
 
 # %%
-import time
-
 import pandas as pd
 
-from milelib import evidence, experiments, plots, report, sweep
-from milelib.results import notebook_dir
+from milelib import evidence, experiments, plots, report
 
-experiments.check_parameters(globals())  # a mistyped papermill -p NAME fails here, in one line
-mm = experiments.get("multi_mnist")
-started, exp = time.time(), mm.EXPERIMENT
-base = exp.config(PROFILE, SETTINGS, data_root=DATA_ROOT)
-out = notebook_dir(RESULTS_DIR, exp.notebook, PROFILE)
-print(f"profile {PROFILE!r}: {exp.profile(PROFILE).note}\nresults in {out.resolve()}")
+# every parameter is checked first: a mistyped papermill -p NAME fails here, in one line
+session = experiments.Session.from_parameters("multi_mnist", globals())
+mm, base, out = session.module, session.base, session.out
 
 # %% [markdown]
 # ## Train every method over the seeds
@@ -70,8 +64,7 @@ print(f"profile {PROFILE!r}: {exp.profile(PROFILE).note}\nresults in {out.resolv
 # store, not retrained. LL-R trains beside them, a control run.
 
 # %%
-table = sweep.run_experiment(exp, PROFILE, SEEDS, RESULTS_DIR, SETTINGS, JOBS, data_root=DATA_ROOT,
-                             launcher=LAUNCHER, gpus=GPUS)
+table = session.run()
 table = mm.with_predict_all(table, base)
 
 # %% [markdown]
@@ -130,4 +123,4 @@ plots.savefig(fig, out, "table5_example_grids")
 # time.
 
 # %%
-exp.record(out, PROFILE, base, table, claims, started, controls)
+session.record(table, claims, controls)

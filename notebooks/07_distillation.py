@@ -51,18 +51,12 @@ LAUNCHER = "local"          # local | torchrun: each run on GPUS processes (DDP)
 GPUS = 1                    # processes per run under torchrun
 
 # %%
-import time
-
-from milelib import evidence, experiments, plots, report, sweep
+from milelib import evidence, experiments, plots, report
 from milelib.experiments import real_like
-from milelib.results import notebook_dir
 
-experiments.check_parameters(globals())  # a mistyped papermill -p NAME fails here, in one line
-fig5 = experiments.get("distillation")
-started, exp = time.time(), fig5.EXPERIMENT
-base = exp.config(PROFILE, SETTINGS, data_root=DATA_ROOT)
-out = notebook_dir(RESULTS_DIR, exp.notebook, PROFILE)
-print(f"profile {PROFILE!r}: {exp.profile(PROFILE).note}\nresults in {out.resolve()}")
+# every parameter is checked first: a mistyped papermill -p NAME fails here, in one line
+session = experiments.Session.from_parameters("distillation", globals())
+fig5, base, out = session.module, session.base, session.out
 real_like.describe(base)
 
 # %% [markdown]
@@ -71,8 +65,7 @@ real_like.describe(base)
 # the run store trains them once.
 
 # %%
-table = sweep.run_experiment(exp, PROFILE, SEEDS, RESULTS_DIR, SETTINGS, JOBS, data_root=DATA_ROOT,
-                             launcher=LAUNCHER, gpus=GPUS)
+table = session.run()
 
 # %% [markdown]
 # ## Fig. 5 on our data
@@ -115,4 +108,4 @@ claims
 # ## Record the numbers
 
 # %%
-exp.record(out, PROFILE, base, table, claims, started, controls)
+session.record(table, claims, controls)

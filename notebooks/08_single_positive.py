@@ -64,41 +64,25 @@ GPUS = 1                    # processes per run under torchrun
 SELECT = False              # True: rerun the selection sweep (else read selection.json when there is one)
 
 # %%
-import time
-
-from milelib import experiments, plots, report, sweep
+from milelib import experiments, plots, report
 from milelib.experiments import real_like
-from milelib.results import notebook_dir
+from milelib.results import read_json
 
-experiments.check_parameters(globals())  # a mistyped papermill -p NAME fails here, in one line
-sp = experiments.get("single_positive")
-started, exp = time.time(), sp.EXPERIMENT
-base = exp.config(PROFILE, SETTINGS, data_root=DATA_ROOT)
-out = notebook_dir(RESULTS_DIR, exp.notebook, PROFILE)
-store = sweep.store_dir(RESULTS_DIR, PROFILE)
-seeds = exp.profile(PROFILE).seeds if SEEDS is None else [SEEDS] if isinstance(SEEDS, int) else SEEDS
-sp.check_final_seeds(PROFILE, seeds)  # never report on the seeds the settings were chosen on
-run_args = dict(jobs=JOBS, launcher=LAUNCHER, gpus=GPUS)
-print(f"profile {PROFILE!r}: {exp.profile(PROFILE).note}\nresults in {out.resolve()}")
+# every parameter is checked first: a mistyped papermill -p NAME fails here, in one line
+session = experiments.Session.from_parameters("single_positive", globals())
+sp, base, out = session.module, session.base, session.out
 {name: real_like.describe(cfg) for name, cfg in sp.stand_in_configs(base).items()}
 
 # %% [markdown]
-# ## Stage 1: selection on validation grids (development seeds)
-# Every candidate tried, its mean ± std validation mAP over the development seeds; `chosen` marks
-# what the final stage runs.
+# ## Selection on validation grids, then the chosen settings on the final seeds
+# Stage 1 trains every candidate on the development seeds (or reads `selection.json`, made for these
+# base settings); stage 2 trains the chosen settings on seeds never used in development, whose test
+# grids are read here for the first time. Every candidate tried, its mean ± std validation mAP over
+# the development seeds; `chosen` marks what the final stage runs.
 
 # %%
-chosen = sp.selection(PROFILE, base, store, out / "selection.json", SELECT, **run_args)
-sp.candidates_table(chosen)
-
-# %% [markdown]
-# ## Stage 2: the chosen settings on the final seeds
-# Seeds never used in development; test grids read here for the first time.
-
-# %%
-table = sp.run_stage(chosen["final"], base, seeds, store, **run_args)
-table.attrs["points"] = chosen["final"]
-table = sp.with_predict_all(table, base)
+table = session.run()
+sp.candidates_table(read_json(out / sp.SELECTION))
 
 # %% [markdown]
 # ## The tables
@@ -147,4 +131,4 @@ print(sp.plain_answer(answer))
 # configs, git revision, packages, device and wall time; `selection.json` the selection stage.
 
 # %%
-exp.record(out, PROFILE, base, table, answer, started, controls)
+session.record(table, answer, controls)

@@ -30,3 +30,14 @@ def test_sweep_runs_an_experiment_into_the_store_and_prints_its_table(tmp_path, 
     assert list(table.label) == ["Softmax", "Sigmoid", "MILe (released code)", "MILe (Algorithm 1)",
                                  "Oracle (BCE on true sets)", "LL-R"]
     assert all((tmp_path / "runs" / "smoke" / d.split("/runs/smoke/")[1] / "result.json").exists() for d in table.run_dir)
+
+
+def test_sweep_runs_notebook_08s_two_stages(tmp_path, capsys):
+    """`milelib sweep single_positive` runs the selection on the development seeds, records it, then
+    the chosen settings on the final seeds: the notebook's runs, through the same session."""
+    main(["sweep", "single_positive", "--profile", "smoke", "--results-dir", str(tmp_path), "--jobs", "1",
+          "--set", "run.progress=false"])
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert (tmp_path / "08_single_positive" / "smoke" / "selection.json").exists()
+    assert set(table.seed.dropna()) == {10} and {"ReaL-like", "Multi-MNIST"} == set(table.stand_in)
+    assert "Predict every class" in set(table.label)

@@ -36,9 +36,9 @@ class Experiment:
     points: dict | Callable         # label -> dotted overrides: the runs of one seed; or a function
                                     # (profile name, base config) -> such a dict
     axes: tuple = field(default=())  # dotted keys the points vary, shown as columns of the table
-    stages: Callable | None = None   # runs that name earlier runs' files (pretraining, then teachers, then
-                                     # students): (profile, base, seeds, run_points) -> table; run_points
-                                     # (points, seeds) trains them in the notebook's store
+    stages: Callable | None = None   # runs in stages (03: pretraining, teachers, students, each naming the
+                                     # earlier's files; 08: selection, then final runs): (session) -> table,
+                                     # session.run_points(points, seeds) training them in its store
 
     @property
     def notebook(self) -> str:
@@ -164,3 +164,9 @@ def describe_data(cfg: RunConfig):
             rows += [(f"{name} images with ReaL labels", int((sizes > 0).sum())),
                      (f"{name} ReaL labels per labelled image", round(float(sizes[sizes > 0].mean()), 3))]
     return pd.DataFrame(rows, columns=["data", "value"]).set_index("data")
+
+
+from .session import Session  # noqa: E402 - the session builds on the helpers above
+
+__all__ = ["NAMES", "PARAMETERS", "PROFILE_NAMES", "Experiment", "Profile", "Session", "check_parameters",
+           "describe_data", "get", "grid"]

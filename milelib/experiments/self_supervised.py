@@ -157,11 +157,13 @@ def encoders_found(data_root) -> dict[str, str]:
     return found
 
 
-def run_stages(profile: str, base, seeds, run_points) -> pd.DataFrame:
+def run_stages(session) -> pd.DataFrame:
     """The three stages (see the module's docstring); one table of every run, its stage a column.
-    `run_points(points, seeds)` is sweep.run with the notebook's store, jobs and launcher. On the
-    stand-in the runs from scratch, which need no encoder, train beside the encoders."""
+    `session.run_points(points, seeds)` trains in the notebook's store. On the stand-in the runs
+    from scratch, which need no encoder, train beside the encoders."""
     from ..methods.simclr import export_encoder
+
+    profile, base, seeds, run_points = session.profile, session.base, session.seeds, session.run_points
 
     points = {"encoders (seed 0)": encoder_points(profile, base)}
     if profile == "paper":

@@ -55,7 +55,7 @@ PREDICT_ALL = "Predict every class"
 KEYS = ["map", "f1@best", "f1@0.25", "f1@0.5", "precision@0.5", "recall@0.5", "accuracy", "real_accuracy",
         "coverage@0.5"]
 
-EXPERIMENT = Experiment("single_positive", PROFILES, {})
+SELECTION = "selection.json"  # beside the notebook's results: the selection stage's outcome
 
 
 def candidates(profile: str, cfg) -> dict[str, dict[str, dict]]:
@@ -174,6 +174,21 @@ def selection(profile: str, base, store, path, rerun: bool, **kwargs) -> dict:
     chosen.update({"git": git_revision(), "wall_time_s": round(time.time() - started, 1), "runs": len(table)})
     atomic_write_json(path, chosen)
     return chosen
+
+
+def run_stages(session) -> pd.DataFrame:
+    """The notebook's runs: the selection on the development seeds (read from selection.json when it
+    was made for this base config, unless session.select), then the chosen settings on the final
+    seeds, framed by a row per stand-in for predicting every class."""
+    check_final_seeds(session.profile, session.seeds)  # never report on the seeds settings were chosen on
+    args = dict(jobs=session.jobs, launcher=session.launcher, gpus=session.gpus, log=session.log)
+    chosen = selection(session.profile, session.base, session.store, session.out / SELECTION, session.select, **args)
+    table = run_stage(chosen["final"], session.base, session.seeds, session.store, **args)
+    table.attrs["points"] = chosen["final"]
+    return with_predict_all(table, session.base)
+
+
+EXPERIMENT = Experiment("single_positive", PROFILES, {}, stages=run_stages)
 
 
 def candidates_table(chosen: dict) -> pd.DataFrame:

@@ -1,0 +1,88 @@
+"""A notebook's session: made once from its parameters cell, it checks them, builds the base config,
+and holds what every later cell needs (the experiment, seeds, output folder, run store, jobs,
+launcher). `run()` is the experiment's one entry point: its points, or its stages (notebook 03's
+pretraining, fine-tuning and students; notebook 08's selection and final runs); `record()` writes
+the table, controls and claims with their provenance. The command line (`milelib sweep NAME`)
+makes the same session, so a notebook and the shell run the same runs.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from .. import sweep
+from ..results import notebook_dir
+from . import check_parameters, get
+
+
+@dataclass
+class Session:
+    name: str                       # the experiment (experiments.NAMES)
+    profile: str = "quick"
+    seeds: tuple | None = None      # None: the profile's
+    results_dir: str = "results"
+    settings: dict = field(default_factory=dict)  # dotted settings over the profile's
+    jobs: int | None = None
+    data_root: str | None = None
+    launcher: str = "local"
+    gpus: int = 1
+    select: bool = False            # notebook 08: rerun its selection instead of reading selection.json
+    log: object = print
+    started: float = field(default_factory=time.time)
+
+    @classmethod
+    def from_parameters(cls, name: str, namespace: dict, extra: dict | None = None) -> Session:
+        """The session of a notebook's parameters cell (`globals()`): every parameter checked first,
+        in one line; `extra` settings go under SETTINGS (02's ImageNet val on the paper path)."""
+        check_parameters(namespace)
+        seeds = namespace.get("SEEDS")
+        session = cls(name, namespace["PROFILE"], (seeds,) if isinstance(seeds, int) else seeds,
+                      namespace["RESULTS_DIR"], {**(extra or {}), **namespace["SETTINGS"]},
+                      namespace.get("JOBS"), namespace.get("DATA_ROOT"), namespace.get("LAUNCHER", "local"),
+                      namespace.get("GPUS", 1), namespace.get("SELECT", False))
+        print(f"profile {session.profile!r}: {session.exp.profile(session.profile).note}\n"
+              f"results in {session.out.resolve()}")
+        return session
+
+    def __post_init__(self):
+        sweep.check_launcher(self.launcher, self.gpus)
+        if self.seeds is None:
+            self.seeds = self.exp.profile(self.profile).seeds
+        self.seeds = tuple(self.seeds)
+
+    @cached_property
+    def module(self):
+        return get(self.name)
+
+    @property
+    def exp(self):
+        return self.module.EXPERIMENT
+
+    @cached_property
+    def base(self):
+        return self.exp.config(self.profile, self.settings, self.data_root)
+
+    @property
+    def out(self) -> Path:
+        return notebook_dir(self.results_dir, self.exp.notebook, self.profile)
+
+    @property
+    def store(self) -> Path:
+        return sweep.store_dir(self.results_dir, self.profile)
+
+    def run_points(self, points, seeds=None):
+        """Train `points` (label -> dotted settings, or a function of the seed) over `seeds` (the
+        session's by default) in the run store; the sweep's table."""
+        return sweep.run(points, self.base, self.seeds if seeds is None else seeds, self.store, axes=self.exp.axes,
+                         jobs=self.jobs, log=self.log, launcher=self.launcher, gpus=self.gpus)
+
+    def run(self, points: dict | None = None):
+        """Every run of the experiment (or only `points`), one row each; finished runs are read back."""
+        if points is None and self.exp.stages is not None:
+            return self.exp.stages(self)
+        return self.run_points(points or self.exp.points_for(self.profile, self.base))
+
+    def record(self, table, claims, controls=None) -> None:
+        self.exp.record(self.out, self.profile, self.base, table, claims, self.started, controls)
