@@ -57,16 +57,26 @@ def stand_ins() -> dict:
 def choose_length(table: pd.DataFrame, tolerance: float = TOLERANCE, metric: str = METRIC) -> int | None:
     """The shortest length L (column `steps`) at which, for every method (column `method`), the
     validation metric at 2L is at most `tolerance` points above that at L; None when no length of
-    the table qualifies (the sweep must go longer). Means over seeds where there are several."""
-    means = 100 * table.groupby(["method", "steps"])[metric].mean()
+    the table qualifies (the sweep must go longer). Means over seeds. A length at which a method's
+    pseudo-label sets collapsed on some seed (`collapsed`) says nothing of its convergence: that
+    method is left out of the rule there."""
+    groups = [table.method, table.steps]
+    means, whole = 100 * table.groupby(groups)[metric].mean(), ~collapsed(table).groupby(groups).any()
     lengths = sorted(table.steps.unique())
     for short in lengths:
         if 2 * short not in lengths:
             continue
-        gains = [means[(m, 2 * short)] - means[(m, short)] for m in table.method.unique()]
-        if max(gains) <= tolerance:
+        gains = [means[(m, 2 * short)] - means[(m, short)] for m in table.method.unique()
+                 if whole.get((m, short), False) and whole.get((m, 2 * short), False)]
+        if gains and max(gains) <= tolerance:
             return int(short)
     return None
+
+
+def collapsed(table: pd.DataFrame) -> pd.Series:
+    """Runs whose last pseudo-label sets were mostly empty or all-class (MILe's two collapses)."""
+    shares = [table[c].fillna(0) for c in ("final_empty_share", "final_full_share") if c in table]
+    return sum(shares, pd.Series(0.0, index=table.index)) > 0.5
 
 
 def best(table: pd.DataFrame, metric: str = METRIC) -> pd.Series:
@@ -78,8 +88,8 @@ def best(table: pd.DataFrame, metric: str = METRIC) -> pd.Series:
 def _run(points: dict[str, dict], identity: dict[str, dict], base, store, jobs, log, seeds=SEEDS) -> pd.DataFrame:
     table = sweep.run(points, base, seeds, store, jobs=jobs, log=log, shown="val/")
     columns = pd.DataFrame([identity[label] for label in table.label])
-    return pd.concat([columns, table[["seed", "config_hash", *[c for c in table if c.startswith("val/")],
-                                      "train_wall_time_s"]]], axis=1)
+    kept = [c for c in table if c.startswith("val/") or c in ("final_empty_share", "final_full_share")]
+    return pd.concat([columns, table[["seed", "config_hash", *kept, "train_wall_time_s"]]], axis=1)
 
 
 def loss_stage(base, lrs: dict, steps: int, store, jobs=None, log=print) -> pd.DataFrame:

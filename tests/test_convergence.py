@@ -1,0 +1,66 @@
+"""The training-length protocol: its rule on hand-made curves, its record end to end on the smoke
+profile, and the convergence control that notebooks read from that record."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from milelib import convergence as cv, experiments
+from milelib.experiments import controls
+
+
+def curve(method: str, points: dict[int, list[float]], **extra) -> list[dict]:
+    return [{"method": method, "steps": n, "seed": s, "val/map": v / 100, **extra}
+            for n, values in points.items() for s, v in enumerate(values)]
+
+
+def test_the_shortest_length_whose_doubling_adds_at_most_half_a_point_for_every_method():
+    sigmoid = curve("Sigmoid", {100: [80, 82], 200: [85, 85], 400: [85.4, 85.4], 800: [85.5, 85.5]})
+    mile = curve("MILe", {100: [70, 70], 200: [75, 75], 400: [76, 76], 800: [76.3, 76.3]})
+    # Sigmoid: 200 -> 400 adds 0.4; MILe adds 1.0 there and 0.3 from 400 to 800
+    assert cv.choose_length(pd.DataFrame(sigmoid)) == 200
+    assert cv.choose_length(pd.DataFrame(sigmoid + mile)) == 400
+    assert cv.choose_length(pd.DataFrame(sigmoid + mile), tolerance=0.2) is None  # the sweep must go longer
+
+
+def test_a_collapsed_method_is_left_out_of_the_rule_where_it_collapsed():
+    sigmoid = curve("Sigmoid", {100: [80], 200: [85], 400: [85.2]})
+    mile = curve("MILe", {100: [70], 200: [60]}, final_full_share=0.0) + curve("MILe", {400: [61]}, final_full_share=1.0)
+    table = pd.DataFrame(sigmoid + mile)
+    table.loc[(table.method == "MILe") & (table.steps == 200), "final_full_share"] = 0.9  # all-class sets
+    assert cv.collapsed(table).sum() == 2
+    assert cv.choose_length(table) == 200  # Sigmoid decides alone at 200 -> 400
+
+
+def test_the_protocol_records_its_stages_and_choice_on_the_smoke_profile(tmp_path):
+    choice = cv.protocol("real_like", "smoke", tmp_path, jobs=1, log=lambda *a, **k: None)
+    folder = tmp_path / "convergence" / "real_like" / "smoke"
+    assert {p.name for p in folder.iterdir()} == {"loss.csv", "lengths.csv", "mile.csv", "lengths.png", "choice.json",
+                                                 "provenance.json"}
+    assert json.loads((folder / "choice.json").read_text()) == choice
+    loss = pd.read_csv(folder / "loss.csv")
+    assert set(loss.seed) == set(cv.SEEDS) and choice["optim.lr"] in set(loss.lr)  # read on validation only
+    assert not [c for c in loss if c.startswith(("map", "f1", "accuracy"))]
+    lengths = pd.read_csv(folder / "lengths.csv")
+    assert {"Sigmoid", "MILe", "MILe (chosen)"} <= set(lengths.method)
+
+
+def test_the_convergence_control_reads_the_record(tmp_path):
+    base = experiments.get("kt_ks_heatmap").EXPERIMENT.config("smoke")
+    folder = tmp_path / "convergence" / "real_like" / "smoke"
+    folder.mkdir(parents=True)
+    assert controls.converged(base, "real_like", "smoke", tmp_path)["verdict"] == "not measured"
+    steps = base.optim.steps
+    lengths = curve("Sigmoid", {steps: [80, 80, 80], 2 * steps: [80.2, 80.4, 80.3]})
+    lengths += curve("MILe (chosen)", {steps: [70, 70, 70], 2 * steps: [70.1, 70.1, 70.1]})
+    pd.DataFrame(lengths).to_csv(folder / "lengths.csv", index=False)
+    record = {"optim.steps": steps, "optim.bce": base.optim.bce, "optim.lr": base.optim.lr, "seeds": [100, 101, 102],
+              "tolerance_points": 0.5}
+    (folder / "choice.json").write_text(json.dumps(record))
+    row = controls.converged(base, "real_like", "smoke", tmp_path)
+    assert row["verdict"] == "holds" and abs(row["gap"] - 0.3) < 1e-9
+    assert controls.converged(base.override({"optim.lr": 0.5}), "real_like", "smoke", tmp_path)["verdict"] == \
+        "not measured for these settings"
+    (folder / "choice.json").write_text(json.dumps({**record, "tolerance_points": 0.2}))
+    assert controls.converged(base, "real_like", "smoke", tmp_path)["verdict"] == "fails"
