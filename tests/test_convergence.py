@@ -64,3 +64,12 @@ def test_the_convergence_control_reads_the_record(tmp_path):
         "not measured for these settings"
     (folder / "choice.json").write_text(json.dumps({**record, "tolerance_points": 0.2}))
     assert controls.converged(base, "real_like", "smoke", tmp_path)["verdict"] == "fails"
+
+
+def test_the_trained_control_names_runs_left_at_chance():
+    table = pd.DataFrame([{"label": "Sigmoid", "seed": 0, "val/accuracy": 0.85},
+                          {"label": "Softmax", "seed": 0, "val/accuracy": 0.10},
+                          {"label": "Softmax", "seed": 1, "val/accuracy": 0.80}])
+    row = controls.trained(table)
+    assert row["verdict"] == "fails" and row["failed runs"] == "Softmax (seed 0)"
+    assert controls.trained(table[table["val/accuracy"] > 0.5])["verdict"] == "holds"
