@@ -20,8 +20,8 @@ from ..report import scale
 from . import Experiment, grid
 from .real_like import PROFILES, baselines, best_on_val
 
-# k_t and k_s values per profile, in steps: quick's span 1/6 of an epoch (156 steps) to 1/4 of the
-# 6,400-step run, by factors of 4 (its chosen k_t=400, k_s=25 is a cell).
+# k_t and k_s values per profile, in steps: quick's span 1/6 of an epoch (156 steps) to half of the
+# 3,200-step run, by factors of 4 (its chosen k_t=400, k_s=25 is a cell).
 VALUES = {"smoke": [2, 4], "quick": [25, 100, 400, 1_600], "paper": [500, 1_000, 2_000, 4_000]}
 AXES = ("method.teacher_steps", "method.student_steps")
 HEADLINE = "f1@0.5"  # ReaL-F1; Table 1's label coverage of 1.00 for Softmax implies the 0.5 threshold
