@@ -101,5 +101,5 @@ def test_multi_mnist_trains_ll_r_and_reads_its_oracle_as_a_control(tmp_path):
     assert set(mm.EXPERIMENT.points_for("smoke", base)) == set(mm.METHODS) | {"LL-R"}
     rows = [run(label, s, v + s / 100) for label, v in (("Sigmoid", 0.6), (mm.ORACLE, 0.9), ("LL-R", 0.7)) for s in SEEDS]
     found = mm.positive_controls(pd.DataFrame(rows), base, "smoke", tmp_path)
-    assert list(found.a) == [mm.ORACLE, "LL-R", f"{base.optim.steps} steps"]
-    assert list(found.verdict) == ["holds", "holds", "not measured"]  # no convergence record under tmp_path
+    assert list(found.a) == [mm.ORACLE, "LL-R", f"{base.optim.steps} steps", "every run"]
+    assert list(found.verdict) == ["holds", "holds", "not measured", "holds"]  # no convergence record under tmp_path
