@@ -37,7 +37,7 @@
 # | profile | data | runtime |
 # |---|---|---|
 # | `smoke` | 256 ReaL-like grids, 16 steps, 1 seed | under a minute on a CPU (wiring only) |
-# | `quick` | ReaL-like grids of the embedded digits at 7x7, 10k grids, 3,200 steps, 5 seeds | 16 minutes on a 2-core CPU (measured, from an empty store) |
+# | `quick` | ReaL-like grids of the embedded digits at 7x7, 10k grids, 3,200 steps, 5 seeds | 16 minutes on a 2-core CPU (measured from an empty store, the test suite running beside it) |
 # | `paper` | ReaL-like grids of the full MNIST (`DATA_ROOT`), ResNet-18, 3 seeds | a GPU; hours |
 
 # %% tags=["parameters"]
