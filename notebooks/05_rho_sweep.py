@@ -45,7 +45,7 @@
 # | profile | data | runtime |
 # |---|---|---|
 # | `smoke` | 256 ReaL-like grids, 16 steps, 2 values of rho, 1 seed | under a minute on a CPU (wiring only) |
-# | `quick` | ReaL-like grids of the embedded digits at 7x7, 10k grids, 6 values of rho, 2 seeds | minutes on a 2-core CPU |
+# | `quick` | ReaL-like grids of the embedded digits at 7x7, 10k grids, 6 values of rho, 3,200 steps, 5 seeds | 4 minutes on a 2-core CPU with notebook 07's runs in the store (measured) |
 # | `paper` | ReaL-like grids of the full MNIST (`DATA_ROOT`), ResNet-18, 3 seeds | a GPU; hours |
 
 # %% tags=["parameters"]
