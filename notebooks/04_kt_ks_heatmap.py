@@ -46,7 +46,7 @@
 # | profile | data | runtime |
 # |---|---|---|
 # | `smoke` | 256 ReaL-like grids, 16 steps, a 2 x 2 grid, 1 seed | under a minute on a CPU (wiring only) |
-# | `quick` | ReaL-like grids of the embedded digits at 7x7, 10k grids, a 4 x 4 grid, 2 seeds | minutes on a 2-core CPU |
+# | `quick` | ReaL-like grids of the embedded digits at 7x7, 10k grids, a 4 x 4 grid, 3,200 steps, 5 seeds | 11 minutes on a 2-core CPU with notebook 07's runs in the store (measured) |
 # | `paper` | ReaL-like grids of the full MNIST (`DATA_ROOT`), ResNet-18, 3 seeds | a GPU; hours |
 
 # %% tags=["parameters"]
