@@ -38,7 +38,7 @@ def large_loss_delta(cfg, share: float) -> float:
     epoch, h = (k - 1) / C the share of entries that are hidden positives (k labels per image)."""
     hidden = (mean_labels(cfg) - 1) / 10  # the grids' 10 classes
     epochs = epochs_started(cfg.optim.steps, cfg.data.train, cfg.optim.batch_size)
-    return float(f"{share * hidden / max(epochs - 1, 1):.3g}")  # 3 significant digits: at 41 epochs it is ~1e-4
+    return float(f"{share * hidden / max(epochs - 1, 1):.3g}")  # 3 significant digits: it is ~1e-4
 
 
 def points(base) -> dict[str, dict]:
@@ -88,7 +88,7 @@ def trained(table: pd.DataFrame, num_classes: int = 10) -> dict:
 
 def controls(table: pd.DataFrame, base, stand_in: str, profile: str, results_dir,
              sigmoid: str = SIGMOID, oracle: str = ORACLE, ll_r: str = LL_R) -> pd.DataFrame:
-    """The three controls as claim rows, each decided like a claim (paired 95% interval)."""
+    """The controls as claim rows; the oracle's and LL-R's decided like a claim (paired 95% interval)."""
     rows = [claim(table, ll_r, sigmoid, "map", "control: LL-R above AN (Sigmoid) on mAP", PAPER_LL_R),
             converged(base, stand_in, profile, results_dir)]
     if base.data.name == "grids":  # 10 classes; on the paper's data chance is lower, and not set here
