@@ -1,8 +1,9 @@
 """Training length and loss scale chosen by a protocol on validation data, never by the clock.
 
 A stand-in can only test the paper's claims if its networks reach their plateau (DESIGN,
-"Evidence", rule 1). For each stand-in's profile, three stages on a seed no notebook reports
-(SEEDS), each a sweep in the shared run store whose validation numbers alone are read:
+"Evidence", rule 1). For each stand-in's profile, three stages on seeds no notebook reports
+(SEEDS; means over the three), each a sweep in the shared run store whose validation numbers alone
+are read:
 
 1. loss: Sigmoid and Softmax with BCE averaged or summed over classes (`optim.bce`), at a few
    learning rates, trained long; the (bce, lr) whose worse method has the best validation mAP sets
