@@ -33,10 +33,11 @@ def mean_labels(cfg) -> float:
     return float(datasets.build(cfg.data).splits["val"].true_sets.sum(axis=1).mean())
 
 
-def large_loss_delta(cfg, share: float) -> float:
+def large_loss_delta(cfg, share: float, k: float | None = None) -> float:
     """LL's delta_rel such that it modifies `share` x h of a batch's entries by the last (partial)
-    epoch, h = (k - 1) / C the share of entries that are hidden positives (k labels per image)."""
-    hidden = (mean_labels(cfg) - 1) / 10  # the grids' 10 classes
+    epoch, h = (k - 1) / C the share of entries that are hidden positives (k labels per image, read
+    from the validation grids unless given)."""
+    hidden = ((mean_labels(cfg) if k is None else k) - 1) / 10  # the grids' 10 classes
     epochs = epochs_started(cfg.optim.steps, cfg.data.train, cfg.optim.batch_size)
     return float(f"{share * hidden / max(epochs - 1, 1):.3g}")  # 3 significant digits: it is ~1e-4
 
@@ -87,8 +88,10 @@ def trained(table: pd.DataFrame, num_classes: int = 10) -> dict:
 
 
 def controls(table: pd.DataFrame, base, stand_in: str, profile: str, results_dir,
-             sigmoid: str = SIGMOID, oracle: str = ORACLE, ll_r: str = LL_R) -> pd.DataFrame:
-    """The controls as claim rows; the oracle's and LL-R's decided like a claim (paired 95% interval)."""
+             label=lambda name: name) -> pd.DataFrame:
+    """The controls as claim rows; the oracle's and LL-R's decided like a claim (paired 95% interval).
+    `label` maps SIGMOID, ORACLE and LL_R to the table's labels of those runs ("Sigmoid, 100%", ...)."""
+    sigmoid, oracle, ll_r = label(SIGMOID), label(ORACLE), label(LL_R)
     rows = [claim(table, ll_r, sigmoid, "map", "control: LL-R above AN (Sigmoid) on mAP", PAPER_LL_R),
             converged(base, stand_in, profile, results_dir)]
     if base.data.name == "grids":  # 10 classes; on the paper's data chance is lower, and not set here

@@ -200,9 +200,8 @@ def positive_controls(table: pd.DataFrame, base, profile: str, results_dir) -> p
     Sigmoid; the convergence control once (it reads the profile's record, not a model's runs)."""
     stand_in, frames = "imagenet" if profile == "paper" else STAND_IN, []
     for model in MODELS[profile]:
-        runs = {arg: label(name, pct(1.0), model) for arg, name in
-                (("sigmoid", controls.SIGMOID), ("oracle", controls.ORACLE), ("ll_r", controls.LL_R))}
-        rows = controls.controls(table, base, stand_in, profile, results_dir, **runs)
+        rows = controls.controls(table, base, stand_in, profile, results_dir,
+                                 lambda name: label(name, pct(1.0), model))
         frames.append(rows.assign(claim=rows.claim.where(rows.metric != "map", rows.claim + f" ({model})"))
                       if model else rows)
     rows = pd.concat(frames, ignore_index=True).drop_duplicates("claim", ignore_index=True)

@@ -296,5 +296,4 @@ def positive_controls(table: pd.DataFrame, base, profile: str, results_dir) -> p
     """`controls.controls` on the control runs at 100% and Sigmoid beside them (from `control_init`)."""
     start = control_init(profile, table.attrs.get("encoders", {}))
     return controls.controls(table, base, "imagenet" if profile == "paper" else STAND_IN, profile, results_dir,
-                             **{arg: f"{name}, {start}, {pct(1.0)}" for arg, name in
-                                (("sigmoid", controls.SIGMOID), ("oracle", controls.ORACLE), ("ll_r", controls.LL_R))})
+                             lambda name: f"{name}, {start}, {pct(1.0)}")

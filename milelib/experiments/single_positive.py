@@ -69,8 +69,8 @@ def candidates(profile: str, cfg) -> dict[str, dict[str, dict]]:
     scale, k = cfg.optim.steps / 800, mean_labels(cfg)
     n_epochs = epochs_started(cfg.optim.steps, cfg.data.train, cfg.optim.batch_size)
     c = 10  # both stand-ins' classes (digits)
-    hidden = (k - 1) / c
-    delta = {f"{r:.1%} by the end": r / max(n_epochs - 1, 1) for r in (0.25 * hidden, 0.5 * hidden, hidden)}
+    delta = {f"{share * (k - 1) / c:.1%} by the end": controls.large_loss_delta(cfg, share, k)
+             for share in (0.25, 0.5, 1)}
     negatives = round(0.9 * (c - k) / (c - 1), 3)
     sched = ([(4, 2)] if profile == "smoke" else
              [(round(kt * scale), round(ks * scale)) for kt, ks in ((100, 25), (100, 100), (200, 25), (200, 100))])
@@ -90,8 +90,8 @@ def candidates(profile: str, cfg) -> dict[str, dict[str, dict]]:
                 for f in (0.5, 1.0, 1.5)},
         "ROLE": {f"estimate_lr={lr:g}": {"method": "role", "method.expected_positives": round(k, 3),
                                           "method.estimate_lr": lr} for lr in (1e-3, 1e-2, 1e-1)},
-        "LL-R": {name: {"method": "ll_r", "method.delta_rel": float(f"{d:.3g}")} for name, d in delta.items()},
-        "LL-Ct": {name: {"method": "ll_ct", "method.delta_rel": float(f"{d:.3g}")} for name, d in delta.items()},
+        "LL-R": {name: {"method": "ll_r", "method.delta_rel": d} for name, d in delta.items()},
+        "LL-Ct": {name: {"method": "ll_ct", "method.delta_rel": d} for name, d in delta.items()},
         "EM+APL": {f"alpha={a}, beta={b}": {"method": "em_apl", "method.alpha": a, "method.beta": b,
                                              "method.warmup_epochs": max(1, n_epochs // 2),
                                              "method.neg_proportion": negatives}
@@ -221,8 +221,9 @@ def positive_controls(table: pd.DataFrame, base, profile: str, results_dir) -> p
     frames = []
     for stand_in, cfg in stand_in_configs(base).items():
         runs = table[(table.stand_in == stand_in) & table.seed.notna()]
-        found = controls.controls(runs, cfg, CONVERGENCE[stand_in], profile, results_dir, sigmoid=AN,
-                                  oracle=list(FRAME)[0])
+        ours = {controls.SIGMOID: AN, controls.ORACLE: list(FRAME)[0]}  # 08's names of the two runs
+        found = controls.controls(runs, cfg, CONVERGENCE[stand_in], profile, results_dir,
+                                  lambda name: ours.get(name, name))
         frames.append(found.assign(stand_in=stand_in))
     return pd.concat(frames, ignore_index=True)
 

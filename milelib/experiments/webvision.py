@@ -137,8 +137,7 @@ def positive_controls(table: pd.DataFrame, base, profile: str, results_dir) -> p
                   "seeds": 0, "gap": np.nan, "verdict": "not measured"}
         return pd.DataFrame([unread, controls.converged(base, "webvision", profile, results_dir)])
     clean = noise_label(0)
-    rows = controls.controls(table, base, STAND_IN, profile, results_dir, sigmoid=f"{controls.SIGMOID}, {clean}",
-                             oracle=f"{controls.ORACLE}, {clean}", ll_r=f"{controls.LL_R}, {clean}")
+    rows = controls.controls(table, base, STAND_IN, profile, results_dir, lambda name: f"{name}, {clean}")
     noise = [claim(table, f"Softmax, {clean}", f"Softmax, {noise_label(share)}", "accuracy",
                    f"control: {100 * share:g}% label noise lowers Softmax's top-1 on the clean test grids",
                    "the premise of Table 2: web labels hurt") for share in NOISE[profile] if share]
