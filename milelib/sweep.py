@@ -119,7 +119,6 @@ def run_experiment(exp, profile: str, seeds=None, results_dir="results", overrid
     the same runs as its notebook (an `experiments.Session`'s `run`)."""
     from .experiments import Session  # here: the experiments build on this module
 
-    seeds = (seeds,) if isinstance(seeds, int) else seeds
     return Session(exp.name, profile, seeds, results_dir, overrides or {}, jobs, data_root, launcher, gpus,
                    log=log).run(points)
 

@@ -21,7 +21,7 @@ from . import check_parameters, get
 class Session:
     name: str                       # the experiment (experiments.NAMES)
     profile: str = "quick"
-    seeds: tuple | None = None      # None: the profile's
+    seeds: tuple | int | None = None  # None: the profile's; one int: that seed
     results_dir: str = "results"
     settings: dict = field(default_factory=dict)  # dotted settings over the profile's
     jobs: int | None = None
@@ -37,20 +37,16 @@ class Session:
         """The session of a notebook's parameters cell (`globals()`): every parameter checked first,
         in one line; `extra` settings go under SETTINGS (02's ImageNet val on the paper path)."""
         check_parameters(namespace)
-        seeds = namespace.get("SEEDS")
-        session = cls(name, namespace["PROFILE"], (seeds,) if isinstance(seeds, int) else seeds,
-                      namespace["RESULTS_DIR"], {**(extra or {}), **namespace["SETTINGS"]},
-                      namespace.get("JOBS"), namespace.get("DATA_ROOT"), namespace.get("LAUNCHER", "local"),
+        session = cls(name, namespace["PROFILE"], namespace.get("SEEDS"), namespace["RESULTS_DIR"],
+                      {**(extra or {}), **namespace["SETTINGS"]}, namespace.get("JOBS"), namespace.get("DATA_ROOT"), namespace.get("LAUNCHER", "local"),
                       namespace.get("GPUS", 1), namespace.get("SELECT", False))
         print(f"profile {session.profile!r}: {session.exp.profile(session.profile).note}\n"
               f"results in {session.out.resolve()}")
         return session
 
     def __post_init__(self):
-        sweep.check_launcher(self.launcher, self.gpus)
-        if self.seeds is None:
-            self.seeds = self.exp.profile(self.profile).seeds
-        self.seeds = tuple(self.seeds)
+        seeds = self.exp.profile(self.profile).seeds if self.seeds is None else self.seeds
+        self.seeds = (seeds,) if isinstance(seeds, int) else tuple(seeds)
 
     @cached_property
     def module(self):
