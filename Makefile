@@ -28,6 +28,14 @@ reproduce: $(STAMP)
 test: $(STAMP)
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -q
 
+# The notebooks regenerated from their jupytext sources (notebooks/NN_name.py, the files to edit).
+notebooks: $(STAMP)
+	$(BIN)/python tools/sync_notebooks.py
+
+# JupyterLab at the repository root: notebooks/ and the executed copies in results/ both in reach.
+lab: $(STAMP)
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/jupyter lab --notebook-dir=.
+
 # Longer checks of the paper's claims on the stand-ins (not part of CI).
 check-claims: $(STAMP)
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -q -m slow
@@ -38,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/training_loop.py --repeats 15
 	$(BIN)/python benchmarks/training_loop.py --case jpeg --repeats 9
 	$(BIN)/python benchmarks/training_loop.py --compile
+	$(BIN)/python benchmarks/step_cost.py
 
 # The same on a GPU (ResNet-50 and -18 at 224 px, bf16, channels_last; the small CNN on grids;
 # ResNet-50 again with torch.compile on both sides).

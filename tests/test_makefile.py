@@ -1,0 +1,31 @@
+"""Every make target the README tells users to run has a recipe (a target kept in .PHONY without
+one answers "Nothing to be done" and does nothing), and the tools answer --help."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGETS = sorted(set(re.findall(r"\bmake ([a-z][a-z-]*)", (ROOT / "README.md").read_text())))
+
+
+def test_the_readme_names_the_main_targets():
+    assert {"reproduce", "test", "lab", "notebooks"} <= set(TARGETS)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_each_target_the_readme_names_does_something(target):
+    # -o: the environment counts as built, so only the target's own recipe is printed
+    done = subprocess.run(["make", "-n", "-o", ".venv/.milelib-installed", target], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() and "Nothing to be done" not in done.stdout, target
+
+
+@pytest.mark.parametrize("tool", sorted(p.name for p in (ROOT / "tools").glob("*.py")))
+def test_tools_answer_help_without_acting(tool, tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / tool), "--help"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("usage:"), done.stderr
