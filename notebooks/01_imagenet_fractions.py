@@ -89,9 +89,11 @@ table1.paper_table()
 # LL-R above AN (Sigmoid) on mAP at 100%, per model, and both Sigmoid and MILe trained to their
 # plateau (`python -m milelib.convergence`). Each gap is paired by seed, with a 95% t interval; a
 # control holds when its interval lies above zero.
+# The control runs also train on the profile's `control_seeds` (0-9 under `quick`; the claims'
+# seeds among them): a control needs more seeds than a claim to be decided.
 
 # %%
-controls = table1.positive_controls(table, base, PROFILE, RESULTS_DIR)
+controls = session.controls(table, table1.positive_controls)
 controls
 
 # %% [markdown]

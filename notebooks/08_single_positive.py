@@ -31,7 +31,7 @@
 # 1. *Selection*: every method's candidate settings (MILe's k_t, k_s and rho too) train on
 #    development seeds 0-2; each method keeps the candidate with the best mean **validation** mAP.
 #    A MILe variant is kept only if it beats the paper's MILe on validation. No test number is read.
-# 2. *Final*: the chosen settings train once on seeds 10-12, never used in development, and their test
+# 2. *Final*: the chosen settings train once on seeds 10-14, never used in development, and their test
 #    numbers are the tables below. The paper's MILe is always reported as it is.
 #
 # Every method trains with the project's optimiser (SGD, Nesterov, cosine schedule, the same steps)
@@ -49,12 +49,12 @@
 # | profile | data | runtime |
 # |---|---|---|
 # | `smoke` | 256 grids, 16 steps, one candidate per method, 1 + 1 seeds | about a minute on a CPU (wiring only) |
-# | `quick` | both stand-ins at 7x7 digits, 10k grids, 3 + 3 seeds | final stage minutes on a 2-core CPU; selection ~25 min |
+# | `quick` | both stand-ins at 7x7 digits, 10k grids, 3,200 (ReaL-like) and 12,800 (Multi-MNIST) steps as their convergence protocols chose, 3 + 5 seeds | about 2 hours on a 2-core CPU (estimated: 306 selection runs and 110 final ones; not yet re-run at these lengths) |
 # | `paper` | both stand-ins from the full MNIST (`DATA_ROOT`), ResNet-18 | a GPU; hours |
 
 # %% tags=["parameters"]
 PROFILE = "quick"           # smoke | quick | paper
-SEEDS = None                # None: the profile's final seeds (10-12); the selection's are fixed (0-2)
+SEEDS = None                # None: the profile's final seeds (10-14); the selection's are fixed (0-2)
 RESULTS_DIR = "../results"  # relative to this notebook's folder; runs are kept in RESULTS_DIR/runs/PROFILE
 DATA_ROOT = None            # folder holding MNIST/raw for the paper profile; None reads MILELIB_DATA
 JOBS = None                 # runs side by side; None: one per `run.threads` share of the cores (CPU)
@@ -71,7 +71,7 @@ from milelib.results import read_json
 # every parameter is checked first: a mistyped papermill -p NAME fails here, in one line
 session = experiments.Session.from_parameters("single_positive", globals())
 sp, base, out = session.module, session.base, session.out
-{name: real_like.describe(cfg) for name, cfg in sp.stand_in_configs(base).items()}
+{name: real_like.describe(cfg) for name, cfg in sp.stand_in_configs(base, PROFILE).items()}
 
 # %% [markdown]
 # ## Selection on validation grids, then the chosen settings on the final seeds

@@ -36,14 +36,18 @@ def test_a_collapsed_method_is_left_out_of_the_rule_where_it_collapsed():
 def test_the_protocol_records_its_stages_and_choice_on_the_smoke_profile(tmp_path):
     choice = cv.protocol("real_like", "smoke", tmp_path, jobs=1, log=lambda *a, **k: None)
     folder = tmp_path / "convergence" / "real_like" / "smoke"
-    assert {p.name for p in folder.iterdir()} == {"loss.csv", "lengths.csv", "mile.csv", "lengths.png", "choice.json",
-                                                 "provenance.json"}
+    assert {p.name for p in folder.iterdir()} == {"loss.csv", "lengths.csv", "mile.csv", "ll_r.csv", "lengths.png",
+                                                 "choice.json", "provenance.json"}
     assert json.loads((folder / "choice.json").read_text()) == choice
     loss = pd.read_csv(folder / "loss.csv")
     assert set(loss.seed) == set(cv.SEEDS) and choice["optim.lr"] in set(loss.lr)  # read on validation only
     assert not [c for c in loss if c.startswith(("map", "f1", "accuracy"))]
     lengths = pd.read_csv(folder / "lengths.csv")
     assert {"Sigmoid", "MILe", "MILe (chosen)"} <= set(lengths.method)
+    ll_r = pd.read_csv(folder / "ll_r.csv")  # LL-R's share: the candidate of best mean validation mAP
+    means = ll_r.groupby("share")["val/map"].mean()
+    assert set(means.index) == set(cv.SMOKE["ll_shares"]) and choice["ll_share"] == means.idxmax()
+    assert (ll_r.steps == choice["optim.steps"]).all() and ll_r.drop_duplicates("share").delta_rel.is_unique
 
 
 def test_the_convergence_control_reads_the_record(tmp_path):
@@ -73,3 +77,28 @@ def test_the_trained_control_names_runs_left_at_chance():
     row = controls.trained(table)
     assert row["verdict"] == "fails" and row["failed runs"] == "Softmax (seed 0)"
     assert controls.trained(table[table["val/accuracy"] > 0.5])["verdict"] == "holds"
+
+
+def test_session_controls_train_the_control_runs_on_the_control_seeds_too(tmp_path, monkeypatch):
+    import dataclasses
+
+    from milelib.experiments import Session, kt_ks_heatmap
+
+    smoke = kt_ks_heatmap.PROFILES["smoke"]
+    monkeypatch.setitem(kt_ks_heatmap.PROFILES, "smoke", dataclasses.replace(smoke, control_seeds=(0, 1)))
+    session = Session("kt_ks_heatmap", "smoke", seeds=0, results_dir=str(tmp_path), log=lambda *a, **k: None)
+    table = pd.DataFrame([{"label": label, "seed": 0, "map": 0.5} for label in ("Sigmoid", "MILe, k_t=2, k_s=2")])
+    seen = {}
+
+    def positive_controls(t, base, profile, results_dir):
+        seen["table"] = t
+        return pd.DataFrame()
+
+    session.controls(table, positive_controls)
+    more = seen["table"][seen["table"].seed == 1]
+    assert sorted(more.label) == sorted(kt_ks_heatmap.EXPERIMENT.control_runs)  # only the control runs, only seed 1
+    assert len(seen["table"][seen["table"].seed == 0]) == 2                      # the table's own rows kept as they were
+    # a profile without control seeds trains nothing more
+    monkeypatch.setitem(kt_ks_heatmap.PROFILES, "smoke", smoke)
+    session.controls(table, positive_controls)
+    assert seen["table"].equals(table)

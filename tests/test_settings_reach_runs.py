@@ -45,8 +45,8 @@ def test_settings_reach_notebook_03s_fine_tuning_and_students():
 def test_settings_reach_notebook_08s_candidates():
     module = experiments.get("single_positive")
     base = module.EXPERIMENT.config("smoke", SETTINGS)
-    for stand_in, cfg in module.stand_in_configs(base).items():
-        found = module.candidates("smoke", cfg)
+    for stand_in, cfg in module.stand_in_configs(base, "smoke").items():
+        found = module.candidates("smoke", cfg, stand_in)
         points = {f"{m} {c}": s for m, by in found.items() for c, s in by.items()}
         assert check_points(cfg, points) > 0, stand_in
 

@@ -27,6 +27,8 @@ class Profile:
     seeds: tuple = (0,)
     note: str = ""                  # what the profile runs on, said plainly
     data_root: bool = False         # reads datasets from disk: data.root from DATA_ROOT or MILELIB_DATA
+    control_seeds: tuple = ()       # seeds on which the control runs train too, beside `seeds`: enough
+                                    # that the positive controls are decided (Session.controls)
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class Experiment:
     points: dict | Callable         # label -> dotted overrides: the runs of one seed; or a function
                                     # (profile name, base config) -> such a dict
     axes: tuple = field(default=())  # dotted keys the points vary, shown as columns of the table
+    control_runs: tuple = ()         # labels of its points that the positive controls read (Sigmoid,
+                                     # the oracle, LL-R): trained on the profile's control_seeds too
     stages: Callable | None = None   # runs in stages (03: pretraining, teachers, students, each naming the
                                      # earlier's files; 08: selection, then final runs): (session) -> table,
                                      # session.run_points(points, seeds) training them in its store

@@ -13,7 +13,7 @@ import pandas as pd
 from ..report import seed_stats
 from . import Experiment
 from ..evidence import claim
-from .real_like import PROFILES, baselines
+from .real_like import CONTROL_RUNS, PROFILES, baselines
 
 TARGETS = {"Soft": "soft_distillation", "Hard": "hard_distillation", "MILe": "mile"}
 SCHEDULES = {"one round": 1, "two iterations": 2, "many iterations": None}  # cycles; None: the profile's k_t, k_s
@@ -29,7 +29,7 @@ def points(profile: str, base) -> dict[str, dict]:
     return out
 
 
-EXPERIMENT = Experiment("distillation", PROFILES, points, ("method.name", "method.teacher_steps"))
+EXPERIMENT = Experiment("distillation", PROFILES, points, ("method.name", "method.teacher_steps"), control_runs=CONTROL_RUNS)
 
 
 def bar_stats(table: pd.DataFrame, keys=("accuracy", "f1@0.5")) -> pd.DataFrame:

@@ -19,7 +19,7 @@ import pandas as pd
 from ..evidence import claim, gap_claim, seed_gaps
 from ..report import seed_stats
 from . import Experiment, Profile, controls
-from .real_like import PROFILES as REAL_LIKE_PROFILES, STAND_IN
+from .real_like import CONTROL_RUNS, PROFILES as REAL_LIKE_PROFILES, STAND_IN
 
 IMAGENET_TRAIN = 1_281_167
 EPOCHS = 100
@@ -79,14 +79,15 @@ def points(profile: str, base) -> dict[str, dict]:
             if profile == "paper":
                 steps, mile = scaled_steps(base, max(base.optim.batch_size, round(base.optim.steps * fraction)))
                 shared.update({**steps, **({"data.subset": SUBSETS[fraction]} if SUBSETS.get(fraction) else {})})
-            methods = {**METHODS, **(controls.points(base) if fraction == 1.0 else {})}
+            methods = {**METHODS, **(controls.points(base, STAND_IN) if fraction == 1.0 else {})}
             for name, settings in methods.items():
                 out[label(name, pct(fraction), model)] = {**({"model": model} if model else {}), **settings, **shared,
                                                           **(mile if name == "MILe" else {})}
     return out
 
 
-EXPERIMENT = Experiment("imagenet_fractions", PROFILES, points, ("data.fraction", "model.name"))
+EXPERIMENT = Experiment("imagenet_fractions", PROFILES, points, ("data.fraction", "model.name"),
+                        control_runs=tuple(label(name, pct(1.0)) for name in CONTROL_RUNS))  # the stand-in's
 
 # Table 1 of the paper, percent (coverage: labels per image).
 PAPER_FRACTIONS = ("1%", "5%", "10%", "100%")

@@ -18,7 +18,7 @@ import pandas as pd
 from ..evidence import claim, gap_claim
 from ..report import scale
 from . import Experiment, grid
-from .real_like import PROFILES, baselines, best_on_val
+from .real_like import CONTROL_RUNS, PROFILES, baselines, best_on_val
 
 # k_t and k_s values per profile, in steps: quick's span 1/6 of an epoch (156 steps) to half of the
 # 3,200-step run, by factors of 4 (its chosen k_t=400, k_s=25 is a cell).
@@ -34,7 +34,7 @@ def points(profile: str, base) -> dict[str, dict]:
     return {**baselines(base), **grid({"method.teacher_steps": ks, "method.student_steps": ks}, label=label)}
 
 
-EXPERIMENT = Experiment("kt_ks_heatmap", PROFILES, points, AXES)
+EXPERIMENT = Experiment("kt_ks_heatmap", PROFILES, points, AXES, control_runs=CONTROL_RUNS)
 
 
 def cells(table: pd.DataFrame, key: str = HEADLINE) -> pd.DataFrame:

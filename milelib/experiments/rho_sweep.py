@@ -19,7 +19,7 @@ from ..evidence import claim, gap_claim
 from ..report import seed_stats
 from . import Experiment, grid
 from .kt_ks_heatmap import seed_values
-from .real_like import PROFILES, baselines, best_on_val
+from .real_like import CONTROL_RUNS, PROFILES, baselines, best_on_val
 
 RHOS = {"smoke": [0.1, 0.9], "quick": [0.05, 0.1, 0.25, 0.5, 0.75, 0.9], "paper": [0.05, 0.1, 0.25, 0.5, 0.75, 0.9]}
 AXES = ("method.rho",)
@@ -31,7 +31,7 @@ def points(profile: str, base) -> dict[str, dict]:
     return {**baselines(base), **grid({"method.rho": RHOS[profile]}, label=lambda s: f"MILe rho={s['method.rho']}")}
 
 
-EXPERIMENT = Experiment("rho_sweep", PROFILES, points, AXES)
+EXPERIMENT = Experiment("rho_sweep", PROFILES, points, AXES, control_runs=CONTROL_RUNS)
 
 
 def curve(table: pd.DataFrame) -> pd.DataFrame:

@@ -66,7 +66,7 @@ FINETUNE_EPOCHS = {0.01: 60, 0.1: 30, 1.0: 30}  # our choice (the paper does not
 PROFILES = {
     "smoke": REAL_LIKE["smoke"],
     "quick": Profile(REAL_LIKE["quick"].settings, seeds=(0, 1, 2),
-                     note=REAL_LIKE["quick"].note.replace("2 seeds", "3 seeds") +
+                     note=REAL_LIKE["quick"].note.replace("5 seeds", "3 seeds") +
                      "; SimCLR encoders pretrained once on the 10k training grids, labels unread"),
     "paper": Profile(
         {"data": "imagenet", **PAPER_TRAINING, "optim.lr": 0.05, "optim.steps": EPOCHS * IMAGENET_TRAIN // 256},
@@ -124,7 +124,7 @@ def finetune_points(profile: str, base, encoders: dict[str, str | None]) -> dict
             out[f"MILe, {init}, {pct(fraction)}"] = {**start, **shared, **mile}
         if init == control_init(profile, encoders):
             out.update({f"{name}, {init}, {pct(1.0)}": {**settings, **start, **_finetune(profile, base, 1.0)[0]}
-                        for name, settings in controls.points(base).items()})
+                        for name, settings in controls.points(base, STAND_IN).items()})
     return out
 
 

@@ -4,7 +4,7 @@ the ReaL-like grids and the paper's Multi-MNIST grids, on a protocol that cannot
 1. Selection: every method's candidate settings (MILe's k_t, k_s, rho and its variants' too) train
    on the development seeds; each method keeps the candidate with the best mean mAP on the
    VALIDATION grids. The best MILe variant is kept only if it beats the paper's MILe there.
-2. Final: the chosen settings train once on seeds never used in development (10-12 for `quick`);
+2. Final: the chosen settings train once on seeds never used in development (10-14 for `quick`);
    their test numbers are the table. Nothing in stage 1 reads a test number.
 
 The selection is kept in `selection.json` beside the notebook's results: the final stage reads it,
@@ -23,7 +23,7 @@ from ..data.feeds import epochs_started
 from ..report import seed_stats
 from ..results import atomic_write_json, git_revision, read_json
 from . import Experiment, Profile
-from .multi_mnist import predict_every_class
+from .multi_mnist import PROFILES as MULTI_MNIST_PROFILES, predict_every_class
 from ..evidence import claim, untestable_unless
 from . import controls
 from .controls import mean_labels
@@ -34,16 +34,19 @@ NOTES = {  # the final stage's seeds; the selection's are DEV_SEEDS
              "development seed 0, final seed 10",
     "quick": "ReaL-like grids (1.23 labels per image) and the paper's Multi-MNIST grids (all 9 cells filled) of the "
              "embedded 5,000 MNIST digits at 7x7, so 21x21 images; 10k/1k/2k train/val/test grids from disjoint "
-             "digits; small CNN of width 8; 800 steps of batch 64 (5 epochs); settings chosen on validation mAP "
-             "over development seeds 0-2, reported on seeds 10-12; minutes on a 2-core CPU",
+             "digits; small CNN of width 8, batch 64, each stand-in trained as its convergence protocol chose "
+             "(ReaL-like 3,200 steps at lr 0.4, Multi-MNIST 12,800 at lr 0.2); settings chosen on validation mAP "
+             "over development seeds 0-2, reported on seeds 10-14",
     "paper": "both stand-ins from the full MNIST (DATA_ROOT), 84x84, ResNet-18, 16k steps of batch 256, the "
              "candidates' schedules scaled 20x; a GPU",
 }
-PROFILES = {name: Profile(p.settings, seeds=(10,) if name == "smoke" else (10, 11, 12), note=NOTES[name],
+FINAL_SEEDS = {"smoke": (10,), "quick": (10, 11, 12, 13, 14), "paper": (10, 11, 12)}
+PROFILES = {name: Profile(p.settings, seeds=FINAL_SEEDS[name], note=NOTES[name],
                           data_root=p.data_root)
             for name, p in REAL_LIKE_PROFILES.items()}
 DEV_SEEDS = {"smoke": (0,), "quick": (0, 1, 2), "paper": (0, 1, 2)}  # the final seeds are PROFILES' seeds
-STAND_INS = {"ReaL-like": {}, "Multi-MNIST": {"data.filled_cells": 9, "data.filled_weights": None}}
+STAND_INS = ("ReaL-like", "Multi-MNIST")
+MULTI_MNIST_GRIDS = {"data.filled_cells": 9, "data.filled_weights": None}  # the paper's grids, over ReaL-like's
 CONVERGENCE = {"ReaL-like": "real_like", "Multi-MNIST": "multi_mnist"}  # each stand-in's protocol record
 METRIC = "val/map"  # what the selection reads: mAP on the validation grids, never a test number
 
@@ -58,19 +61,22 @@ KEYS = ["map", "f1@best", "f1@0.25", "f1@0.5", "precision@0.5", "recall@0.5", "a
 SELECTION = "selection.json"  # beside the notebook's results: the selection stage's outcome
 
 
-def candidates(profile: str, cfg) -> dict[str, dict[str, dict]]:
+def candidates(profile: str, cfg, stand_in: str) -> dict[str, dict[str, dict]]:
     """Method -> candidate label -> dotted settings, for one stand-in (`cfg` its base config).
     Settings that depend on how many labels an image holds follow the stand-in, as EPR's k does:
     k the validation grids' mean label count, C the classes, h = (k - 1) / C the share of entries
-    that are hidden positives. LL modifies 0.25h, 0.5h or h of a batch's entries by the last
-    (partial) epoch (Kim et al.'s 0.2% a epoch on COCO is about 0.75h by their last); APL makes
+    that are hidden positives. LL modifies s/2, s or 2s times h of a batch's entries by the last
+    (partial) epoch, s the stand-in's share chosen on validation by the convergence protocol
+    (controls.LL_SHARES; Kim et al.'s 0.2% a epoch on COCO is about 0.75h by their last), those
+    that stay below all the unannotated entries; APL makes
     0.9 (C - k) / (C - 1) of the unannotated entries pseudo-negatives (Zhou et al.'s 0.9 where
     nearly all are negative: 97% on COCO; here 97% on ReaL-like, 43% on Multi-MNIST)."""
     scale, k = cfg.optim.steps / 800, mean_labels(cfg)
     n_epochs = epochs_started(cfg.optim.steps, cfg.data.train, cfg.optim.batch_size)
     c = 10  # both stand-ins' classes (digits)
+    shares = [f * controls.LL_SHARES[CONVERGENCE[stand_in]] for f in (0.5, 1, 2)]
     delta = {f"{share * (k - 1) / c:.1%} by the end": controls.large_loss_delta(cfg, share, k)
-             for share in (0.25, 0.5, 1)}
+             for share in shares if controls.fits_ll_share(cfg, share, k)}
     negatives = round(0.9 * (c - k) / (c - 1), 3)
     sched = ([(4, 2)] if profile == "smoke" else
              [(round(kt * scale), round(ks * scale)) for kt, ks in ((100, 25), (100, 100), (200, 25), (200, 100))])
@@ -106,8 +112,16 @@ def candidates(profile: str, cfg) -> dict[str, dict[str, dict]]:
     return found
 
 
-def stand_in_configs(base) -> dict:
-    return {name: base.override(settings) for name, settings in STAND_INS.items()}
+def stand_in_settings(profile: str) -> dict[str, dict]:
+    """Each stand-in's settings over the base (the ReaL-like profile's): Multi-MNIST's grids, trained
+    as notebook 06's profile trains them (its optim.*: length, lr and loss chosen by its own
+    convergence protocol), so that its convergence record applies here too."""
+    trained = {k: v for k, v in MULTI_MNIST_PROFILES[profile].settings.items() if k.startswith("optim.")}
+    return {"ReaL-like": {}, "Multi-MNIST": {**MULTI_MNIST_GRIDS, **trained}}
+
+
+def stand_in_configs(base, profile: str) -> dict:
+    return {name: base.override(settings) for name, settings in stand_in_settings(profile).items()}
 
 
 def check_final_seeds(profile: str, seeds) -> None:
@@ -117,10 +131,11 @@ def check_final_seeds(profile: str, seeds) -> None:
                          f"chosen: report on other seeds (the profile's are {list(PROFILES[profile].seeds)})")
 
 
-def run_stage(points: dict[str, dict[str, dict]], base, seeds, store, **kwargs) -> pd.DataFrame:
+def run_stage(points: dict[str, dict[str, dict]], base, profile: str, seeds, store, **kwargs) -> pd.DataFrame:
     """Train {stand-in: {label: settings}} over `seeds` in one sweep (runs side by side across
     stand-ins); the table gets `stand_in` and `label` columns."""
-    flat = {f"{s} | {label}": {**STAND_INS[s], **settings} for s, chosen in points.items()
+    settings_of = stand_in_settings(profile)
+    flat = {f"{s} | {label}": {**settings_of[s], **settings} for s, chosen in points.items()
             for label, settings in chosen.items()}
     table = sweep.run(flat, base, seeds, store, **kwargs)
     table.insert(0, "stand_in", table.label.str.split(" | ", regex=False).str[0])
@@ -129,8 +144,8 @@ def run_stage(points: dict[str, dict[str, dict]], base, seeds, store, **kwargs) 
 
 
 def selection_points(profile: str, base) -> dict[str, dict[str, dict]]:
-    return {s: {f"{m} · {c}": settings for m, cands in candidates(profile, cfg).items() for c, settings in cands.items()}
-            for s, cfg in stand_in_configs(base).items()}
+    return {s: {f"{m} · {c}": settings for m, cands in candidates(profile, cfg, s).items() for c, settings in cands.items()}
+            for s, cfg in stand_in_configs(base, profile).items()}
 
 
 def select(table: pd.DataFrame, profile: str, base) -> dict:
@@ -142,8 +157,8 @@ def select(table: pd.DataFrame, profile: str, base) -> dict:
     means = (table.groupby(["stand_in", "method", "candidate"], sort=False)[METRIC]
              .agg(val_map="mean", val_map_std="std", seeds="count").reset_index())
     chosen, final = {}, {}
-    for stand_in, cfg in stand_in_configs(base).items():
-        cands = candidates(profile, cfg)
+    for stand_in, cfg in stand_in_configs(base, profile).items():
+        cands = candidates(profile, cfg, stand_in)
         rows = means[means.stand_in == stand_in]
         best = {m: rows[rows.method == m].sort_values("val_map", ascending=False, kind="stable").iloc[0]
                 for m in cands}
@@ -169,7 +184,7 @@ def selection(profile: str, base, store, path, rerun: bool, **kwargs) -> dict:
         print(f"the selection in {path} was made for other base settings (SETTINGS or profile changed): "
               f"running it again for these")
     started = time.time()
-    table = run_stage(selection_points(profile, base), base, DEV_SEEDS[profile], store, shown="val/", **kwargs)
+    table = run_stage(selection_points(profile, base), base, profile, DEV_SEEDS[profile], store, shown="val/", **kwargs)
     chosen = select(table, profile, base)
     chosen.update({"git": git_revision(), "wall_time_s": round(time.time() - started, 1), "runs": len(table)})
     atomic_write_json(path, chosen)
@@ -183,9 +198,9 @@ def run_stages(session) -> pd.DataFrame:
     check_final_seeds(session.profile, session.seeds)  # never report on the seeds settings were chosen on
     args = dict(jobs=session.jobs, launcher=session.launcher, gpus=session.gpus, log=session.log)
     chosen = selection(session.profile, session.base, session.store, session.out / SELECTION, session.select, **args)
-    table = run_stage(chosen["final"], session.base, session.seeds, session.store, **args)
+    table = run_stage(chosen["final"], session.base, session.profile, session.seeds, session.store, **args)
     table.attrs["points"] = chosen["final"]
-    return with_predict_all(table, session.base)
+    return with_predict_all(table, session.base, session.profile)
 
 
 EXPERIMENT = Experiment("single_positive", PROFILES, {}, stages=run_stages)
@@ -201,10 +216,10 @@ def candidates_table(chosen: dict) -> pd.DataFrame:
     return df[["stand_in", "method", "candidate", "val mAP", "seeds", "chosen"]].set_index(["stand_in", "method"])
 
 
-def with_predict_all(table: pd.DataFrame, base) -> pd.DataFrame:
+def with_predict_all(table: pd.DataFrame, base, profile: str) -> pd.DataFrame:
     """The final table with a row per stand-in for predicting every class, rows in a fixed order:
     the SPML losses, MILe, its variant, the oracle, predicting every class."""
-    rows = [{"stand_in": s, "label": PREDICT_ALL, **predict_every_class(cfg)} for s, cfg in stand_in_configs(base).items()]
+    rows = [{"stand_in": s, "label": PREDICT_ALL, **predict_every_class(cfg)} for s, cfg in stand_in_configs(base, profile).items()]
     order = {label: i for i, label in enumerate([*SPML, MILE, *VARIANTS, *FRAME, PREDICT_ALL])}
     table = pd.concat([table, pd.DataFrame(rows)], ignore_index=True)
     return table.sort_values("label", key=lambda labels: labels.map(order), kind="stable", ignore_index=True)
@@ -219,7 +234,7 @@ def ranking(table: pd.DataFrame, stand_in: str) -> pd.DataFrame:
 def positive_controls(table: pd.DataFrame, base, profile: str, results_dir) -> pd.DataFrame:
     """`controls.controls` per stand-in on the final runs (its LL-R is the one chosen on validation)."""
     frames = []
-    for stand_in, cfg in stand_in_configs(base).items():
+    for stand_in, cfg in stand_in_configs(base, profile).items():
         runs = table[(table.stand_in == stand_in) & table.seed.notna()]
         ours = {controls.SIGMOID: AN, controls.ORACLE: list(FRAME)[0]}  # 08's names of the two runs
         found = controls.controls(runs, cfg, CONVERGENCE[stand_in], profile, results_dir,

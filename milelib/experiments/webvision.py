@@ -23,7 +23,7 @@ import pandas as pd
 from ..evidence import claim, gap_claim, paired_gaps
 from . import Experiment, Profile, controls
 from .imagenet_fractions import PAPER_TRAINING
-from .real_like import PROFILES as REAL_LIKE_PROFILES, STAND_IN
+from .real_like import CONTROL_RUNS, PROFILES as REAL_LIKE_PROFILES, STAND_IN
 
 WEBVISION_TRAIN = 2_439_574  # Google + Flickr images of WebVision 1.0
 NOISE = {"smoke": [0.0, 0.3], "quick": [0.0, 0.3]}  # shares of training labels replaced (quick, smoke)
@@ -56,10 +56,11 @@ def points(profile: str, base) -> dict[str, dict]:
     runs = {f"{name}, {noise_label(share)}": {**settings, "data.label_noise": share}
             for share in NOISE[profile] for name, settings in METHODS.items()}
     return {**runs, **{f"{name}, {noise_label(0)}": {**settings, "data.label_noise": 0.0}
-                       for name, settings in controls.points(base).items()}}
+                       for name, settings in controls.points(base, STAND_IN).items()}}
 
 
-EXPERIMENT = Experiment("webvision", PROFILES, points, ("data.label_noise", "model.name"))
+EXPERIMENT = Experiment("webvision", PROFILES, points, ("data.label_noise", "model.name"),
+                        control_runs=tuple(f"{name}, {noise_label(0)}" for name in CONTROL_RUNS))
 
 
 def imagenet_settings(imagenet_root=None) -> dict:
