@@ -202,7 +202,7 @@ def protocol(stand_in: str, profile: str = "quick", results_dir="results", jobs=
     chosen = {"optim.bce": top.bce, "optim.lr": float(top.lr)}
     base = base.override(chosen)
     mile_before = {k: getattr(base.method, k.split(".")[1]) for k in spec["mile"]}
-    lengths = length_stage(base, {"Sigmoid": {"method": "sigmoid"}, "MILe": {"method": "mile"}},
+    lengths = length_stage(base, {"Sigmoid": {"method": "sigmoid"}, "MILe (former setting)": {"method": "mile"}},
                            spec["lengths"], store, jobs, log)
     save("lengths", lengths)
     length = choose_length(lengths[lengths.method == "Sigmoid"], tolerance)

@@ -43,7 +43,7 @@ def test_the_protocol_records_its_stages_and_choice_on_the_smoke_profile(tmp_pat
     assert set(loss.seed) == set(cv.SEEDS) and choice["optim.lr"] in set(loss.lr)  # read on validation only
     assert not [c for c in loss if c.startswith(("map", "f1", "accuracy"))]
     lengths = pd.read_csv(folder / "lengths.csv")
-    assert {"Sigmoid", "MILe", "MILe (chosen)"} <= set(lengths.method)
+    assert {"Sigmoid", "MILe (former setting)", "MILe (chosen)"} <= set(lengths.method)
     ll_r = pd.read_csv(folder / "ll_r.csv")  # LL-R's share: the candidate of best mean validation mAP
     means = ll_r.groupby("share")["val/map"].mean()
     assert set(means.index) == set(cv.SMOKE["ll_shares"]) and choice["ll_share"] == means.idxmax()
