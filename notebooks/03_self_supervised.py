@@ -102,10 +102,11 @@ display(paper3, paper4)
 # %% [markdown]
 # ## Positive controls, before any claim
 # Each gap is paired by seed, with a 95% t interval; a control holds when its interval lies above
-# zero.
+# zero. The control runs also train on the profile's `control_seeds` (0-9 under `quick`; the claims'
+# seeds among them): a control needs more seeds than a claim to be decided.
 
 # %%
-controls = tables.positive_controls(table, base, PROFILE, RESULTS_DIR)
+controls = session.controls(table, tables.positive_controls)
 controls
 
 # %% [markdown]

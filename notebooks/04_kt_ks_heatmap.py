@@ -102,10 +102,11 @@ report.mean_std_table(table[table.label.isin(["Softmax", "Sigmoid", best])], rea
 # real_like`). Each gap is paired by seed, with a 95% t interval; a control holds when its interval
 # lies above zero.
 # The control runs also train on the profile's `control_seeds` (0-9 under `quick`; the claims'
-# seeds among them): a control needs more seeds than a claim to be decided.
+# seeds among them): a control needs more seeds than a claim to be decided. "Every run learned" reads
+# the runs beside the grid: the cells where MILe's pseudo-label sets collapse are the figure's subject.
 
 # %%
-controls = session.controls(table, real_like.positive_controls)
+controls = session.controls(table, fig3a.positive_controls)
 controls
 
 # %% [markdown]

@@ -34,7 +34,7 @@ from ..report import seed_stats
 from . import Experiment, Profile, controls
 from .imagenet_fractions import (EPOCHS, IMAGENET_TRAIN, PAPER as TABLE1, PAPER_FRACTIONS, PAPER_TRAINING,
                                  _fraction_order, pct, scaled_steps)
-from .real_like import PROFILES as REAL_LIKE, STAND_IN
+from .real_like import CONTROL_RUNS, PROFILES as REAL_LIKE, STAND_IN
 
 FRACTIONS = {"smoke": [0.25, 1.0], "quick": [0.01, 0.1, 1.0], "paper": [0.01, 0.1, 1.0]}
 SEMI_FRACTIONS = {"smoke": [0.25], "quick": [0.01, 0.1], "paper": [0.01, 0.1]}  # Table 4
@@ -65,7 +65,7 @@ FINETUNE_EPOCHS = {0.01: 60, 0.1: 30, 1.0: 30}  # our choice (the paper does not
 
 PROFILES = {
     "smoke": REAL_LIKE["smoke"],
-    "quick": Profile(REAL_LIKE["quick"].settings, seeds=(0, 1, 2),
+    "quick": Profile(REAL_LIKE["quick"].settings, seeds=(0, 1, 2), control_seeds=REAL_LIKE["quick"].control_seeds,
                      note=REAL_LIKE["quick"].note.replace("5 seeds", "3 seeds") +
                      "; SimCLR encoders pretrained once on the 10k training grids, labels unread"),
     "paper": Profile(
@@ -192,7 +192,14 @@ def run_stages(session) -> pd.DataFrame:
     return table
 
 
-EXPERIMENT = Experiment("self_supervised", PROFILES, lambda profile, base: {}, ("data.fraction", "model.pretrained"),
+def scratch_points(profile: str, base) -> dict[str, dict]:
+    """The runs that need no earlier stage (from scratch, the stand-in's control runs among them);
+    the notebook runs everything through `run_stages`, the controls' extra seeds through these."""
+    return {} if profile == "paper" else finetune_points(profile, base, {SCRATCH: None})
+
+
+EXPERIMENT = Experiment("self_supervised", PROFILES, scratch_points, ("data.fraction", "model.pretrained"),
+                        control_runs=tuple(f"{name}, {SCRATCH}, {pct(1.0)}" for name in CONTROL_RUNS),
                         stages=run_stages)
 
 # The paper's numbers, percent: Table 3 (ImageNet top-1, ReaL-F1 at 1%, 10%, 100%) and Table 4 (top-1).

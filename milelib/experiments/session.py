@@ -91,7 +91,8 @@ class Session:
         points = {label: p for label, p in self.exp.points_for(self.profile, self.base).items()
                   if label in self.exp.control_runs}
         if extra and points:
-            table = pd.concat([table, self.run_points(points, extra)], ignore_index=True)
+            attrs, table = table.attrs, pd.concat([table, self.run_points(points, extra)], ignore_index=True)
+            table.attrs = attrs  # (03 passes its encoders there)
         return positive_controls(table, self.base, self.profile, self.results_dir)
 
     def record(self, table, claims, controls=None) -> None:
