@@ -11,7 +11,7 @@ from milelib.experiments import grid
 def test_profiles_resolve_and_overrides_win():
     exp = experiments.get("multi_mnist").EXPERIMENT
     quick = exp.config("quick")
-    assert (quick.data.digit_size, quick.method.name, quick.method.rho) == (7, "mile", 0.1)
+    assert (quick.data.digit_size, quick.method.name, quick.method.rho) == (7, "mile", 0.5)  # rho chosen on validation by the protocol
     assert exp.config("quick", {"method": "sigmoid", "seed": 3}).method.name == "sigmoid"
     assert exp.profile("quick").seeds == (0, 1, 2, 3, 4)
     assert exp.config("paper").data.digits == "mnist"

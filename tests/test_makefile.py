@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS = sorted(set(re.findall(r"\bmake ([a-z][a-z-]*)", (ROOT / "README.md").read_text())))
+TARGETS = sorted(set(re.findall(r"(?:^|`)make ([a-z][a-z-]*)", (ROOT / "README.md").read_text(), re.MULTILINE)))
 
 
 def test_the_readme_names_the_main_targets():
