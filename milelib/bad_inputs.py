@@ -149,8 +149,8 @@ def _cases(tmp: Path):
         image_folder(root)
 
     def cuda_without_gpu():
-        with mock.patch("torch.cuda.is_available", return_value=False):
-            train(smoke({"run.device": "cuda"}))
+        with mock.patch("torch.cuda.is_available", return_value=False), mock.patch("shutil.which", return_value=None):
+            train(smoke({"run.device": "cuda"}))  # (no nvidia-smi either: the same line on a machine with one)
 
     def text_file(name, text):
         (tmp / name).write_text(text)

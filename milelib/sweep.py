@@ -86,6 +86,9 @@ def run(points: dict[str, dict] | Callable[[int], dict[str, dict]], base: RunCon
         folder = run_dir(store, cfg)
         tasks.append(Task(label, cfg.override({"run.out_dir": str(folder)}), folder))
     pending = [t for t in tasks if finished_result(t.folder, t.cfg.config_hash()) is None]
+    if pending:
+        pick_device(base.run.device)  # a device that cannot be had refuses before any run starts (finished
+                                      # runs still read back without it)
     jobs = 1 if launcher == "torchrun" else jobs or default_jobs(base, len(pending))
     log(f"{len(tasks)} runs: {len(tasks) - len(pending)} finished before, {len(pending)} to train"
         + (f", {jobs} side by side" if jobs > 1 and pending else ""), flush=True)

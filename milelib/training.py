@@ -31,6 +31,26 @@ from .models import build_model
 from .notices import warn
 
 
+def no_gpu_reason() -> str:
+    """Why torch has no GPU here: none at all, or one that nvidia-smi sees and this torch build
+    cannot use (a driver older than the build's CUDA needs, the common case that silently fell back
+    to the CPU)."""
+    import shutil
+    import subprocess
+
+    smi = shutil.which("nvidia-smi")
+    try:
+        listed = smi and subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        listed = ""
+    if not listed:
+        return "torch sees no GPU here"
+    return (f"nvidia-smi sees {listed.splitlines()[0].split(' (')[0]} and torch {torch.__version__} (CUDA "
+            f"{torch.version.cuda or 'none: a CPU build'}) cannot use it: the NVIDIA driver is older than this "
+            f"build needs, or the build has no CUDA; update the driver or install the torch build for your "
+            f"driver's CUDA (pytorch.org/get-started/locally)")
+
+
 def pick_device(name: str, world: distributed.World = distributed.World()) -> torch.device:
     """The device a run asks for, checked; under torchrun on GPUs, each process's own GPU."""
     if name == "auto":
@@ -39,8 +59,10 @@ def pick_device(name: str, world: distributed.World = distributed.World()) -> to
         name = f"cuda:{world.local_rank}"
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} was asked for but torch sees no GPU here "
-                         f"(torch.cuda.is_available() is False): use device auto or cpu")
+        raise ValueError(f"device {name!r} was asked for (by run.device, or by a paper profile: they need a GPU) but "
+                         f"{no_gpu_reason()}; "
+                         f"to train on the CPU on purpose give run.device=cpu (a notebook: SETTINGS={{'run.device': "
+                         f"'cpu'}}; the command line: --set run.device=cpu)")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise ValueError(f"device {name!r} does not exist: this machine has {torch.cuda.device_count()} "
                          f"GPU(s), cuda:0 to cuda:{torch.cuda.device_count() - 1}")

@@ -84,7 +84,8 @@ def test_notebook_runs_on_smoke_profile(notebook, tmp_path):
 # The paper path of 01 and 02 on generated trees in ImageNet's and WebVision's layouts: every loader,
 # both ResNets (and ResNet-50-D), every fraction, as a user with the data on disk runs it.
 TINY = {"data.image_size": 32, "data.resize": 36, "optim.steps": 2, "optim.batch_size": 2, "optim.warmup_steps": 0,
-        "method.teacher_steps": 1, "method.student_steps": 1, "run.threads": 1, "run.workers": 0, "run.progress": False}
+        "method.teacher_steps": 1, "method.student_steps": 1, "run.threads": 1, "run.workers": 0, "run.progress": False,
+        "run.device": "cpu"}  # the paper profiles ask for a GPU: on the CPU on purpose
 
 
 @pytest.mark.parametrize("notebook", ["01_imagenet_fractions", "02_webvision"])

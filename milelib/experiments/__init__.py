@@ -15,6 +15,7 @@ from typing import Callable
 from ..config import RunConfig, check_choice
 
 PROFILE_NAMES = ("smoke", "quick", "paper")
+GPU_PROFILES = ("paper",)  # days of training on a CPU: they ask for cuda, and a CPU run must say run.device=cpu
 NAMES = {"imagenet_fractions": "01_imagenet_fractions", "webvision": "02_webvision",
          "self_supervised": "03_self_supervised",
          "kt_ks_heatmap": "04_kt_ks_heatmap", "rho_sweep": "05_rho_sweep", "multi_mnist": "06_multi_mnist",
@@ -63,7 +64,9 @@ class Experiment:
         A profile that reads files from disk takes `data_root`, else the MILELIB_DATA variable."""
         chosen = self.profile(profile)
         root = (data_root or os.environ.get("MILELIB_DATA")) if chosen.data_root else None
-        return RunConfig().override({**chosen.settings, **({"data.root": root} if root else {})}).override(overrides or {})
+        gpu = {"run.device": "cuda"} if profile in GPU_PROFILES else {}  # refused without a GPU, unless run.device=cpu
+        return RunConfig().override({**chosen.settings, **gpu, **({"data.root": root} if root else {})}).override(
+            overrides or {})
 
 
     def record(self, folder, profile: str, base: RunConfig, table, claims, started: float, controls=None) -> None:
