@@ -304,7 +304,7 @@ def test_paper_profile_trains_on_full_mnist_files(tmp_path):
     cfg = experiments.get("multi_mnist").EXPERIMENT.config("paper", {
         "data.root": str(tmp_path), "optim.steps": 2, "data.train": 16, "data.val": 8, "data.test": 8,
         "optim.batch_size": 8, "optim.warmup_steps": 1, "method.teacher_steps": 1, "method.student_steps": 1,
-        "run.progress": False})
+        "run.progress": False, "run.device": "cpu"})  # the paper profile asks for a GPU: the CPU on purpose
     assert (cfg.model.name, cfg.data.digits, cfg.data.digit_size) == ("resnet18", "mnist", 28)
     result = train(cfg)
     assert (result["label_steps"], result["imitation_steps"]) == (1, 1)
