@@ -1,7 +1,7 @@
 """Training length and loss scale chosen by a protocol on validation data, never by the clock.
 
 A stand-in can only test the paper's claims if its networks reach their plateau (DESIGN,
-"Evidence", rule 1). For each stand-in's profile, three stages on seeds no notebook reports
+"Evidence", rule 1). For each stand-in's profile, four stages on seeds no notebook reports
 (SEEDS; means over the three), each a sweep in the shared run store whose validation numbers alone
 are read:
 
@@ -33,7 +33,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import plots, sweep
-from .experiments.controls import fits_ll_share
+from .experiments.controls import fits_ll_share, large_loss_delta
 from .results import atomic_write_bytes, atomic_write_json, provenance
 
 SEEDS = (100, 101, 102)  # never reported: notebooks report 0-4, notebook 08 10-14; means over the three
@@ -149,14 +149,20 @@ def mile_stage(base, grid: dict[str, list], steps: int, store, jobs=None, log=pr
 
 
 def ll_stage(base, shares, steps: int, store, jobs=None, log=print) -> pd.DataFrame:
-    from .experiments.controls import large_loss_delta
-
     at = base.override({"optim.steps": steps})
     points = {f"LL-R, share {share}": {"method": "ll_r", "optim.steps": steps,
                                        "method.delta_rel": large_loss_delta(at, share)} for share in shares}
     identity = {label: {"candidate": label, "steps": steps, "share": float(label.split()[-1]),
                         "delta_rel": p["method.delta_rel"]} for label, p in points.items()}
     return _run(points, identity, base, store, jobs, log)
+
+
+def past_edge(best: float, tried: list) -> float | None:
+    """The value to try next when `best` lies at an end of `tried` (no optimum there): doubled past
+    the top, halved past the bottom; None when it lies inside."""
+    if best == max(tried):
+        return best * 2
+    return best / 2 if best == min(tried) else None
 
 
 def figure(lengths: pd.DataFrame, chosen: int | None, title: str):
@@ -195,10 +201,10 @@ def protocol(stand_in: str, profile: str = "quick", results_dir="results", jobs=
         loss = loss_stage(base, lrs, spec["loss_steps"], store, jobs, log)
         save("loss", loss)
         top = best_shared(loss)
-        tried = lrs[top.bce]
-        if top.lr not in (min(tried), max(tried)) or profile == "smoke":
+        further = past_edge(top.lr, lrs[top.bce])
+        if further is None or profile == "smoke":
             break
-        tried.append(top.lr * 2 if top.lr == max(tried) else top.lr / 2)
+        lrs[top.bce].append(further)
     chosen = {"optim.bce": top.bce, "optim.lr": float(top.lr)}
     base = base.override(chosen)
     mile_before = {k: getattr(base.method, k.split(".")[1]) for k in spec["mile"]}
@@ -226,8 +232,8 @@ def protocol(stand_in: str, profile: str = "quick", results_dir="results", jobs=
         ll_r = ll_stage(base.override(mile), shares, length, store, jobs, log)
         save("ll_r", ll_r)
         top_ll = best(ll_r).share
-        further = top_ll * 2 if top_ll == max(shares) else top_ll / 2
-        if top_ll not in (min(shares), max(shares)) or profile == "smoke" or not fits_ll_share(base, further):
+        further = past_edge(top_ll, shares)
+        if further is None or profile == "smoke" or not fits_ll_share(base, further):
             break  # (LL cannot modify more than the unannotated entries)
         shares.append(further)
     plots.savefig(figure(lengths, length, f"{stand_in} ({profile}), seeds {', '.join(map(str, SEEDS))}"), out, "lengths")

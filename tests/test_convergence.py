@@ -102,3 +102,10 @@ def test_session_controls_train_the_control_runs_on_the_control_seeds_too(tmp_pa
     monkeypatch.setitem(kt_ks_heatmap.PROFILES, "smoke", smoke)
     session.controls(table, positive_controls)
     assert seen["table"].equals(table)
+
+
+def test_a_best_value_at_an_end_of_its_list_is_extended_past_it():
+    assert cv.past_edge(0.8, [0.2, 0.4, 0.8]) == 1.6  # at the top: doubled
+    assert cv.past_edge(0.2, [0.2, 0.4, 0.8]) == 0.1  # at the bottom: halved
+    assert cv.past_edge(0.4, [0.2, 0.4, 0.8]) is None  # inside: an optimum
+    assert cv.past_edge(0.08, [0.08]) == 0.16          # a list of one: doubled

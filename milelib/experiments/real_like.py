@@ -76,9 +76,11 @@ def baselines(base) -> dict[str, dict]:
     return {**BASELINES, **controls.points(base, STAND_IN)}
 
 
-def positive_controls(table, base, profile: str, results_dir) -> pd.DataFrame:
-    """The controls of `controls.controls` on this stand-in's table."""
-    return controls.controls(table, base, STAND_IN, profile, results_dir)
+def positive_controls(table, base, profile: str, results_dir, learned=None) -> pd.DataFrame:
+    """The controls of `controls.controls` on this stand-in's table (`learned`: see there)."""
+    return controls.controls(table, base, STAND_IN, profile, results_dir, learned=learned)
+
+
 KEYS = ["f1@0.5", "f1@0.25", "f1@best", "accuracy", "real_accuracy", "map", "precision@0.5", "recall@0.5",
         "coverage@0.5"]  # a table's columns; F1@0.5 is the headline ReaL-F1
 

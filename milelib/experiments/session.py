@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+import pandas as pd
+
 from .. import sweep
 from ..results import notebook_dir
 from . import check_parameters, get
@@ -85,12 +87,10 @@ class Session:
         control runs also trained on the profile's control seeds (those not among the session's):
         a control decided by a paired interval needs more seeds than a claim may afford (LL-R above
         AN on ReaL-like: +0.6 mAP, interval -0.1 to +1.3 over 5 seeds; +0.7, +0.3 to +1.1 over 10)."""
-        import pandas as pd
-
         extra = tuple(s for s in self.exp.profile(self.profile).control_seeds if s not in self.seeds)
         points = {label: p for label, p in self.exp.points_for(self.profile, self.base).items()
-                  if label in self.exp.control_runs}
-        if extra and points:
+                  if label in self.exp.control_runs} if extra else {}
+        if points:
             attrs, table = table.attrs, pd.concat([table, self.run_points(points, extra)], ignore_index=True)
             table.attrs = attrs  # (03 passes its encoders there)
         return positive_controls(table, self.base, self.profile, self.results_dir)

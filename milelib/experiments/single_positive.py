@@ -75,7 +75,7 @@ def candidates(profile: str, cfg, stand_in: str) -> dict[str, dict[str, dict]]:
     n_epochs = epochs_started(cfg.optim.steps, cfg.data.train, cfg.optim.batch_size)
     c = 10  # both stand-ins' classes (digits)
     shares = [f * controls.LL_SHARES[CONVERGENCE[stand_in]] for f in (0.5, 1, 2)]
-    delta = {f"{share * (k - 1) / c:.1%} by the end": controls.large_loss_delta(cfg, share, k)
+    delta = {f"{share * controls.hidden_share(cfg, k):.1%} by the end": controls.large_loss_delta(cfg, share, k)
              for share in shares if controls.fits_ll_share(cfg, share, k)}
     negatives = round(0.9 * (c - k) / (c - 1), 3)
     sched = ([(4, 2)] if profile == "smoke" else
