@@ -293,6 +293,7 @@ def _cases(tmp: Path):
         ("unknown BCE reduction", lambda: RunConfig().override({"optim.bce": "avg"})),
         ("global batch that does not split over the processes", batch_over_three_processes),
         ("run.sync_bn on CPUs under torchrun", sync_bn_on_cpus),
+        ("torchrun wait of 0 minutes", lambda: RunConfig().override({"run.timeout_minutes": 0})),
         ("config file that is not JSON (milelib train --config)", lambda: read_config(text_file("run.json", "{data: grids"))),
         ("relabelling a folder with other classes than the run learned", lambda: relabel(
             image_tree("relabel-other"), run=relabel_run())),

@@ -124,11 +124,16 @@ class RunSettings:
     checkpoint_every: int = 500     # steps between checkpoints in out_dir (and one at the end)
     out_dir: str | None = None      # where metrics.csv, checkpoints and result.json go; None keeps none
     reevaluate: bool = False        # evaluate a finished run again and rewrite its result.json
+    timeout_minutes: float = 5.0    # under torchrun: how long a process waits for the others before the
+                                    # run stops, naming the one that stopped answering
 
     def __post_init__(self):
         if self.out_dir is not None and not str(self.out_dir).strip():
             raise ValueError("run.out_dir is empty: give a folder for the run's files, or None to keep none")
         check_positive("run", log_every=self.log_every, checkpoint_every=self.checkpoint_every)
+        if not self.timeout_minutes > 0:
+            raise ValueError(f"run.timeout_minutes must be > 0 (minutes a torchrun process waits for the others), "
+                             f"got {self.timeout_minutes}")
         if self.threads is not None:
             check_positive("run", threads=self.threads)
         if self.workers < 0:

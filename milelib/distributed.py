@@ -2,15 +2,30 @@
 needs. With one process (no torchrun), every function here is a no-op.
 
 Each process takes the rows [rank::world] of every global batch (the order still a pure function
-of (seed, step)), gradients are averaged across processes before each optimizer step, evaluation
-predicts a contiguous share of each split and gathers the shares in order (every image counted
-exactly once), and rank 0 alone locks the run folder and writes files. BatchNorm statistics stay
-per process unless `run.sync_bn` (GPUs only); `model.norm=group` makes them independent of the split.
+of (seed, step)), evaluation predicts a contiguous share of each split and gathers the shares in
+order (every image counted exactly once), and rank 0 alone locks the run folder and writes files.
+
+Every process holds the same networks and the same per-image state after every step, so that any
+process's copy is the run's (rank 0's checkpoint resumes all of them exactly):
+- gradients are averaged before each optimizer step and buffers (BatchNorm's running statistics)
+  copied from rank 0 after it, as DistributedDataParallel does (`synchronise`). Not DDP itself: a
+  method holds several networks, made and copied per cycle, and runs teachers outside the step;
+  so the all-reduce follows the backward pass instead of overlapping it;
+- per-image state that a step changes (ELR's targets) is updated from every process's rows (`gather`);
+- batch statistics that a loss reads (EPR's and ROLE's expected positives, LL's k largest losses)
+  are taken over the global batch (`global_mean`, `gather`), so these methods do not depend on the
+  process count.
+BatchNorm's batch statistics in training stay per process unless `run.sync_bn` (GPUs only).
+
+A process that stops answering (killed, hung, out of memory) ends the run after
+`run.timeout_minutes`, with one line naming it (`Unanswered`), not gloo's 30-minute default.
 """
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 import numpy as np
 import torch
@@ -33,29 +48,65 @@ class World:
         return range(min(n, self.rank * per), min(n, (self.rank + 1) * per))
 
 
-def world() -> World:
+def world(timeout_minutes: float = 30.0) -> World:
     """This process's place, from torchrun's environment; the process group is set up once
-    (NCCL on GPUs, gloo on CPUs)."""
+    (NCCL on GPUs, gloo on CPUs), its collectives failing after `timeout_minutes` of waiting."""
     size = int(os.environ.get("WORLD_SIZE", "1"))
     if size == 1:
         return World()
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo",
+                                timeout=timedelta(minutes=timeout_minutes))
     return World(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 
-def average_gradients(net: torch.nn.Module, w: World) -> None:
-    """Average every gradient across processes, in one all-reduce of a flat buffer."""
+def _all_reduce_flat(tensors: list[torch.Tensor], w: World, average: bool) -> None:
+    """Average (all-reduce) or copy from rank 0 (broadcast) `tensors` in place, one collective per
+    dtype on a flat buffer (one per tensor would cost a round trip each: 160 for a ResNet-50)."""
+    for dtype in dict.fromkeys(t.dtype for t in tensors):  # in the module's order: alike on every process
+        group = [t for t in tensors if t.dtype == dtype]
+        flat = torch.cat([t.reshape(-1) for t in group])
+        if average:
+            dist.all_reduce(flat)
+            flat /= w.size
+        else:
+            dist.broadcast(flat, src=0)
+        offset = 0
+        for t in group:
+            t.copy_(flat[offset:offset + t.numel()].view_as(t))
+            offset += t.numel()
+
+
+def synchronise(net: torch.nn.Module, w: World) -> None:
+    """Between backward and the optimizer step: every gradient averaged over the processes, every
+    buffer (BatchNorm's running statistics, updated by each process's own rows) set to rank 0's."""
     if w.size == 1:
         return
     grads = [p.grad for p in net.parameters() if p.grad is not None]
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat)
-    flat /= w.size
-    offset = 0
-    for g in grads:
-        g.copy_(flat[offset:offset + g.numel()].view_as(g))
-        offset += g.numel()
+    if grads:
+        _all_reduce_flat(grads, w, average=True)
+    buffers = [b for b in net.buffers()]
+    if buffers:
+        _all_reduce_flat(buffers, w, average=False)
+
+
+def gather(rows: torch.Tensor, w: World) -> torch.Tensor:
+    """Every process's `rows` (equal shapes: each process's share of a batch), concatenated in rank
+    order, without autograd."""
+    if w.size == 1:
+        return rows
+    parts = [torch.empty_like(rows) for _ in range(w.size)]
+    dist.all_gather(parts, rows.detach().contiguous())
+    return torch.cat(parts)
+
+
+def global_mean(local: torch.Tensor, w: World) -> torch.Tensor:
+    """A scalar mean over this process's share of the batch, turned into the global batch's: its
+    value is the mean over processes, its gradient this process's own (which the gradient average
+    over processes then makes the global mean's gradient)."""
+    if w.size == 1:
+        return local
+    return local + (mean(local.detach(), w) - local.detach())
 
 
 def mean(value: torch.Tensor, w: World) -> torch.Tensor:
@@ -83,3 +134,47 @@ def any_process(flag: bool, w: World) -> bool:
     t = torch.tensor([1 if flag else 0], device="cuda" if dist.get_backend() == "nccl" else "cpu")
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
+
+
+class Unanswered(RuntimeError):
+    """A process of a torchrun run stopped answering; the message names it and how to resume."""
+
+
+def _store():
+    return dist.distributed_c10d._get_default_store()  # torchrun's rendezvous store, beside the collectives
+
+
+def reached(step: int, w: World) -> None:
+    """Note in torchrun's store that this process finished `step` (read when a process stops answering)."""
+    if w.size > 1:
+        _store().set(f"milelib/step/{w.rank}", str(step))
+
+
+def unanswered(error: BaseException, w: World, timeout_minutes: float) -> Unanswered | None:
+    """The one-line error for a collective that failed because another process stopped answering
+    (the wait timed out, or its connection closed), naming it; None for any other error. Each
+    process that saw the failure says so in the store and waits a few seconds for the others to
+    say so too: the silent ones are named, with the last step they finished."""
+    text = str(error).lower()
+    if w.size == 1 or not any(s in text for s in ("timed out", "timeout", "connection closed", "connection reset")):
+        return None
+    silent, steps = [], {}
+    try:
+        store = _store()
+        store.set(f"milelib/failed/{w.rank}", "1")
+        deadline = time.monotonic() + 5
+        while True:
+            silent = [r for r in range(w.size) if not store.check([f"milelib/failed/{r}"])]
+            if not silent or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        steps = {r: int(store.get(f"milelib/step/{r}")) for r in range(w.size) if store.check([f"milelib/step/{r}"])}
+    except Exception:  # the store went with a failed process: say what is known without it
+        pass
+    who = (f"process {', '.join(map(str, silent))} of {w.size} stopped answering (last step finished: "
+           f"{', '.join(str(steps.get(r, 0)) for r in silent)})" if silent else
+           f"another process of {w.size} stopped answering")
+    return Unanswered(f"{who}; process {w.rank} waited for it after step {steps.get(w.rank, 0)} "
+                      f"(run.timeout_minutes={timeout_minutes:g}) and the run stopped: rerun the same torchrun "
+                      f"command to resume from the last checkpoint (a process killed for memory: lower "
+                      f"optim.batch_size)")

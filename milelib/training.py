@@ -178,7 +178,7 @@ def train(config: RunConfig) -> dict:
     if cfg.run.threads:
         torch.set_num_threads(cfg.run.threads)
     try:
-        world = distributed.world()
+        world = distributed.world(cfg.run.timeout_minutes)
         device = pick_device(cfg.run.device, world)
         if device.type == "cuda":
             torch.cuda.set_device(device)
@@ -187,14 +187,26 @@ def train(config: RunConfig) -> dict:
                              f"make it a multiple of the process count (it is the global batch)")
         out = rundir.prepare(cfg.run.out_dir)
         if out is None:
-            return _train(cfg, device, world, None, t0)
+            return _train_in_step(cfg, device, world, None, t0)
         with runlock.hold(out) if world.main else contextlib.nullcontext():  # rank 0 alone writes
             saved = rundir.previous_result(out, cfg.config_hash())
             if saved is not None and not cfg.run.reevaluate:
                 return saved["metrics"]  # finished: returned as it is, never rewritten
-            return _train(cfg, device, world, out, t0)
+            return _train_in_step(cfg, device, world, out, t0)
     finally:
         torch.set_num_threads(threads)
+
+
+def _train_in_step(cfg: RunConfig, device, world: distributed.World, out: Path | None, t0: float) -> dict:
+    """`_train`; under torchrun, a collective that failed because a process stopped answering ends
+    the run in one line naming it."""
+    try:
+        return _train(cfg, device, world, out, t0)
+    except RuntimeError as err:
+        lost = distributed.unanswered(err, world, cfg.run.timeout_minutes)
+        if lost is None:
+            raise
+        raise lost from None
 
 
 def _train(cfg: RunConfig, device, world: distributed.World, out: Path | None, t0: float) -> dict:
@@ -236,6 +248,7 @@ def _train(cfg: RunConfig, device, world: distributed.World, out: Path | None, t
                 progress.window.append((step + 1, loss))
                 progress.skipped += batch.skipped
                 progress.step = step + 1
+                distributed.reached(progress.step, world)
                 logs = progress.step % cfg.run.log_every == 0 or progress.step == steps
                 if logs:
                     progress.check_finite(cfg, last_good)

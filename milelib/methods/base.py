@@ -15,7 +15,7 @@ from torch import nn
 from ..checkpoint import load_weights
 from ..models import prior_bias
 from ..data.feeds import steps_per_epoch
-from ..distributed import World, average_gradients
+from ..distributed import World, synchronise
 
 
 @dataclass
@@ -36,8 +36,9 @@ class Parts:
 
 
 def sgd_step(net: nn.Module, opt, x, loss_fn, parts: Parts, lr: float) -> torch.Tensor:
-    """One optimizer step of `net` on `loss_fn(logits)`, at learning rate `lr`, gradients averaged
-    over the processes of a torchrun run; the detached loss of this process's share of the batch."""
+    """One optimizer step of `net` on `loss_fn(logits)`, at learning rate `lr`; under torchrun the
+    gradients averaged and the buffers set to rank 0's; the detached loss of this process's share of
+    the batch."""
     for group in opt.param_groups:
         group["lr"] = lr
     if not net.training:  # modes change on the whole net only; .train() walks every module: 0.5 ms
@@ -47,7 +48,7 @@ def sgd_step(net: nn.Module, opt, x, loss_fn, parts: Parts, lr: float) -> torch.
     loss = loss_fn(logits.float())
     opt.zero_grad(set_to_none=True)
     loss.backward()
-    average_gradients(net, parts.world)
+    synchronise(net, parts.world)
     opt.step()
     return loss.detach()
 

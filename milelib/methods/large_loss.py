@@ -10,7 +10,7 @@ entries (y = 0) are the likely hidden positives, eq. (4)-(6) of the paper:
 the loss is then averaged over all B x C entries. An entry that ties the k-th largest loss is
 modified too, as in their code (>=; with bf16 logits on a GPU ties, hence a few more than k, are
 common); an observed label never is (their code could, if the k-th largest unobserved loss were 0).
-Under torchrun each process ranks the losses of its own share of the batch.
+Under torchrun the k largest are those of the global batch, as with one process.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..distributed import gather
 from .supervised import Sigmoid
 
 
@@ -43,12 +44,14 @@ class LargeLoss(Sigmoid):
         return super().step(batch, step, lr)
 
     def large_losses(self, losses: torch.Tensor, y: torch.Tensor, epoch: int) -> torch.Tensor:
-        """The unobserved entries among the k largest losses of the batch (a bool mask)."""
-        k = min(math.ceil(losses.numel() * epoch * self.cfg.method.delta_rel), losses.numel())
+        """The unobserved entries among the k largest losses of the batch (a bool mask of this
+        process's rows; k and the ranking are the global batch's under torchrun)."""
+        unobserved = torch.where(y, 0.0, losses.detach())
+        everyone = gather(unobserved, self.parts.world)
+        k = min(math.ceil(everyone.numel() * epoch * self.cfg.method.delta_rel), everyone.numel())
         if k == 0:
             return torch.zeros_like(y)
-        unobserved = torch.where(y, 0.0, losses.detach())
-        kth = unobserved.flatten().topk(k).values[-1]
+        kth = everyone.flatten().topk(k).values[-1]
         return (unobserved >= kth) & ~y
 
     def loss(self, logits, batch):

@@ -10,8 +10,8 @@ neg_log(x) = -log(x + 1e-5), every entry's loss is averaged over all B x C entri
 
     R(q) = ((1/B) sum_n sum_i q_ni - k)^2 / C^2     (k: the expected number of positives per image)
 
-R reads a batch statistic: under torchrun each process computes it on its share of the batch, so
-EPR and ROLE depend (slightly) on the process count, unlike the other methods.
+R reads a batch statistic: under torchrun it is the global batch's (`distributed.global_mean`), as
+with one process.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..distributed import average_gradients
+from ..distributed import World, global_mean, synchronise
 from .supervised import Sigmoid
 
 EPS = 1e-5  # inside the authors' logs
@@ -41,9 +41,10 @@ def bce(logits, targets, negative_weight: float = 1.0) -> torch.Tensor:
     return -(targets * F.logsigmoid(logits) + negative_weight * (1 - targets) * F.logsigmoid(-logits)).mean()
 
 
-def expected_positives(q: torch.Tensor, k: float) -> torch.Tensor:
-    """R(q) of Cole et al., eq. (5) as their code computes it (norm 2), divided by C^2."""
-    return (q.sum(dim=1).mean() - k) ** 2 / q.shape[1] ** 2
+def expected_positives(q: torch.Tensor, k: float, world: World) -> torch.Tensor:
+    """R(q) of Cole et al., eq. (5) as their code computes it (norm 2), divided by C^2; the mean
+    count over the global batch under torchrun."""
+    return (global_mean(q.sum(dim=1).mean(), world) - k) ** 2 / q.shape[1] ** 2
 
 
 def observed(logits, batch) -> torch.Tensor:
@@ -97,7 +98,7 @@ class ExpectedPositive(Sigmoid):
     def loss(self, logits, batch):
         p = logits.sigmoid()
         return torch.where(observed(logits, batch), neg_log(p), 0.0).mean() + expected_positives(
-            p, self.cfg.method.expected_positives)
+            p, self.cfg.method.expected_positives, self.parts.world)
 
 
 @dataclass
@@ -149,12 +150,13 @@ class ROLE(Sigmoid):
         positive = torch.where(y, neg_log(p) + neg_log(g), 0.0)
         g_, p_ = g.detach(), p.detach()
         cross = (g_ * neg_log(p) + (1 - g_) * neg_log(1 - p)) + (p_ * neg_log(g) + (1 - p_) * neg_log(1 - g))
-        return (0.5 * (positive + cross)).mean() + 0.5 * (expected_positives(p, k) + expected_positives(g, k))
+        w = self.parts.world
+        return (0.5 * (positive + cross)).mean() + 0.5 * (expected_positives(p, k, w) + expected_positives(g, k, w))
 
     def step(self, batch, step, lr):
         self.estimate_opt.zero_grad(set_to_none=True)
         loss = super().step(batch, step, lr)  # backward fills the estimates' gradients too
-        average_gradients(self.estimates, self.parts.world)
+        synchronise(self.estimates, self.parts.world)
         self.estimate_opt.step()
         return loss
 

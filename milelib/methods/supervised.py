@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..distributed import gather
 from .base import Method, sgd_step
 
 
@@ -84,9 +85,10 @@ class ELR(Softmax):
     def loss(self, logits, batch):
         s = self.cfg.method
         p = logits.softmax(dim=1).clamp(1e-4, 1 - 1e-4)
-        with torch.no_grad():
+        with torch.no_grad():  # every process updates every row of the global batch: targets stay alike
             q = p.detach()
-            self.targets[batch.index] = s.beta * self.targets[batch.index] + (1 - s.beta) * q / q.sum(1, keepdim=True)
+            rows, q = gather(batch.index, self.parts.world), gather(q / q.sum(1, keepdim=True), self.parts.world)
+            self.targets[rows] = s.beta * self.targets[rows] + (1 - s.beta) * q
         regulariser = torch.log(1 - (self.targets[batch.index] * p).sum(dim=1)).mean()
         return F.cross_entropy(logits, batch.y) + s.lam * regulariser
 
