@@ -179,6 +179,12 @@ def _cases(tmp: Path):
         from .training import make_parts
         make_parts(smoke({"run.sync_bn": True}), torch.device("cpu"), 10, 1, 100, True, world=distributed.World(0, 2))
 
+    def simclr_under_torchrun():
+        from .training import make_parts
+        from . import methods
+        cfg = smoke({"method": "simclr"})
+        methods.build(cfg, make_parts(cfg, torch.device("cpu"), 10, 1, 100, False, world=distributed.World(0, 2)))
+
     def odd_checkpoint():
         torch.save({"encoder.stem.weight": torch.zeros(2, 2)}, tmp / "odd.pth")
         return tmp / "odd.pth"
@@ -293,6 +299,7 @@ def _cases(tmp: Path):
         ("unknown BCE reduction", lambda: RunConfig().override({"optim.bce": "avg"})),
         ("global batch that does not split over the processes", batch_over_three_processes),
         ("run.sync_bn on CPUs under torchrun", sync_bn_on_cpus),
+        ("simclr under torchrun", simclr_under_torchrun),
         ("torchrun wait of 0 minutes", lambda: RunConfig().override({"run.timeout_minutes": 0})),
         ("config file that is not JSON (milelib train --config)", lambda: read_config(text_file("run.json", "{data: grids"))),
         ("relabelling a folder with other classes than the run learned", lambda: relabel(

@@ -82,6 +82,10 @@ class SimCLR(Method):
     evaluates = False  # no classifier to score: the encoder is judged by fine-tuning it (notebook 03)
 
     def __init__(self, cfg, parts):
+        if parts.world.size > 1:  # NT-Xent's negatives and the views' draws would be per process
+            raise ValueError(f"simclr does not run under torchrun ({parts.world.size} processes): its negatives and "
+                             f"augmentations are drawn per batch, and would be each process's share; pretrain on one "
+                             f"process (the stand-in's pretraining takes minutes on a CPU)")
         self.cfg, self.parts = cfg, parts
         encoder, dim = without_classifier(parts.new_net())
         head = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(inplace=True), nn.Linear(dim, cfg.method.projection_dim))
