@@ -24,8 +24,20 @@ class RunFolderBusy(RuntimeError):
     """Another process is training into the same run folder."""
 
 
+def holder(folder) -> str | None:
+    """Who holds the run folder's lock now ("pid N on HOST since T"), or None when it is free."""
+    path = Path(folder) / LOCK_NAME
+    if fcntl is None or not path.is_file():
+        return None
+    try:
+        with hold(folder, write=False):
+            return None
+    except RunFolderBusy as busy:
+        return busy.holder
+
+
 @contextlib.contextmanager
-def hold(folder):
+def hold(folder, write: bool = True):
     """Hold the run folder's lock for the duration of the block, or raise RunFolderBusy."""
     if fcntl is None:
         yield
@@ -37,10 +49,13 @@ def hold(folder):
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
-            raise RunFolderBusy(f"run folder {folder} is in use by {holder}: wait for that run to finish (or stop "
-                                f"it) and rerun, which resumes it; or give this run another out_dir") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}".encode(), 0)
+            busy = RunFolderBusy(f"run folder {folder} is in use by {holder}: wait for that run to finish (or stop "
+                                 f"it) and rerun, which resumes it; or give this run another out_dir")
+            busy.holder = holder
+            raise busy from None
+        if write:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}".encode(), 0)
         yield
     finally:
         os.close(fd)  # closing the file releases the lock

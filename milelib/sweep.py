@@ -8,19 +8,26 @@ one process per `run.threads` share of the cores (measured faster on 2 cores: th
 
 The same call serves a notebook (`run_experiment`), the command line (`milelib sweep`) and papermill.
 With `launcher="torchrun"`, each run trains in a `torchrun --nproc_per_node GPUS -m milelib train`
-child process (DDP cannot run inside a notebook's kernel), one run after another.
+child process (DDP cannot run inside a notebook's kernel).
+
+On GPUs, runs go side by side too: one per GPU (per GPUS of them under torchrun), each process
+seeing only its own (CUDA_VISIBLE_DEVICES) and pinned to its share of the cores, so 8 GPUs train 8
+runs at once. Several sweeps may share one store (two notebooks, two machines on a shared disk):
+a run another process is training is skipped, and picked up once that process lets it go (read
+back when it finished, resumed when it stopped).
 """
 from __future__ import annotations
 
 import json
 import multiprocessing
 import os
+import queue
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,12 +35,14 @@ from typing import Callable
 
 import pandas as pd
 
+from . import runlock
 from .config import RunConfig
 from .results import read_json
 from .training import Stopped, pick_device, train
 
 
 LAUNCHERS = ("local", "torchrun")
+BUSY_POLL_S = 30  # how often a sweep looks again at runs another process is training
 
 
 def store_dir(results_dir, profile: str) -> Path:
@@ -60,12 +69,38 @@ class Task:
     folder: Path
 
 
+def _cores() -> list[int]:
+    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+
+
 def default_jobs(base: RunConfig, pending: int) -> int:
-    """Runs side by side: one per `run.threads` share of this process's cores, on a CPU only."""
+    """Runs side by side on a CPU: one per `run.threads` share of this process's cores."""
     if pick_device(base.run.device).type != "cpu" or not base.run.threads:
         return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(pending, cores // base.run.threads))
+    return max(1, min(pending, len(_cores()) // base.run.threads))
+
+
+def gpu_slots(gpus_per_run: int) -> list[dict]:
+    """This machine's GPUs (those CUDA_VISIBLE_DEVICES leaves visible) in groups of `gpus_per_run`,
+    one slot per group: the GPUs a run launched into it sees, and its share of the cores."""
+    import torch
+
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    ids = [s.strip() for s in visible.split(",") if s.strip()] if visible else [
+        str(i) for i in range(torch.cuda.device_count())]
+    groups = [ids[i:i + gpus_per_run] for i in range(0, len(ids) - gpus_per_run + 1, gpus_per_run)]
+    if not groups:
+        raise ValueError(f"{gpus_per_run} GPUs per run were asked for (GPUS) and this machine shows {len(ids)}: "
+                         f"lower GPUS")
+    cores = _cores()
+    share = max(1, len(cores) // len(groups))
+    return [{"gpus": ",".join(group), "cores": cores[i * share:(i + 1) * share] or cores}
+            for i, group in enumerate(groups)]
+
+
+def slots_for(base: RunConfig, launcher: str, gpus: int) -> list[dict]:
+    """The GPU slots runs go into, or none on a CPU (runs there share the cores by `run.threads`)."""
+    return gpu_slots(gpus if launcher == "torchrun" else 1) if pick_device(base.run.device).type == "cuda" else []
 
 
 def run(points: dict[str, dict] | Callable[[int], dict[str, dict]], base: RunConfig, seeds, store, axes=(),
@@ -86,19 +121,32 @@ def run(points: dict[str, dict] | Callable[[int], dict[str, dict]], base: RunCon
         folder = run_dir(store, cfg)
         tasks.append(Task(label, cfg.override({"run.out_dir": str(folder)}), folder))
     pending = [t for t in tasks if finished_result(t.folder, t.cfg.config_hash()) is None]
-    if pending:
-        pick_device(base.run.device)  # a device that cannot be had refuses before any run starts (finished
-                                      # runs still read back without it)
-    jobs = 1 if launcher == "torchrun" else jobs or default_jobs(base, len(pending))
+    slots = []
+    if pending:  # a device that cannot be had refuses before any run starts (finished runs read back without it)
+        pick_device(base.run.device)
+        slots = slots_for(base, launcher, gpus)
+    jobs = min(len(pending), jobs or len(slots)) if slots else (
+        1 if launcher == "torchrun" else jobs or default_jobs(base, len(pending)))
     log(f"{len(tasks)} runs: {len(tasks) - len(pending)} finished before, {len(pending)} to train"
-        + (f", {jobs} side by side" if jobs > 1 and pending else ""), flush=True)
-    started, done = time.time(), 0
+        + (f", {jobs} side by side" if jobs > 1 and pending else "")
+        + (f" on GPU(s) {', '.join(s['gpus'] for s in slots[:jobs])}" if slots else ""), flush=True)
+    started, done, queue = time.time(), 0, pending
     try:
-        for task in _train_all(pending, jobs, launcher, gpus):
-            done += 1
-            saved = finished_result(task.folder, task.cfg.config_hash())
-            log(f"[{done}/{len(pending)}] {task.label} seed {task.cfg.seed}: {_headline(saved['metrics'], shown)} "
-                f"({saved['run']['wall_time_s']:.0f} s; {time.time() - started:.0f} s so far)", flush=True)
+        while queue:
+            busy = []
+            for task, holder in _train_all(queue, jobs, launcher, gpus, slots):
+                if holder:
+                    busy.append(task)
+                    log(f"[busy] {task.label} seed {task.cfg.seed}: {task.folder} is being trained by {holder}; "
+                        f"picked up when it lets it go", flush=True)
+                    continue
+                done += 1
+                saved = finished_result(task.folder, task.cfg.config_hash())
+                log(f"[{done}/{len(pending)}] {task.label} seed {task.cfg.seed}: {_headline(saved['metrics'], shown)} "
+                    f"({saved['run']['wall_time_s']:.0f} s; {time.time() - started:.0f} s so far)", flush=True)
+            while busy and all(runlock.holder(task.folder) for task in busy):
+                time.sleep(BUSY_POLL_S)
+            queue = busy
     except KeyboardInterrupt as err:  # Ctrl-C: each run stops at a step boundary, with a checkpoint
         detail = f" ({err})" if str(err) else ""
         raise Stopped(f"sweep stopped after {done} of {len(pending)} runs{detail}; rerun the same call to go on: "
@@ -133,14 +181,16 @@ def check_launcher(launcher: str, gpus: int) -> None:
         raise ValueError(f"gpus must be an int >= 1 (processes per run under torchrun), got {gpus!r}")
 
 
-def torchrun(cfg: RunConfig, gpus: int) -> None:
-    """Train one run in `gpus` processes: torchrun on this machine, as a child process."""
+def torchrun(cfg: RunConfig, gpus: int, slot: dict | None = None) -> None:
+    """Train one run in `gpus` processes: torchrun on this machine, as a child process (on the GPUs
+    of `slot`, when given)."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="milelib-run-", delete=False) as f:
         json.dump(cfg.override({"run.progress": False}).to_dict(), f)
     try:
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={gpus}",
                    "-m", "milelib", "train", "--config", f.name]
-        code = subprocess.run(command, stdout=subprocess.DEVNULL).returncode
+        env = {**os.environ, "CUDA_VISIBLE_DEVICES": slot["gpus"]} if slot else None
+        code = subprocess.run(command, stdout=subprocess.DEVNULL, env=env).returncode
     finally:
         os.unlink(f.name)
     if code != 0:
@@ -148,33 +198,75 @@ def torchrun(cfg: RunConfig, gpus: int) -> None:
                            f"its messages are above; rerun to resume from its checkpoint")
 
 
-def _train_all(tasks: list[Task], jobs: int, launcher: str = "local", gpus: int = 1):
-    """Train each task, yielding each as it finishes: in this process, in `jobs` processes, or
-    each under torchrun."""
+def _train_all(tasks: list[Task], jobs: int, launcher: str = "local", gpus: int = 1, slots: list[dict] = ()):
+    """Train each task, yielding (task, None) as each finishes, or (task, holder) for a run another
+    process is training (skipped): in this process, in `jobs` processes, or each under torchrun;
+    `jobs` at once in the GPU `slots`, when there are slots."""
+    free = []
+    for task in tasks:
+        holder = runlock.holder(task.folder)
+        if holder:
+            yield task, holder
+        else:
+            free.append(task)
     if launcher == "torchrun":
-        for task in tasks:
-            torchrun(task.cfg, gpus)
-            yield task
+        yield from _side_by_side(free, jobs, lambda task, slot: torchrun(task.cfg, gpus, slot), slots)
         return
     if jobs <= 1:
-        for task in tasks:
-            train(task.cfg)
-            yield task
+        for task in free:
+            try:
+                train(task.cfg)
+            except runlock.RunFolderBusy as busy:  # taken between the look above and now
+                yield task, busy.holder
+                continue
+            yield task, None
         return
     # spawn, not fork: the parent may hold torch threads (a notebook kernel), which fork would break
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_exit_with_parent,
-                             initargs=(os.getpid(),)) as pool:
-        futures = {pool.submit(_train_quietly, task.cfg.to_dict()): task for task in tasks}
+    context = multiprocessing.get_context("spawn")
+    slot_queue = context.Queue()
+    for i in range(jobs if slots else 0):
+        slot_queue.put(slots[i % len(slots)])
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
+                             initargs=(os.getpid(), slot_queue if slots else None)) as pool:
+        futures = {pool.submit(_train_quietly, task.cfg.to_dict()): task for task in free}
         try:
             for future in as_completed(futures):
                 try:
                     future.result()  # a run's one-line error is raised here, as it would be in-process
+                except runlock.RunFolderBusy as busy:
+                    yield futures[future], busy.holder
+                    continue
                 except BrokenProcessPool:
                     raise RuntimeError(
                         f"a worker process training {futures[future].folder} died: out of memory, killed, or "
                         f"started from a script without `if __name__ == '__main__':` around the sweep (worker "
                         f"processes import the script again); guard it, or pass jobs=1") from None
-                yield futures[future]
+                yield futures[future], None
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def _side_by_side(tasks: list[Task], jobs: int, launch: Callable, slots: list[dict]):
+    """`launch(task, slot)` for each task, `jobs` at a time from threads (each launch a child
+    process), each in a free slot; yields (task, None) as each finishes."""
+    free_slots = queue.Queue()
+    for i in range(max(jobs, 1)):
+        free_slots.put(slots[i % len(slots)] if slots else None)
+
+    def one(task):
+        slot = free_slots.get()
+        try:
+            launch(task, slot)
+        finally:
+            free_slots.put(slot)
+
+    with ThreadPoolExecutor(max(jobs, 1)) as pool:
+        futures = {pool.submit(one, task): task for task in tasks}
+        try:
+            for future in as_completed(futures):
+                future.result()
+                yield futures[future], None
         finally:
             for future in futures:
                 future.cancel()
@@ -190,6 +282,17 @@ def _exit_with_parent(parent: int) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, daemon=True).start()
+
+
+def _start_worker(parent: int, slots) -> None:
+    """In each worker: watch the parent (`_exit_with_parent`); on GPUs, take a slot: see only its
+    GPU and run on its share of the cores (the worker's DataLoader processes inherit both)."""
+    _exit_with_parent(parent)
+    if slots is not None:
+        slot = slots.get()
+        os.environ["CUDA_VISIBLE_DEVICES"] = slot["gpus"]
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, slot["cores"])
 
 
 def _train_quietly(cfg: dict) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import random
 import signal
 import threading
@@ -283,8 +284,13 @@ def _train(cfg: RunConfig, device, world: distributed.World, out: Path | None, t
             rundir.write_lines(out / name, lines)
         rundir.write(out, cfg, progress.log, method.log_rows(), result,
                      {"wall_time_s": round(time.time() - t0, 1), "resumed_from_steps": progress.resumed_from,
-                      **running})
+                      **running, **_visible_gpus()})
     return result
+
+
+def _visible_gpus() -> dict:
+    """The GPUs this process was given (a sweep's slot), for the run's record."""
+    return {"visible_gpus": os.environ["CUDA_VISIBLE_DEVICES"]} if "CUDA_VISIBLE_DEVICES" in os.environ else {}
 
 
 def _step_of(path: Path) -> int:
