@@ -22,8 +22,11 @@ $(STAMP): requirements/reference.txt pyproject.toml
 # One kernel per notebook, one after another (milelib/reproduce.py): executed copies land in
 # results/NAME/PROFILE/, renamed from a temporary name only once a notebook has run through; runs
 # are kept in results/runs/PROFILE and read back on a rerun, which resumes a stopped batch.
+# JOBS, LAUNCHER, GPUS and SETTINGS reach every notebook when given, e.g. on 8 GPUs, 2 per run:
+#   make reproduce PROFILE=paper LAUNCHER=torchrun GPUS=2 SETTINGS="run.workers=12"
 reproduce: $(STAMP)
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/milelib reproduce --profile $(PROFILE)
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/milelib reproduce --profile $(PROFILE) $(if $(JOBS),--jobs $(JOBS)) \
+	  $(if $(LAUNCHER),--launcher $(LAUNCHER)) $(if $(GPUS),--gpus $(GPUS)) $(if $(SETTINGS),--set $(SETTINGS))
 
 test: $(STAMP)
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -q

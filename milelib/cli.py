@@ -6,6 +6,7 @@
     milelib sweep kt_ks_heatmap --profile quick --results-dir results [--launcher torchrun --gpus 8]
     milelib relabel photos/ --out photos.csv         # MILe's label sets for a folder of one's own
     milelib reproduce --profile quick
+    milelib reproduce --profile paper --launcher torchrun --gpus 8 --set run.workers=12
 
 `train` runs one config and prints its metrics as JSON (run it again with the same settings and
 out_dir to resume a stopped run); `sweep` runs an experiment's runs into the shared run store, as
@@ -73,29 +74,32 @@ def main(argv=None) -> None:
     many.add_argument("experiment", choices=list(experiments.NAMES))
     many.add_argument("--seeds", nargs="+", type=int, help="default: the profile's seeds")
     many.add_argument("--results-dir", default="results", help="the run store is RESULTS_DIR/runs/PROFILE")
-    many.add_argument("--jobs", type=int, help="runs side by side (default: one per run.threads share of the cores)")
-    many.add_argument("--launcher", default="local", choices=sweep.LAUNCHERS, help="torchrun: each run on --gpus processes")
-    many.add_argument("--gpus", type=int, default=1, help="processes (GPUs) per run under torchrun")
+    batch = commands.add_parser("reproduce", help="execute every notebook with papermill into results/")
+    batch.add_argument("--results-dir", help="default: results/ beside notebooks/")
+    batch.add_argument("--notebooks", help="the folder of NN_name.ipynb notebooks (default: this checkout's)")
+    batch.add_argument("--only", nargs="*", metavar="NN", help="only these notebooks, by number (e.g. --only 06 07)")
+    for sub in (many, batch):
+        sub.add_argument("--jobs", type=int, help="runs side by side (default: one per GPU, or one per run.threads "
+                                                  "share of the cores)")
+        sub.add_argument("--launcher", choices=sweep.LAUNCHERS, help="torchrun: each run on --gpus processes")
+        sub.add_argument("--gpus", type=int, help="processes (GPUs) per run under torchrun (default 1)")
     own = commands.add_parser("relabel", help="MILe's predicted label sets for every image of a class-folder dataset")
     own.add_argument("folder", help="FOLDER/<class>/<images>")
     own.add_argument("--out", help="the CSV to write (default: relabelled.csv in the run folder)")
     own.add_argument("--run", help="a finished run trained on FOLDER, instead of training one")
     own.add_argument("--threshold", type=float, help="probability above which a class joins a set (default: rho)")
     own.add_argument("--results-dir", default="results", help="runs go to RESULTS_DIR/relabel/<folder name>/")
-    batch = commands.add_parser("reproduce", help="execute every notebook with papermill into results/")
-    batch.add_argument("--results-dir", help="default: results/ beside notebooks/")
-    batch.add_argument("--notebooks", help="the folder of NN_name.ipynb notebooks (default: this checkout's)")
-    batch.add_argument("--only", nargs="*", metavar="NN", help="only these notebooks, by number (e.g. --only 06 07)")
     for sub in (one, many, batch):
         sub.add_argument("--profile", default="quick", choices=experiments.PROFILE_NAMES)
-    for sub in (one, many, own):
+    for sub in (one, many, own, batch):
         sub.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="dotted settings, e.g. method.rho=0.1")
     args = parser.parse_args(argv)
     try:
-        if args.command == "reproduce":
-            reproduce(args.profile, args.results_dir, args.notebooks, only=args.only)
-            return
         overrides = parse_settings(args.set)
+        if args.command == "reproduce":
+            reproduce(args.profile, args.results_dir, args.notebooks, only=args.only, JOBS=args.jobs,
+                      LAUNCHER=args.launcher, GPUS=args.gpus, SETTINGS=overrides or None)
+            return
         to_stderr = lambda *a, **k: print(*a, **{**k, "file": sys.stderr})  # noqa: E731
         if args.command == "relabel":
             relabel(args.folder, args.out, overrides, args.run, args.results_dir, args.threshold, log=to_stderr)
@@ -109,7 +113,7 @@ def main(argv=None) -> None:
         else:
             exp = experiments.get(args.experiment).EXPERIMENT
             table = sweep.run_experiment(exp, args.profile, args.seeds, args.results_dir, overrides, args.jobs,
-                                         log=to_stderr, launcher=args.launcher, gpus=args.gpus)
+                                         log=to_stderr, launcher=args.launcher or "local", gpus=args.gpus or 1)
             table.to_csv(sys.stdout, index=False)
     except (ValueError, OSError, FloatingPointError, ImportError, RuntimeError) as err:
         raise SystemExit(f"milelib: {err}") from None

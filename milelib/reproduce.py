@@ -2,7 +2,7 @@
 kernel, its executed copy in results/<notebook>/<profile>/. A copy is written under a temporary
 name unique to this process and renamed once the notebook has run through, so a failed or stopped
 batch leaves no half-executed notebook, and two batches at once never write the same file (their
-runs are kept apart by the run folders' locks).
+runs are kept apart by the run folders' locks: a run one batch trains, the other picks up later).
 
 papermill runs in a child process: inside it, nbclient answers Ctrl-C by shutting its kernel down
 and carrying on, so only a parent can stop the batch on Ctrl-C.
@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from .config import check_choice
-from .experiments import PROFILE_NAMES
+from .experiments import PROFILE_NAMES, check_parameters
 from .results import notebook_dir
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -27,10 +27,13 @@ class NotebookFailed(RuntimeError):
     """A notebook stopped on an error; its message is the cell's error, in one line."""
 
 
-def reproduce(profile: str, results_dir=None, notebooks=None, log=print, only=None) -> list[Path]:
+def reproduce(profile: str, results_dir=None, notebooks=None, log=print, only=None, **given) -> list[Path]:
     """Execute every NN_name.ipynb of `notebooks` (or those numbered in `only`, e.g. ["06"]) with
-    PROFILE=profile; return the executed copies."""
+    PROFILE=profile and the notebook parameters `given` (JOBS, LAUNCHER, GPUS, SETTINGS: those not
+    None); return the executed copies."""
     check_choice("profile", profile, PROFILE_NAMES)
+    given = {name: value for name, value in given.items() if value is not None}
+    check_parameters({"PROFILE": profile, **given})
     folder = Path(notebooks or NOTEBOOKS)
     found = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
     for number in only or []:
@@ -38,7 +41,8 @@ def reproduce(profile: str, results_dir=None, notebooks=None, log=print, only=No
     found = [nb for nb in found if not only or nb.name[:2] in only]
     default_results = (folder / ".." / "results").resolve()
     results = Path(results_dir).resolve() if results_dir else default_results
-    parameters = {"PROFILE": profile, **({} if results == default_results else {"RESULTS_DIR": str(results)})}
+    parameters = {"PROFILE": profile, **({} if results == default_results else {"RESULTS_DIR": str(results)}),
+                  **given}
     done = []
     for nb in found:
         out = notebook_dir(results, nb.stem, profile)
@@ -60,8 +64,7 @@ def execute(nb: Path, target: Path, parameters: dict, cwd: Path) -> None:
     stops the child and raises KeyboardInterrupt here."""
     command = [sys.executable, "-m", "papermill", str(nb), str(target), "-k", "python3", "--cwd", str(cwd),
                "--no-progress-bar"]
-    for name, value in parameters.items():
-        command += ["-p", name, str(value)]
+    command += ["-y", json.dumps(parameters)]  # JSON is YAML: ints stay ints, SETTINGS a mapping
     child = subprocess.Popen(command)
     try:
         code = child.wait()

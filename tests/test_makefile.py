@@ -29,3 +29,14 @@ def test_tools_answer_help_without_acting(tool, tmp_path):
     done = subprocess.run([sys.executable, str(ROOT / "tools" / tool), "--help"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.startswith("usage:"), done.stderr
+
+
+def test_make_reproduce_passes_jobs_launcher_gpus_and_settings_on():
+    done = subprocess.run(["make", "-n", "-o", ".venv/.milelib-installed", "reproduce", "PROFILE=paper", "JOBS=2",
+                           "LAUNCHER=torchrun", "GPUS=4", "SETTINGS=run.workers=12 optim.steps=100"], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert re.search(r"milelib reproduce --profile paper --jobs 2\s*\\?\s*--launcher torchrun --gpus 4 "
+                     r"--set run.workers=12 optim.steps=100", done.stdout), done.stdout
+    plain = subprocess.run(["make", "-n", "-o", ".venv/.milelib-installed", "reproduce"], cwd=ROOT,
+                           capture_output=True, text=True)
+    assert re.search(r"milelib reproduce --profile quick\s*\\?\s*$", plain.stdout.strip()), plain.stdout

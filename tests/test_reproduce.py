@@ -74,6 +74,24 @@ def test_another_results_folder_is_passed_to_the_notebooks(tmp_path, notebooks, 
     assert {c[2]["RESULTS_DIR"] for c in calls} == {str((tmp_path / "elsewhere").resolve())}
 
 
+def test_jobs_launcher_gpus_and_settings_reach_every_notebook(tmp_path):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell('PROFILE = "quick"\nJOBS = None\nLAUNCHER = "local"\nGPUS = 1\nSETTINGS = {}',
+                                  metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("import json, pathlib\npathlib.Path('seen.json').write_text(json.dumps("
+                                  "[PROFILE, JOBS, LAUNCHER, GPUS, SETTINGS]))")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, folder / "01_only.ipynb")
+    R.reproduce("smoke", tmp_path / "results", folder, log=quiet, JOBS=3, LAUNCHER="torchrun", GPUS=2,
+                SETTINGS={"optim.steps": 100, "run.workers": 12}, SELECT=None)
+    seen = json.loads((folder / "seen.json").read_text())
+    assert seen == ["smoke", 3, "torchrun", 2, {"optim.steps": 100, "run.workers": 12}]
+    with pytest.raises(ValueError, match="notebook parameter GPUS is 0"):
+        R.reproduce("smoke", tmp_path / "results", folder, log=quiet, GPUS=0)
+
+
 @pytest.mark.parametrize("error", [KeyboardInterrupt, R.NotebookFailed("02_second.ipynb failed in cell 2: ...")])
 def test_a_stopped_or_failed_batch_leaves_no_half_executed_notebook(tmp_path, notebooks, monkeypatch, error):
     fake_execute(monkeypatch, fail_on="02_second", error=error)
