@@ -179,6 +179,16 @@ def _cases(tmp: Path):
         from .training import make_parts
         make_parts(smoke({"run.sync_bn": True}), torch.device("cpu"), 10, 1, 100, True, world=distributed.World(0, 2))
 
+    def slurm_without_sbatch():
+        from . import cluster
+        with mock.patch("shutil.which", return_value=None):
+            next(cluster.train_all([], 1, tmp))
+
+    def slurm_settings_not_json():
+        from . import cluster
+        with mock.patch.dict(os.environ, {"MILELIB_SLURM": "partition=gpu"}):
+            cluster.settings()
+
     def simclr_under_torchrun():
         from .training import make_parts
         from . import methods
@@ -286,7 +296,9 @@ def _cases(tmp: Path):
         ("training fraction of 0", lambda: RunConfig().override({"data.fraction": 0})),
         ("WebVision file list line without a label", lambda: datasets.build(RunConfig().override({
             "data": "webvision", "data.root": str(webvision_tree("nolabel"))}).data)),
-        ("unknown launcher", lambda: sweep.check_launcher("slurm", 1)),
+        ("unknown launcher", lambda: sweep.check_launcher("sge", 1)),
+        ("launcher slurm on a machine without SLURM", slurm_without_sbatch),
+        ("MILELIB_SLURM that is not a JSON mapping", slurm_settings_not_json),
         ("notebook GPUS of 0", lambda: experiments.check_parameters({"PROFILE": "quick", "GPUS": 0})),
         ("notebook 08 reporting on a development seed", lambda: experiments.get("single_positive").check_final_seeds(
             "quick", [1, 10])),

@@ -8,7 +8,8 @@ one process per `run.threads` share of the cores (measured faster on 2 cores: th
 
 The same call serves a notebook (`run_experiment`), the command line (`milelib sweep`) and papermill.
 With `launcher="torchrun"`, each run trains in a `torchrun --nproc_per_node GPUS -m milelib train`
-child process (DDP cannot run inside a notebook's kernel).
+child process (DDP cannot run inside a notebook's kernel); with `launcher="slurm"`, as a task of a
+SLURM job array (cluster.py).
 
 On GPUs, runs go side by side too: one per GPU (per GPUS of them under torchrun), each process
 seeing only its own (CUDA_VISIBLE_DEVICES) and pinned to its share of the cores, so 8 GPUs train 8
@@ -41,7 +42,7 @@ from .results import read_json
 from .training import Stopped, pick_device, train
 
 
-LAUNCHERS = ("local", "torchrun")
+LAUNCHERS = ("local", "torchrun", "slurm")
 BUSY_POLL_S = 30  # how often a sweep looks again at runs another process is training
 
 
@@ -122,11 +123,11 @@ def run(points: dict[str, dict] | Callable[[int], dict[str, dict]], base: RunCon
         tasks.append(Task(label, cfg.override({"run.out_dir": str(folder)}), folder))
     pending = [t for t in tasks if finished_result(t.folder, t.cfg.config_hash()) is None]
     slots = []
-    if pending:  # a device that cannot be had refuses before any run starts (finished runs read back without it)
-        pick_device(base.run.device)
+    if pending and launcher != "slurm":  # a device that cannot be had refuses before any run starts (finished
+        pick_device(base.run.device)     # runs read back without it); on SLURM the GPUs are the nodes'
         slots = slots_for(base, launcher, gpus)
-    jobs = min(len(pending), jobs or len(slots)) if slots else (
-        1 if launcher == "torchrun" else jobs or default_jobs(base, len(pending)))
+    jobs = (len(pending) if launcher == "slurm" else min(len(pending), jobs or len(slots)) if slots else
+            1 if launcher == "torchrun" else jobs or default_jobs(base, len(pending)))
     log(f"{len(tasks)} runs: {len(tasks) - len(pending)} finished before, {len(pending)} to train"
         + (f", {jobs} side by side" if jobs > 1 and pending else "")
         + (f" on GPU(s) {', '.join(s['gpus'] for s in slots[:jobs])}" if slots else ""), flush=True)
@@ -176,7 +177,8 @@ def run_experiment(exp, profile: str, seeds=None, results_dir="results", overrid
 
 def check_launcher(launcher: str, gpus: int) -> None:
     if launcher not in LAUNCHERS:
-        raise ValueError(f"unknown launcher {launcher!r}: choose local (this process, or runs side by side) or torchrun")
+        raise ValueError(f"unknown launcher {launcher!r}: choose local (this process, or runs side by side), torchrun "
+                         f"(each run on GPUS processes) or slurm (a job array through submitit)")
     if not isinstance(gpus, int) or isinstance(gpus, bool) or gpus < 1:
         raise ValueError(f"gpus must be an int >= 1 (processes per run under torchrun), got {gpus!r}")
 
@@ -209,6 +211,10 @@ def _train_all(tasks: list[Task], jobs: int, launcher: str = "local", gpus: int 
             yield task, holder
         else:
             free.append(task)
+    if launcher == "slurm" and free:
+        from .cluster import train_all  # here: submitit is needed only on a cluster
+        yield from ((task, None) for task in train_all(free, gpus, Path(free[0].folder).parents[1]))
+        return
     if launcher == "torchrun":
         yield from _side_by_side(free, jobs, lambda task, slot: torchrun(task.cfg, gpus, slot), slots)
         return

@@ -59,8 +59,8 @@ RESULTS_DIR = "../results"  # relative to this notebook's folder; runs are kept 
 DATA_ROOT = None            # folder holding MNIST/raw for the paper profile; None reads MILELIB_DATA
 JOBS = None                 # runs side by side; None: one per `run.threads` share of the cores (CPU)
 SETTINGS = {}               # dotted settings over the profile's, e.g. {"optim.steps": 400}
-LAUNCHER = "local"          # local | torchrun: each run on GPUS processes (DDP), launched from here
-GPUS = 1                    # processes per run under torchrun
+LAUNCHER = "local"          # local | torchrun | slurm: runs on GPUS processes each, launched from here or as a SLURM array
+GPUS = 1                    # processes (GPUs) per run under torchrun or slurm
 SELECT = False              # True: rerun the selection sweep (else read selection.json when there is one)
 
 # %%

@@ -91,7 +91,7 @@ def _records(df) -> list[dict]:
 PARAMETERS = {"PROFILE": "one of smoke, quick, paper", "SEEDS": "None, a seed or a list of seeds (ints >= 0)",
               "RESULTS_DIR": "a folder", "DATA_ROOT": "None or a folder", "JOBS": "None or an int >= 1",
               "SETTINGS": "a mapping of dotted settings, e.g. {'optim.steps': 100}",
-              "LAUNCHER": "local or torchrun", "GPUS": "an int >= 1 (processes per run under torchrun)",
+              "LAUNCHER": "local, torchrun or slurm", "GPUS": "an int >= 1 (processes per run under torchrun or slurm)",
               "SELECT": "True or False (notebook 08: rerun the selection sweep)"}
 
 
