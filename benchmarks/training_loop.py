@@ -116,11 +116,13 @@ def jpeg_batches(cfg, device):
     from torchvision import datasets as tv
     from torchvision.transforms import v2
 
+    from milelib.data.feeds import MEAN, STD
     from milelib.data.images import transforms
 
-    def folder(training):
-        return tv.ImageFolder(cfg.data.root, v2.Compose([v2.PILToTensor(),
-                                                         transforms(training, cfg.data.image_size, crop=False)]))
+    def folder(training):  # floats made in the workers, as most hand-written loaders do
+        return tv.ImageFolder(cfg.data.root, v2.Compose([
+            v2.PILToTensor(), transforms(training, cfg.data.image_size, crop=False),
+            v2.ToDtype(torch.float32, scale=True), v2.Normalize(MEAN, STD)]))
 
     loader = torch.utils.data.DataLoader(folder(True), batch_size=cfg.optim.batch_size, shuffle=True, drop_last=True,
                                          num_workers=cfg.run.workers)

@@ -6,6 +6,8 @@ get accuracy only.
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 
@@ -16,10 +18,14 @@ from .distributed import World, gather_rows
 @torch.inference_mode()
 def predict(net, data, probabilities, device, batch_size: int = 512, workers: int = 0, world: World = World()) -> np.ndarray:
     """Per-class probabilities for every image of a split, in order; no image is dropped. Under
-    torchrun each process predicts its contiguous share and the shares are gathered."""
+    torchrun each process predicts its contiguous share and the shares are gathered. On a GPU in
+    bf16, as the network trained."""
     net.eval()
     rows = world.shard(len(data))
-    out = [probabilities(net(x).float()).cpu() for x in data.eval_batches(batch_size, device, workers, rows)]
+    precision = (torch.autocast("cuda", dtype=torch.bfloat16) if torch.device(device).type == "cuda"
+                 else contextlib.nullcontext())
+    with precision:
+        out = [probabilities(net(x).float()).cpu() for x in data.eval_batches(batch_size, device, workers, rows)]
     mine = torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
     return gather_rows(mine, world) if world.size > 1 else mine
 

@@ -183,6 +183,7 @@ def train(config: RunConfig) -> dict:
         device = pick_device(cfg.run.device, world)
         if device.type == "cuda":
             torch.cuda.set_device(device)
+            torch.backends.cudnn.benchmark = True  # fixed input sizes: cuDNN picks its fastest kernels once
         if cfg.optim.batch_size % world.size:
             raise ValueError(f"optim.batch_size {cfg.optim.batch_size} does not split over {world.size} processes: "
                              f"make it a multiple of the process count (it is the global batch)")

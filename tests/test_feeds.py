@@ -14,7 +14,7 @@ from PIL import Image
 import milelib.methods.supervised as S
 from milelib import RunConfig, train
 from milelib.data import LoaderData, batch_indices, images
-from milelib.data.feeds import sample_seeds
+from milelib.data.feeds import on_device, sample_seeds
 from milelib.evaluate import predict
 from stopping import Stop, stop_on_call
 
@@ -96,7 +96,7 @@ def test_loader_batches_resume_at_any_step_with_the_same_augmentations(folders):
     flipped = 0
     for b in reference:
         for x, row in zip(b.x, b.index.tolist()):
-            same = plain.dataset[row][0]
+            same = on_device(plain.dataset[row][0][None], "cpu")[0]  # the loader hands uint8 over
             assert torch.equal(x, same) or torch.equal(x, same.flip(-1))
             flipped += not torch.equal(x, same)
     assert 0 < flipped < 7 * 8
@@ -141,7 +141,7 @@ def test_eval_batches_count_every_image_once_in_order(folders, workers):
     assert isinstance(test, LoaderData) and len(test) == 21  # 3 classes x 7, not a multiple of 4
     xs = list(test.eval_batches(4, CPU, workers))
     assert [len(x) for x in xs] == [4, 4, 4, 4, 4, 1]  # ceil(21 / 4) = 6 batches, the last of 1
-    assert torch.equal(torch.cat(xs), torch.stack([test.dataset[i][0] for i in range(21)]))
+    assert torch.equal(torch.cat(xs), on_device(torch.stack([test.dataset[i][0] for i in range(21)]), CPU))
 
     net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 3))
     probs = predict(net, test, lambda z: z.softmax(1), CPU, batch_size=4, workers=workers)

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from milelib.data import LoaderData
-from milelib.data.images import image_folder
+from milelib.data.images import image_folder, transforms
 
 
 @pytest.fixture
@@ -27,7 +27,22 @@ def test_reads_classes_and_pixels(folder):
     data = image_folder(folder, num_classes=2)
     assert data.classes == ["cat", "dog"] and len(data) == 6
     x, y = data[1]
-    assert y == 0 and x.shape == (3, 8, 8) and torch.allclose(x, torch.full((3, 8, 8), 1 / 255))
+    assert y == 0 and x.dtype == torch.uint8 and torch.equal(x, torch.full((3, 8, 8), 1, dtype=torch.uint8))
+
+
+def test_workers_hand_over_uint8_and_the_device_normalises_as_the_workers_did(folder):
+    """The batch the loop sees is the one normalising in the workers gave, to the bit."""
+    from torchvision.transforms import v2
+
+    from milelib.data.feeds import MEAN, STD
+
+    files = image_folder(folder, transform=transforms(False, 8, crop=False))
+    feed = LoaderData(files, np.array([label for _, label in files.samples]))
+    x = next(feed.eval_batches(3, "cpu"))
+    in_workers = v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(MEAN, STD)])
+    expected = torch.stack([in_workers(files[i][0]) for i in range(3)])
+    assert x.dtype == torch.float32 and x.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(x, expected)
 
 
 def test_corrupt_image_fails_by_default(folder):

@@ -20,6 +20,8 @@ from typing import Iterable, Iterator
 import numpy as np
 import torch
 
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # ImageNet's, as torchvision's models expect
+
 
 @dataclass
 class Batch:
@@ -213,8 +215,8 @@ class LoaderData:
         order = Order(len(self), seed, self.weights)
         loader = self._loader(device, workers, batch_sampler=_StepBatches(steps, order, batch_size, seed, shard))
         for x, y, rows, skipped in loader:
-            yield Batch(x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last),
-                        y.to(device), rows.to(device), None if sets is None else sets[rows].to(device), skipped)
+            yield Batch(on_device(x, device), y.to(device, non_blocking=True), rows.to(device, non_blocking=True),
+                        None if sets is None else sets[rows].to(device, non_blocking=True), skipped)
 
     def eval_batches(self, batch_size: int, device, workers: int = 0, rows: range | None = None) -> Iterator[torch.Tensor]:
         order = [(row, 0) for row in (rows if rows is not None else range(len(self)))]  # nothing random
@@ -222,7 +224,17 @@ class LoaderData:
             if skipped:
                 raise ValueError(f"{skipped} evaluation images are unreadable: an evaluation split must "
                                  f"count every image; remove or replace them")
-            yield x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            yield on_device(x, device)
+
+
+def on_device(x: torch.Tensor, device) -> torch.Tensor:
+    """A uint8 batch [B, 3, H, W] from the loader as the network's input: copied to the device, then
+    scaled to [0, 1] and normalised with ImageNet's mean and std there (torchvision's own functions,
+    so the numbers are those of doing it in the workers), channels_last."""
+    from torchvision.transforms.v2 import functional as TF
+
+    x = TF.normalize(TF.to_dtype(x.to(device, non_blocking=True), torch.float32, scale=True), MEAN, STD)
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 class _Unlabelled(torch.utils.data.Dataset):

@@ -24,7 +24,6 @@ from .digits import stratified_split
 from .feeds import Data, LoaderData, Split
 
 BAD_IMAGES = ("fail", "skip")
-MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # ImageNet's, as torchvision's models expect
 
 
 def read_image(path) -> np.ndarray:
@@ -35,8 +34,9 @@ def read_image(path) -> np.ndarray:
 
 
 class ImageFiles(torch.utils.data.Dataset):
-    """(path, label) samples read as float tensors [3, H, W] in [0, 1], or as uint8 tensors passed
-    through `transform` (which converts them: see `transforms`)."""
+    """(path, label) samples read as uint8 tensors [3, H, W], passed through `transform` (crops,
+    resizes and flips, still uint8: see `transforms`). Workers hand uint8 over, a quarter of float32's
+    bytes; LoaderData makes them floats and normalises them on the device."""
 
     def __init__(self, samples, classes, transform=None, bad_images: str = "fail"):
         check_choice("bad_images", bad_images, BAD_IMAGES)
@@ -55,7 +55,7 @@ class ImageFiles(torch.utils.data.Dataset):
             raise ValueError(f"image {path} is truncated or corrupt ({str(err).splitlines()[0]}): remove it, "
                              f"or set bad_images='skip' to skip and count such files") from None
         x = torch.from_numpy(array).permute(2, 0, 1)
-        return (self.transform(x) if self.transform else x.float() / 255), label
+        return (self.transform(x) if self.transform else x), label
 
 
 NOT_DECODED = {"EPS", "MPEG"}  # Pillow names them, but decodes them only with outside tools, or never
@@ -120,9 +120,10 @@ def image_folder(root, num_classes: int | None = None, **kwargs) -> ImageFiles:
 
 
 def transforms(training: bool, size: int, resize: int | None = None, crop: bool = True, flip: bool = True):
-    """uint8 image tensor -> normalised float tensor. With `crop`, the paper's ImageNet transforms
-    (RandomResizedCrop `size` and flips when training; resize to `resize` and centre crop `size`
-    otherwise); without, a plain resize to `size` x `size` (and flips when training)."""
+    """uint8 image tensor -> uint8 image tensor of `size` x `size`. With `crop`, the paper's ImageNet
+    transforms (RandomResizedCrop `size` and flips when training; resize to `resize` and centre crop
+    `size` otherwise); without, a plain resize to `size` x `size` (and flips when training). The
+    scaling to [0, 1] and ImageNet's normalisation follow on the device (feeds.LoaderData)."""
     from torchvision.transforms import v2
 
     if crop:
@@ -132,7 +133,7 @@ def transforms(training: bool, size: int, resize: int | None = None, crop: bool 
         steps = [v2.Resize((size, size), antialias=True)]
     if training and flip:
         steps.append(v2.RandomHorizontalFlip())
-    return v2.Compose([*steps, v2.ToDtype(torch.float32, scale=True), v2.Normalize(MEAN, STD)])
+    return v2.Compose(steps)
 
 
 @dataclass
