@@ -189,6 +189,11 @@ def _cases(tmp: Path):
         with mock.patch.dict(os.environ, {"MILELIB_SLURM": "partition=gpu"}):
             cluster.settings()
 
+    def role_too_big():
+        from .methods import single_positive
+        with mock.patch.object(single_positive, "free_bytes", return_value=8 * 10**9):
+            single_positive.check_estimates_fit(1_281_167, 1000, torch.device("cpu"))
+
     def simclr_under_torchrun():
         from .training import make_parts
         from . import methods
@@ -312,6 +317,7 @@ def _cases(tmp: Path):
         ("global batch that does not split over the processes", batch_over_three_processes),
         ("run.sync_bn on CPUs under torchrun", sync_bn_on_cpus),
         ("simclr under torchrun", simclr_under_torchrun),
+        ("ROLE at a scale its estimates cannot fit (ImageNet, 8 GB free)", role_too_big),
         ("torchrun wait of 0 minutes", lambda: RunConfig().override({"run.timeout_minutes": 0})),
         ("config file that is not JSON (milelib train --config)", lambda: read_config(text_file("run.json", "{data: grids"))),
         ("relabelling a folder with other classes than the run learned", lambda: relabel(

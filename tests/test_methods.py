@@ -123,6 +123,20 @@ def test_elr_loss_and_targets_by_hand():
     assert torch.equal(t[[2, 4]], torch.zeros(2, 3))
 
 
+def test_elr_targets_past_a_gib_are_kept_in_bf16_and_match_float32_to_its_precision(monkeypatch):
+    """ImageNet's 1.28M x 1000 float32 targets take 5.1 GB; past 1 GiB they are kept in bf16 (here the
+    bound is lowered to the tiny case's 60 bytes): the same hand-computed targets, to bf16's 3 digits."""
+    small = elr()
+    monkeypatch.setattr(type(small), "BF16_ABOVE", 59)
+    big = elr()
+    assert small.targets.dtype == torch.float32 and big.targets.dtype == torch.bfloat16
+    for rows in ([3, 1], [3, 0]):
+        a, b = small.loss(LOGITS.clone(), batch(rows)), big.loss(LOGITS.clone(), batch(rows))
+        assert b.item() == pytest.approx(a.item(), abs=5e-3)
+    torch.testing.assert_close(big.targets.float(), small.targets, rtol=4e-3, atol=0)
+    assert torch.allclose(big.targets[3].float(), torch.tensor([0.32, 0.16, 0.16]), rtol=4e-3)
+
+
 def test_elr_with_beta_zero_and_lambda_zero_is_cross_entropy():
     # lam = 0 leaves CE alone: (ln 2 + log(e^10 + 2)) / 2
     assert elr(beta=0.0, lam=0.0).loss(LOGITS.clone(), batch([0, 1])).item() == pytest.approx(sum(CE) / 2, abs=2e-6)

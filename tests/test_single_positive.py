@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 import milelib.methods.supervised as S
+import milelib.methods.single_positive as single_positive
 from milelib import RunConfig, experiments, methods, train
 from milelib.data import Batch
 from milelib.methods.base import Parts
@@ -119,6 +120,14 @@ def test_role_estimates_start_as_the_authors_and_learn_for_the_batch_rows_only()
     fresh = methods.build(RunConfig().override({"method": "role"}), parts(num_train=5, labels=[0, 1, 2, 3, 0]))
     fresh.load_state_dict(method.state_dict(), "in-memory")
     assert torch.equal(fresh.estimates.logits, method.estimates.logits)
+
+
+def test_role_that_cannot_fit_is_refused_with_the_memory_it_would_need(monkeypatch):
+    monkeypatch.setattr(single_positive, "free_bytes", lambda device: 8 * 10**9)
+    single_positive.check_estimates_fit(100_000, 1000, torch.device("cpu"))  # 1.6 GB: fits
+    with pytest.raises(ValueError, match=r"ROLE's label estimates for 1,281,167 images x 1,000 classes need 20.5 GB "
+                                         r".* and cpu has 8.0 GB free: train ROLE on a smaller fraction"):
+        single_positive.check_estimates_fit(1_281_167, 1000, torch.device("cpu"))
 
 
 # Kim et al.: epoch 0 is AN; epoch e modifies the k = ceil(8 e delta) largest unobserved losses.

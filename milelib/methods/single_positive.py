@@ -16,6 +16,7 @@ with one process.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import torch
@@ -127,6 +128,24 @@ class LabelEstimates(nn.Module):
         return self.logits[rows].sigmoid()
 
 
+def free_bytes(device: torch.device) -> int:
+    """Memory free on `device`: the GPU's, or the machine's available RAM."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_estimates_fit(num_train: int, num_classes: int, device: torch.device) -> None:
+    """Refuse ROLE, in one line, where its dense estimates cannot fit: N x C float32 logits, their
+    gradient and Adam's two moments, four copies (ImageNet's 1.28M x 1000: 20.5 GB)."""
+    need, free = 4 * 4 * num_train * num_classes, free_bytes(device)
+    if need > free:
+        raise ValueError(f"ROLE's label estimates for {num_train:,} images x {num_classes:,} classes need "
+                         f"{need / 1e9:.1f} GB (float32 estimates, their gradient and Adam's two moments; dense, as "
+                         f"in the authors' code) and {device} has {free / 1e9:.1f} GB free: train ROLE on a smaller "
+                         f"fraction of the data, or compare the other methods at this scale")
+
+
 class ROLE(Sigmoid):
     """ROLE (regularised online label estimation), the authors' loss_role: with g the estimates of
     the batch's images and sg a stop-gradient,
@@ -141,6 +160,7 @@ class ROLE(Sigmoid):
         super().__init__(cfg, parts)
         self.estimates = self.estimate_opt = None  # a finished run loaded back needs its network only
         if parts.train_labels is not None:
+            check_estimates_fit(parts.num_train, parts.num_classes, parts.device)
             self.estimates = LabelEstimates(parts.train_labels, parts.num_classes, cfg.seed)
             self.estimate_opt = torch.optim.Adam(self.estimates.parameters(), lr=cfg.method.estimate_lr)
 

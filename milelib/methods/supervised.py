@@ -76,11 +76,17 @@ class ELRSettings:
 class ELR(Softmax):
     """Per image, a target t <- beta t + (1 - beta) p (p the softmax, clamped to [1e-4, 1 - 1e-4],
     renormalised and detached); the loss is CE + lambda * mean log(1 - <t, p>), as the authors'
-    code (github.com/shengliu66/ELR) computes it. The targets are part of the checkpoint."""
+    code (github.com/shengliu66/ELR) computes it. The targets are part of the checkpoint: in float32,
+    or in bf16 when float32 would take more than 1 GiB (ImageNet's 1.28M x 1000: 5.1 GB, in memory
+    and in every checkpoint, halved; updated in float32 and rounded once per step)."""
+
+    BF16_ABOVE = 2 ** 30  # bytes of float32 targets above which they are kept in bf16
 
     def __init__(self, cfg, parts):
         super().__init__(cfg, parts)
-        self.targets = torch.zeros(parts.num_train, parts.num_classes, device=parts.device)
+        big = parts.num_train * parts.num_classes * 4 > self.BF16_ABOVE
+        self.targets = torch.zeros(parts.num_train, parts.num_classes, device=parts.device,
+                                   dtype=torch.bfloat16 if big else torch.float32)
 
     def loss(self, logits, batch):
         s = self.cfg.method
@@ -88,8 +94,8 @@ class ELR(Softmax):
         with torch.no_grad():  # every process updates every row of the global batch: targets stay alike
             q = p.detach()
             rows, q = gather(batch.index, self.parts.world), gather(q / q.sum(1, keepdim=True), self.parts.world)
-            self.targets[rows] = s.beta * self.targets[rows] + (1 - s.beta) * q
-        regulariser = torch.log(1 - (self.targets[batch.index] * p).sum(dim=1)).mean()
+            self.targets[rows] = (s.beta * self.targets[rows].float() + (1 - s.beta) * q).to(self.targets.dtype)
+        regulariser = torch.log(1 - (self.targets[batch.index].float() * p).sum(dim=1)).mean()
         return F.cross_entropy(logits, batch.y) + s.lam * regulariser
 
     def state_dict(self):
