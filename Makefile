@@ -9,7 +9,7 @@ PROFILE ?= quick
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.milelib-installed
 
-.PHONY: env reproduce test check-claims notebooks lab bench bench-gpu
+.PHONY: env reproduce test check-claims notebooks lab bench bench-gpu device-check
 
 env: $(STAMP)
 
@@ -56,3 +56,9 @@ bench: $(STAMP)
 bench-gpu: $(STAMP)
 	for case in resnet50 resnet18 grids; do $(BIN)/python benchmarks/training_loop.py --case $$case --device cuda; done
 	$(BIN)/python benchmarks/training_loop.py --case resnet50 --device cuda --compile
+
+# Is this GPU machine ready for the paper path? Under 8 minutes on one GPU: ResNet-50 through the
+# loop against a hand-written one, MILe's overhead, the JPEG loader, a paper-profile run stopped and
+# resumed (results/benchmarks/device_check_cuda/). Without a GPU, the same at CPU sizes (the path only).
+device-check: $(STAMP)
+	$(BIN)/python benchmarks/device_check.py

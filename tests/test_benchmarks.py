@@ -29,3 +29,15 @@ def test_training_loop_benchmark_writes_every_configuration(tmp_path):
     theory = 1 + summary["imitation_step_share"] * summary["teacher_forward_share_of_step"]
     assert summary["mile_theory_wall_time"] == theory
     assert json.loads((tmp_path / "training_loop_grids_cpu.provenance.json").read_text())["git"]["revision"]
+
+
+def test_device_check_runs_end_to_end_in_its_cpu_mode(tmp_path):
+    """`make device-check` without a GPU: the ResNet-50 loop, the JPEG loader and a paper-profile MILe
+    run stopped and resumed, without the notebook stack; on the CPU the resume is exact."""
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "device_check.py"), "--device", "cpu",
+                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = json.loads((tmp_path / "device_check_cpu" / "summary.json").read_text())
+    assert report["loop"]["case"] == "resnet50" and report["loader"]["cases"]
+    assert report["resume"]["resumed_from_steps"] == [4] and report["resume"]["exact"]
+    assert report["notebook_stack_imported"] == []
