@@ -27,12 +27,11 @@ class TrainRun(submitit.helpers.Checkpointable):
     out, submitit requeues this same call, which resumes the run from its checkpoint."""
 
     def __call__(self, cfg: dict) -> None:
-        from .config import RunConfig
-        from .training import train
+        from .sweep import train_quietly
 
         if submitit.JobEnvironment().num_tasks > 1:  # one process per GPU: torch.distributed from SLURM's variables
             submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
-        train(RunConfig.from_dict({**cfg, "run": {**cfg["run"], "progress": False}}))
+        train_quietly(cfg)
 
 
 def settings() -> dict:

@@ -85,7 +85,7 @@ def synchronise(net: torch.nn.Module, w: World) -> None:
     grads = [p.grad for p in net.parameters() if p.grad is not None]
     if grads:
         _all_reduce_flat(grads, w, average=True)
-    buffers = [b for b in net.buffers()]
+    buffers = list(net.buffers())
     if buffers:
         _all_reduce_flat(buffers, w, average=False)
 

@@ -15,6 +15,12 @@ from . import metrics as M
 from .distributed import World, gather_rows
 
 
+def precision(device):
+    """bf16 autocast on a GPU, nothing elsewhere: the precision of training and evaluation alike."""
+    return (torch.autocast("cuda", dtype=torch.bfloat16) if torch.device(device).type == "cuda"
+            else contextlib.nullcontext())
+
+
 @torch.inference_mode()
 def predict(net, data, probabilities, device, batch_size: int = 512, workers: int = 0, world: World = World()) -> np.ndarray:
     """Per-class probabilities for every image of a split, in order; no image is dropped. Under
@@ -22,9 +28,7 @@ def predict(net, data, probabilities, device, batch_size: int = 512, workers: in
     bf16, as the network trained."""
     net.eval()
     rows = world.shard(len(data))
-    precision = (torch.autocast("cuda", dtype=torch.bfloat16) if torch.device(device).type == "cuda"
-                 else contextlib.nullcontext())
-    with precision:
+    with precision(device):
         out = [probabilities(net(x).float()).cpu() for x in data.eval_batches(batch_size, device, workers, rows)]
     mine = torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
     return gather_rows(mine, world) if world.size > 1 else mine

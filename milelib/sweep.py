@@ -100,8 +100,21 @@ def gpu_slots(gpus_per_run: int) -> list[dict]:
 
 
 def slots_for(base: RunConfig, launcher: str, gpus: int) -> list[dict]:
-    """The GPU slots runs go into, or none on a CPU (runs there share the cores by `run.threads`)."""
+    """The GPU slots runs go into, or none on a CPU (runs there share the cores by `run.threads`);
+    a device that cannot be had is refused here."""
     return gpu_slots(gpus if launcher == "torchrun" else 1) if pick_device(base.run.device).type == "cuda" else []
+
+
+def _side_by_side_count(base: RunConfig, launcher: str, jobs: int | None, pending: int, slots: list[dict]) -> int:
+    """How many runs train at once: every pending one as a SLURM array; one per GPU slot (or `jobs`);
+    torchrun runs one after another on a CPU; else `jobs`, or one per `run.threads` share of the cores."""
+    if launcher == "slurm":
+        return pending
+    if slots:
+        return min(pending, jobs or len(slots))
+    if launcher == "torchrun":
+        return 1
+    return jobs or default_jobs(base, pending)
 
 
 def run(points: dict[str, dict] | Callable[[int], dict[str, dict]], base: RunConfig, seeds, store, axes=(),
@@ -122,20 +135,18 @@ def run(points: dict[str, dict] | Callable[[int], dict[str, dict]], base: RunCon
         folder = run_dir(store, cfg)
         tasks.append(Task(label, cfg.override({"run.out_dir": str(folder)}), folder))
     pending = [t for t in tasks if finished_result(t.folder, t.cfg.config_hash()) is None]
-    slots = []
-    if pending and launcher != "slurm":  # a device that cannot be had refuses before any run starts (finished
-        pick_device(base.run.device)     # runs read back without it); on SLURM the GPUs are the nodes'
-        slots = slots_for(base, launcher, gpus)
-    jobs = (len(pending) if launcher == "slurm" else min(len(pending), jobs or len(slots)) if slots else
-            1 if launcher == "torchrun" else jobs or default_jobs(base, len(pending)))
+    # a device that cannot be had refuses before any run starts (finished runs read back without it);
+    # on SLURM the GPUs are the nodes'
+    slots = slots_for(base, launcher, gpus) if pending and launcher != "slurm" else []
+    jobs = _side_by_side_count(base, launcher, jobs, len(pending), slots)
     log(f"{len(tasks)} runs: {len(tasks) - len(pending)} finished before, {len(pending)} to train"
         + (f", {jobs} side by side" if jobs > 1 and pending else "")
         + (f" on GPU(s) {', '.join(s['gpus'] for s in slots[:jobs])}" if slots else ""), flush=True)
-    started, done, queue = time.time(), 0, pending
+    started, done, todo = time.time(), 0, pending
     try:
-        while queue:
+        while todo:
             busy = []
-            for task, holder in _train_all(queue, jobs, launcher, gpus, slots):
+            for task, holder in _train_all(todo, jobs, launcher, gpus, slots):
                 if holder:
                     busy.append(task)
                     log(f"[busy] {task.label} seed {task.cfg.seed}: {task.folder} is being trained by {holder}; "
@@ -147,7 +158,7 @@ def run(points: dict[str, dict] | Callable[[int], dict[str, dict]], base: RunCon
                     f"({saved['run']['wall_time_s']:.0f} s; {time.time() - started:.0f} s so far)", flush=True)
             while busy and all(runlock.holder(task.folder) for task in busy):
                 time.sleep(BUSY_POLL_S)
-            queue = busy
+            todo = busy
     except KeyboardInterrupt as err:  # Ctrl-C: each run stops at a step boundary, with a checkpoint
         detail = f" ({err})" if str(err) else ""
         raise Stopped(f"sweep stopped after {done} of {len(pending)} runs{detail}; rerun the same call to go on: "
@@ -234,7 +245,7 @@ def _train_all(tasks: list[Task], jobs: int, launcher: str = "local", gpus: int 
         slot_queue.put(slots[i % len(slots)])
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
                              initargs=(os.getpid(), slot_queue if slots else None)) as pool:
-        futures = {pool.submit(_train_quietly, task.cfg.to_dict()): task for task in free}
+        futures = {pool.submit(train_quietly, task.cfg.to_dict()): task for task in free}
         try:
             for future in as_completed(futures):
                 try:
@@ -301,7 +312,8 @@ def _start_worker(parent: int, slots) -> None:
             os.sched_setaffinity(0, slot["cores"])
 
 
-def _train_quietly(cfg: dict) -> None:
+def train_quietly(cfg: dict) -> None:
+    """Train a run from its config dict without a progress bar (a worker's, or a SLURM task's)."""
     train(RunConfig.from_dict({**cfg, "run": {**cfg["run"], "progress": False}}))
 
 

@@ -26,7 +26,7 @@ import torch
 
 from . import checkpoint, data as datasets, distributed, methods, pretrained, rundir, runlock
 from .config import RunConfig
-from .evaluate import evaluate, predict
+from .evaluate import evaluate, precision, predict
 from .methods import Parts
 from .models import build_model
 from .notices import warn
@@ -111,8 +111,7 @@ def make_parts(cfg: RunConfig, device, num_classes: int, in_channels: int, num_t
                                nesterov=True)
 
     def autocast():
-        return (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
-                else contextlib.nullcontext())
+        return precision(device)
 
     def predict_train(net):  # logits of every training image, in row order (EM + APL's pseudo-labelling pass)
         return torch.as_tensor(predict(net, train_data, lambda z: z, device, workers=cfg.run.workers, world=world),

@@ -46,12 +46,12 @@ class LargeLoss(Sigmoid):
     def large_losses(self, losses: torch.Tensor, y: torch.Tensor, epoch: int) -> torch.Tensor:
         """The unobserved entries among the k largest losses of the batch (a bool mask of this
         process's rows; k and the ranking are the global batch's under torchrun)."""
-        unobserved = torch.where(y, 0.0, losses.detach())
-        everyone = gather(unobserved, self.parts.world)
-        k = min(math.ceil(everyone.numel() * epoch * self.cfg.method.delta_rel), everyone.numel())
-        if k == 0:
+        entries = losses.numel() * self.parts.world.size  # the global batch's (equal shares)
+        k = min(math.ceil(entries * epoch * self.cfg.method.delta_rel), entries)
+        if k == 0:  # epoch 0: plain AN, and no collective
             return torch.zeros_like(y)
-        kth = everyone.flatten().topk(k).values[-1]
+        unobserved = torch.where(y, 0.0, losses.detach())
+        kth = gather(unobserved, self.parts.world).flatten().topk(k).values[-1]
         return (unobserved >= kth) & ~y
 
     def loss(self, logits, batch):
