@@ -17,6 +17,8 @@ from pathlib import Path
 
 import submitit
 
+from .training import train_quietly
+
 CLUSTER = "slurm"  # submitit's executor; the tests use "local", the same code path on one machine
 DEFAULTS = {"timeout_min": 24 * 60, "name": "milelib"}
 POLL_S = 30  # how often the sweep asks SLURM about its jobs
@@ -27,8 +29,6 @@ class TrainRun(submitit.helpers.Checkpointable):
     out, submitit requeues this same call, which resumes the run from its checkpoint."""
 
     def __call__(self, cfg: dict) -> None:
-        from .sweep import train_quietly
-
         if submitit.JobEnvironment().num_tasks > 1:  # one process per GPU: torch.distributed from SLURM's variables
             submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
         train_quietly(cfg)

@@ -39,7 +39,7 @@ import pandas as pd
 from . import runlock
 from .config import RunConfig
 from .results import read_json
-from .training import Stopped, pick_device, train
+from .training import Stopped, pick_device, train, train_quietly
 
 
 LAUNCHERS = ("local", "torchrun", "slurm")
@@ -310,11 +310,6 @@ def _start_worker(parent: int, slots) -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = slot["gpus"]
         if hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, slot["cores"])
-
-
-def train_quietly(cfg: dict) -> None:
-    """Train a run from its config dict without a progress bar (a worker's, or a SLURM task's)."""
-    train(RunConfig.from_dict({**cfg, "run": {**cfg["run"], "progress": False}}))
 
 
 def _headline(metrics: dict, shown: str = "") -> str:

@@ -198,6 +198,11 @@ def train(config: RunConfig) -> dict:
         torch.set_num_threads(threads)
 
 
+def train_quietly(cfg: dict) -> None:
+    """Train a run from its config dict without a progress bar (a sweep worker's, or a SLURM task's)."""
+    train(RunConfig.from_dict({**cfg, "run": {**cfg["run"], "progress": False}}))
+
+
 def _train_in_step(cfg: RunConfig, device, world: distributed.World, out: Path | None, t0: float) -> dict:
     """`_train`; under torchrun, a collective that failed because a process stopped answering ends
     the run in one line naming it."""
