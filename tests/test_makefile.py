@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# --no-print-directory: under `make test` the inner make would otherwise add "Entering directory" lines
+MAKE_N = ["make", "--no-print-directory", "-n", "-o", ".venv/.milelib-installed"]
 TARGETS = sorted(set(re.findall(r"(?:^|`)make ([a-z][a-z-]*)", (ROOT / "README.md").read_text(), re.MULTILINE)))
 
 
@@ -18,7 +20,7 @@ def test_the_readme_names_the_main_targets():
 @pytest.mark.parametrize("target", TARGETS)
 def test_each_target_the_readme_names_does_something(target):
     # -o: the environment counts as built, so only the target's own recipe is printed
-    done = subprocess.run(["make", "-n", "-o", ".venv/.milelib-installed", target], cwd=ROOT,
+    done = subprocess.run([*MAKE_N, target], cwd=ROOT,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() and "Nothing to be done" not in done.stdout, target
@@ -32,11 +34,11 @@ def test_tools_answer_help_without_acting(tool, tmp_path):
 
 
 def test_make_reproduce_passes_jobs_launcher_gpus_and_settings_on():
-    done = subprocess.run(["make", "-n", "-o", ".venv/.milelib-installed", "reproduce", "PROFILE=paper", "JOBS=2",
+    done = subprocess.run([*MAKE_N, "reproduce", "PROFILE=paper", "JOBS=2",
                            "LAUNCHER=torchrun", "GPUS=4", "SETTINGS=run.workers=12 optim.steps=100"], cwd=ROOT,
                           capture_output=True, text=True)
     assert re.search(r"milelib reproduce --profile paper --jobs 2\s*\\?\s*--launcher torchrun --gpus 4 "
                      r"--set run.workers=12 optim.steps=100", done.stdout), done.stdout
-    plain = subprocess.run(["make", "-n", "-o", ".venv/.milelib-installed", "reproduce"], cwd=ROOT,
+    plain = subprocess.run([*MAKE_N, "reproduce"], cwd=ROOT,
                            capture_output=True, text=True)
     assert re.search(r"milelib reproduce --profile quick\s*\\?\s*$", plain.stdout.strip()), plain.stdout
