@@ -9,9 +9,8 @@ counted (the collate function returns the count, so it works inside DataLoader w
 from __future__ import annotations
 
 import functools
-
+import hashlib
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,18 +18,39 @@ import numpy as np
 import torch
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from ..config import check_choice
+from ..config import added_later, check_choice
 from .digits import stratified_split
 from .feeds import Data, LoaderData, Split
 
 BAD_IMAGES = ("fail", "skip")
 
 
+class PixelRangeError(ValueError):
+    """An image whose values no 8-bit scaling fits: refused even under bad_images='skip', as a whole
+    folder saved that way would otherwise be skipped image by image."""
+
+
 def read_image(path) -> np.ndarray:
     """An RGB uint8 [H, W, 3] array; decodes the whole file, so truncation is caught here."""
     with Image.open(path) as img:
         img.load()
+        if img.mode == "I" or img.mode.startswith("I;16") or img.mode == "F":  # convert("RGB") clips them at 255
+            return np.repeat(_to_8_bits(np.asarray(img), path)[:, :, None], 3, axis=2)
         return np.array(img.convert("RGB"))  # a writable copy, as torch.from_numpy wants
+
+
+def _to_8_bits(values: np.ndarray, path) -> np.ndarray:
+    """16-bit values (0..65535) and float ones in [0, 1] scaled to 0..255; floats in [0, 255] kept."""
+    low, high = values.min(), values.max()
+    if values.dtype.kind == "f":
+        if not 0 <= low <= high <= 255:  # NaN fails this too
+            raise PixelRangeError(f"image {path} holds float values from {low:g} to {high:g}: expected [0, 1] or "
+                                  f"[0, 255]; save it scaled to one of them, or as 8 or 16 bits")
+        return np.rint(values * (255 if high <= 1 else 1)).astype(np.uint8)
+    if not 0 <= low <= high <= 65535:
+        raise PixelRangeError(f"image {path} holds 32-bit values from {low} to {high}: expected 0..65535 (16 bits); "
+                              f"save it as 8 or 16 bits")
+    return ((values.astype(np.int64) * 255 + 32767) // 65535).astype(np.uint8)  # rounded, in integers
 
 
 class ImageFiles(torch.utils.data.Dataset):
@@ -49,10 +69,14 @@ class ImageFiles(torch.utils.data.Dataset):
         path, label = self.samples[i]
         try:
             array = read_image(path)
-        except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as err:
+        except PixelRangeError:
+            raise
+        except (OSError, UnidentifiedImageError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
             if self.bad_images == "skip":
                 return None
-            raise ValueError(f"image {path} is truncated or corrupt ({str(err).splitlines()[0]}): remove it, "
+            bomb = isinstance(err, Image.DecompressionBombError)
+            what = "too large to decode safely" if bomb else "truncated or corrupt"
+            raise ValueError(f"image {path} is {what} ({str(err).splitlines()[0]}): remove it, "
                              f"or set bad_images='skip' to skip and count such files") from None
         x = torch.from_numpy(array).permute(2, 0, 1)
         return (self.transform(x) if self.transform else x), label
@@ -81,8 +105,8 @@ def _is_image(path) -> bool:
 
 def class_folders(root):
     """torchvision's ImageFolder over root/<class>/<images>: classes in sorted order, hidden folders
-    (.ipynb_checkpoints) not classes, hidden files (.DS_Store, macOS ._ files) not images, and an
-    empty class folder refused in one line (it would shift every class index after it)."""
+    (.ipynb_checkpoints) not classes, hidden files (.DS_Store, macOS ._ files) not images; its
+    files found by `scan`, which refuses in one line what cannot be read (see there)."""
     from torchvision.datasets import ImageFolder
 
     class Folder(ImageFolder):
@@ -91,15 +115,85 @@ def class_folders(root):
             classes = sorted(e.name for e in os.scandir(directory) if e.is_dir() and not e.name.startswith("."))
             return classes, {name: i for i, name in enumerate(classes)}
 
+        @staticmethod
+        def make_dataset(directory, class_to_idx, extensions=None, is_valid_file=None, allow_empty=False):
+            return scan(directory, class_to_idx)
+
+    return Folder(str(root))
+
+
+def scan(root: str, class_to_idx: dict[str, int]) -> list[tuple[str, int]]:
+    """(path, class index) of every image file under root/<class>/, in torchvision's order (folders by
+    path, then files by name). Written here because torchvision's walk follows folder links round
+    cycles for ever and lists FIFOs, which then hang the reader. Refused in one line: a non-regular
+    file, a folder link back into the scan, a name that is not UTF-8, and an empty class folder
+    (it would shift every class index after it)."""
+    folders = {os.path.join(root, name): label for name, label in sorted(class_to_idx.items())}
+    seen = {}  # (device, inode) of each folder in the scan -> the path it was reached by
+    for folder in [root, *folders]:
+        _enter(folder, seen)
+    samples, empty = [], []
+    for folder, label in folders.items():
+        paths = [path for _, files in _walk(folder, seen) for path in files]
+        samples += [(path, label) for path in paths]
+        empty += [] if paths else [folder]
+    if empty:
+        raise ValueError(f"class folder {empty[0]} holds no images ({len(empty)} such folder(s)), yet every folder "
+                         f"counts as a class: add its images or remove it")
+    return samples
+
+
+def _walk(top: str, seen: dict) -> list[tuple[str, list[str]]]:
+    """(folder, its image files) for `top` and every folder under it, links followed, sorted by folder."""
+    found, folders = [], [top]
+    for here in folders:  # grows as subfolders are found
+        files = []
+        for entry in sorted(os.scandir(here), key=lambda e: e.name):
+            if entry.is_dir():  # a link to a folder too
+                _enter(entry.path, seen)
+                folders.append(entry.path)
+            elif _is_image(entry.name):
+                _check_name(entry.path)
+                if not entry.is_file():  # without a stat call for plain files
+                    _refuse_non_file(entry.path)
+                files.append(entry.path)
+        found.append((here, files))
+    return sorted(found)
+
+
+def _enter(folder: str, seen: dict) -> None:
+    """Adds a folder to the scan, refusing one reached twice: through a link to the root, a class folder or
+    a folder already read (a cycle), or a folder that a link earlier in the scan led to."""
+    _check_name(folder)
+    status = os.stat(folder)
+    key = (status.st_dev, status.st_ino)
+    if key in seen:
+        again = (f"symbolic link {folder} -> {os.path.realpath(folder)} leads to" if os.path.islink(folder)
+                 else f"folder {folder} is also reached through a symbolic link, as")
+        raise ValueError(f"{again} {seen[key]}, already in the scan: remove the link (a link to a folder is followed "
+                         f"once, never round a cycle)")
+    seen[key] = folder
+
+
+def _check_name(path: str) -> None:
     try:
-        return Folder(str(root), is_valid_file=_is_image)
-    except FileNotFoundError as err:
-        empty = re.search(r"Found no valid file for the classes (.+?)\.", str(err))
-        if not empty:
-            raise
-        names = empty.group(1).split(", ")
-        raise ValueError(f"class folder {Path(root) / names[0]} holds no images ({len(names)} such folder(s)), yet "
-                         f"every folder counts as a class: add its images or remove it") from None
+        path.encode("utf-8")
+    except UnicodeEncodeError:  # os.listdir hands such bytes over as lone surrogates
+        raise ValueError(f"file name {os.fsencode(path)!r} is not valid UTF-8: rename it (names are written to "
+                         f"classes.txt, logs and tables as UTF-8)") from None
+
+
+NOT_REGULAR = {"is_fifo": "a FIFO", "is_socket": "a socket", "is_char_device": "a character device",
+               "is_block_device": "a block device"}
+
+
+def _refuse_non_file(path: str):
+    """Only regular files are read: opening a FIFO, for one, waits for a writer for ever."""
+    file = Path(path)
+    if not file.exists():
+        raise ValueError(f"symbolic link {path} -> {os.readlink(path)} leads to nothing: remove it or fix its target")
+    kind = next((what for test, what in NOT_REGULAR.items() if getattr(file, test)()), "not a file")
+    raise ValueError(f"{path} is not a regular file ({kind}): remove it")
 
 
 def image_folder(root, num_classes: int | None = None, **kwargs) -> ImageFiles:
@@ -109,8 +203,11 @@ def image_folder(root, num_classes: int | None = None, **kwargs) -> ImageFiles:
     if not root.is_dir():
         raise FileNotFoundError(f"data folder {root} does not exist: {layout} "
                                 f"(data_prep/ has the scripts that make it for the paper's datasets)")
-    if not any(_is_image(p) for folder in root.iterdir() if folder.is_dir() and not folder.name.startswith(".")
-               for p in folder.iterdir()):
+    folders = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    if not folders and (loose := sum(_is_image(p) and p.is_file() for p in root.iterdir())):
+        raise FileNotFoundError(f"data folder {root} holds {loose} image files but no class folders: expected "
+                                f"{root}/<class name>/<image files>; move the images into one folder per class")
+    if not any(_is_image(p) for folder in folders for p in folder.iterdir()):
         raise FileNotFoundError(f"data folder {root} holds no images: {layout}")
     folder = class_folders(root)
     if num_classes is not None and num_classes != len(folder.classes):
@@ -146,9 +243,18 @@ class ImageFolderData:
     image_size: int = 64            # images are resized to image_size x image_size
     flip: bool = True               # random horizontal flips while training
     bad_images: str = "fail"        # fail | skip (and count) unreadable training images
+    # Cross-fitting (milelib relabel): with folds=K, the images of fold `fold` (a stratified K-fold
+    # cut, seed 0) are left out of training and served as the split "heldout".
+    folds: int = added_later(0)
+    fold: int = added_later(0)
+    content: str = added_later("")  # the folder's fingerprint (see `fingerprint`): a changed folder refuses
+    exclude: tuple[str, ...] = added_later(())  # files (paths under root) left out: unreadable ones, under bad_images=skip
 
     def __post_init__(self):
         check_choice("bad_images", self.bad_images, BAD_IMAGES)
+        if self.folds == 1 or self.folds < 0 or not 0 <= self.fold < max(self.folds, 1):
+            raise ValueError(f"data.folds must be 0 (no cross-fitting) or >= 2 and data.fold in 0..folds-1, got "
+                             f"folds {self.folds} and fold {self.fold}")
         if not str(self.root).strip():
             raise ValueError("data.root is empty: the image_folder dataset reads root/<class>/<images>; give that folder")
         if not 0 < self.val_fraction < 1:
@@ -163,9 +269,19 @@ def build(cfg: ImageFolderData) -> Data:
     evaluation = transforms(False, cfg.image_size, crop=False)
     training = transforms(True, cfg.image_size, crop=False, flip=cfg.flip)
     everything = image_folder(cfg.root, bad_images=cfg.bad_images)
+    if cfg.content and fingerprint(Path(cfg.root).expanduser(), everything.samples) != cfg.content:
+        raise ValueError(f"{cfg.root} has changed (files added, removed or rewritten) since data.content "
+                         f"{cfg.content} was taken: take its fingerprint again (milelib relabel does so itself)")
+    root, excluded = Path(cfg.root).expanduser(), set(cfg.exclude)
+    kept = [s for s in everything.samples if str(Path(s[0]).relative_to(root)) not in excluded]
+    everything = ImageFiles(kept, everything.classes)
     labels = np.array([label for _, label in everything.samples])
     num_classes = len(everything.classes)
-    val_rows, train_rows = stratified_split(labels, [cfg.val_fraction], np.random.default_rng(0))
+    heldout = np.zeros(len(labels), bool)
+    if cfg.folds:
+        heldout[folds_of(labels, cfg.folds, everything.classes) == cfg.fold] = True
+    val_rows, train_rows = stratified_split(labels[~heldout], [cfg.val_fraction], np.random.default_rng(0))
+    val_rows, train_rows = np.flatnonzero(~heldout)[val_rows], np.flatnonzero(~heldout)[train_rows]
     if len(val_rows) == 0 or len(train_rows) == 0:
         raise ValueError(f"{cfg.root} holds {len(labels)} images: too few to hold out data.val_fraction "
                          f"{cfg.val_fraction} of them for validation and train on the rest; add images or "
@@ -176,6 +292,9 @@ def build(cfg: ImageFolderData) -> Data:
 
     splits = {"val": Split(LoaderData(files(val_rows, evaluation, "fail"), labels[val_rows]), labels[val_rows],
                            np.eye(num_classes, dtype=bool)[labels[val_rows]])}
+    if cfg.folds:
+        rows = np.flatnonzero(heldout)
+        splits["heldout"] = Split(LoaderData(files(rows, evaluation, "fail"), labels[rows]), labels[rows])
     if cfg.test_root:
         test = image_folder(cfg.test_root, num_classes=num_classes, transform=evaluation)
         if test.classes != everything.classes:
@@ -187,3 +306,28 @@ def build(cfg: ImageFolderData) -> Data:
     return Data(train=LoaderData(train, labels[train_rows]), splits=splits, num_classes=num_classes,
                 in_channels=3, threshold_split="val", report_split="test" if cfg.test_root else "val",
                 raw={"classes": everything.classes}, files={"classes.txt": everything.classes})
+
+
+def fingerprint(root, samples) -> str:
+    """What a folder holds, in 16 hex digits: every image's path under root, size and modification
+    time (not its bytes: cheap on a large folder, and rewriting a file changes its time)."""
+    digest = hashlib.sha256()
+    for path, _ in samples:
+        stat = os.stat(path)
+        digest.update(f"{Path(path).relative_to(root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode(errors="replace"))
+    return digest.hexdigest()[:16]
+
+
+def folds_of(labels: np.ndarray, folds: int, classes) -> np.ndarray:
+    """Each image's fold, 0..folds-1: scikit-learn's stratified K-fold cut, shuffled with seed 0."""
+    from sklearn.model_selection import StratifiedKFold
+
+    counts = np.bincount(labels, minlength=len(classes))
+    if counts.min() < folds:
+        small = int(np.argmin(counts))
+        raise ValueError(f"class {classes[small]!r} holds {counts[small]} images, fewer than the {folds} folds: every "
+                         f"fold's model must see each class; add images to it or use fewer folds (--folds)")
+    fold = np.empty(len(labels), np.int64)
+    for k, (_, rows) in enumerate(StratifiedKFold(folds, shuffle=True, random_state=0).split(labels, labels)):
+        fold[rows] = k
+    return fold
