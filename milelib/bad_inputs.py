@@ -82,6 +82,40 @@ def _cases(tmp: Path):
             (tmp / name / "class0" / "a.png").write_bytes(b"\x89PNG\r\n")
         return tmp / name
 
+    def folder_with_image(name, file_name, pixels):
+        from PIL import Image
+        (tmp / name / "class0").mkdir(parents=True)
+        Image.fromarray(pixels).save(tmp / name / "class0" / file_name)
+        return image_folder(tmp / name)
+
+    def decompression_bomb():
+        images = folder_with_image("bomb", "a.png", np.zeros((100, 100, 3), np.uint8))
+        with mock.patch("PIL.Image.MAX_IMAGE_PIXELS", 1000):  # 10,000 pixels: over twice the limit
+            images[0]
+
+    def fifo_in_class_folder():
+        root = image_tree("fifo")
+        os.mkfifo(root / "class0" / "x.jpg")
+        image_folder(root)
+
+    def folder_link_back_to_root():
+        root = image_tree("loop")
+        (root / "class0" / "loop").symlink_to("..")
+        image_folder(root)
+
+    def name_not_utf8():
+        root = image_tree("latin1")
+        name = os.fsdecode(os.fsencode(root / "class0") + b"/caf\xe9.png")  # Latin-1, as an old camera writes
+        (root / "class0" / "a.png").rename(name)
+        image_folder(root)
+
+    def images_without_class_folders():
+        from PIL import Image
+        (tmp / "loose").mkdir()
+        for name in ("a.jpg", "b.jpg"):
+            Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp / "loose" / name)
+        image_folder(tmp / "loose")
+
     def disk_full():
         atomic_write_json(tmp / "results" / "metrics.json", {"seed": 0})
         with mock.patch("os.fsync", side_effect=OSError(errno.ENOSPC, "No space left on device")):
@@ -204,10 +238,9 @@ def _cases(tmp: Path):
         torch.save({"encoder.stem.weight": torch.zeros(2, 2)}, tmp / "odd.pth")
         return tmp / "odd.pth"
 
-    def relabel_run():  # a run's folder names the classes it learned
-        (tmp / "relabel-run").mkdir(exist_ok=True)
-        (tmp / "relabel-run" / "classes.txt").write_text("cat\ndog\nbird\n")
-        return tmp / "relabel-run"
+    def users_csv():  # a file milelib did not write
+        (tmp / "mine.csv").write_text("a,b\n1,2\n")
+        return tmp / "mine.csv"
 
     (tmp / "a-file").write_text("")
     (tmp / "empty").mkdir()
@@ -256,6 +289,15 @@ def _cases(tmp: Path):
         ("image folder with the wrong class count", lambda: image_folder(image_tree("two"), num_classes=1000)),
         ("truncated or corrupt image (bad_images='fail')", lambda: image_folder(image_tree("bad", corrupt=True))[0]),
         ("unknown bad-image policy", lambda: image_folder(image_tree("two"), bad_images="ignore")),
+        ("32-bit image with values above 65535", lambda: folder_with_image(
+            "int32", "a.tif", np.array([[0, 70000]], np.int32))[0]),
+        ("float image with values outside [0, 1] and [0, 255]", lambda: folder_with_image(
+            "float", "a.tif", np.array([[-1.5, 3]], np.float32))[0]),
+        ("decompression bomb (bad_images='fail')", decompression_bomb),
+        ("FIFO named like an image in a class folder", fifo_in_class_folder),
+        ("folder link back to the image folder (a cycle)", folder_link_back_to_root),
+        ("file name that is not UTF-8", name_not_utf8),
+        ("images in the image folder but no class folders", images_without_class_folders),
         ("disk full while writing results", disk_full),
         ("a second process training into the same run folder", folder_in_use),
         ("resume from a checkpoint whose bytes were damaged, none kept before it", lambda: damaged_checkpoints("dmg2", 2)),
@@ -320,8 +362,12 @@ def _cases(tmp: Path):
         ("ROLE at a scale its estimates cannot fit (ImageNet, 8 GB free)", role_too_big),
         ("torchrun wait of 0 minutes", lambda: RunConfig().override({"run.timeout_minutes": 0})),
         ("config file that is not JSON (milelib train --config)", lambda: read_config(text_file("run.json", "{data: grids"))),
-        ("relabelling a folder with other classes than the run learned", lambda: relabel(
-            image_tree("relabel-other"), run=relabel_run())),
+        ("relabel threshold outside [0, 1]", lambda: relabel(image_tree("relabel"), threshold=5)),
+        ("relabel of a folder with one class", lambda: relabel(image_tree("relabel-one", classes=1), store=tmp)),
+        ("relabel of a class with fewer images than folds", lambda: relabel(image_tree("relabel"), store=tmp)),
+        ("relabel --out naming a folder", lambda: relabel(image_tree("relabel"), out=tmp, store=tmp)),
+        ("relabel --out naming a file milelib did not write", lambda: relabel(image_tree("relabel"), out=users_csv(),
+                                                                               store=tmp)),
         ("unknown pretrained checkpoint format", lambda: RunConfig().override({"model.pretrained_format": "dino"})),
         ("pretrained checkpoint in no known layout", lambda: train(smoke({
             "model.pretrained": str(odd_checkpoint()), "run.out_dir": None}))),

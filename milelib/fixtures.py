@@ -94,6 +94,26 @@ def image_folder(root, num_classes: int = 3, per_class: int = 10, size=(48, 40),
     return root
 
 
+def digit_grid_folder(root, n: int = 600, seed: int = 0, digit_size: int = 28) -> tuple[Path, np.ndarray]:
+    """A single-labelled folder whose every image's full label set is known: 3x3 grids holding 2 or 3
+    of the embedded MNIST digits (real handwriting), each filed as root/digit_<c>/<i>.png under one
+    of its digits (the centre's with probability 0.6). Returns the root and the true sets, bool
+    [n, 10] in the order of the files' sorted relative paths (the order relabel's CSV lists them)."""
+    from .data.digits import load_digits
+    from .data.grids import make_grids
+
+    root = Path(root)
+    digits = load_digits()["all"]
+    if digit_size != 28:
+        digits = type(digits)(digits.images[:, ::28 // digit_size, ::28 // digit_size].copy(), digits.labels)
+    grids = make_grids(digits, n, seed, filled_cells=(2, 3))
+    paths = [f"digit_{label}/{i:05d}.png" for i, label in enumerate(grids.labels)]
+    for path, image in zip(paths, grids.images):
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(root / path)
+    return root, grids.true_sets[np.argsort(paths)]
+
+
 def ssl_checkpoints(root, names: dict[str, str]) -> dict[str, Path]:
     """A freshly initialised torchvision ResNet-50 saved in self-supervised layouts, each at
     root/<names[layout]>: "moco" (MoCo v2: module.encoder_q., its MLP head, the momentum encoder
