@@ -48,8 +48,9 @@ def no_gpu_reason() -> str:
         return "torch sees no GPU here"
     return (f"nvidia-smi sees {listed.splitlines()[0].split(' (')[0]} and torch {torch.__version__} (CUDA "
             f"{torch.version.cuda or 'none: a CPU build'}) cannot use it: the NVIDIA driver is older than this "
-            f"build needs, or the build has no CUDA; update the driver or install the torch build for your "
-            f"driver's CUDA (pytorch.org/get-started/locally)")
+            f"build needs, or the build has no CUDA; update the driver, or install the torch build for your "
+            f"driver's CUDA (CUDA 12 drivers: pip install -r requirements/cuda12.txt; others: "
+            f"pytorch.org/get-started/locally)")
 
 
 def pick_device(name: str, world: distributed.World = distributed.World()) -> torch.device:

@@ -39,4 +39,5 @@ def test_a_gpu_torch_cannot_use_is_named_as_a_driver_problem():
             training.pick_device("cuda")
     message = str(err.value)
     assert "nvidia-smi sees GPU 0: NVIDIA H100 80GB HBM3 and torch" in message
-    assert "driver is older than this build needs" in message and "run.device=cpu" in message and "\n" not in message
+    assert "driver is older than this build needs" in message and "requirements/cuda12.txt" in message
+    assert "run.device=cpu" in message and "\n" not in message
