@@ -33,12 +33,12 @@ from .results import atomic_write_bytes
 from .training import load_run, pick_device
 
 FOLDS = 5  # cleanlab's default: each network trains on 80% of the images; 5 runs stay minutes on a CPU
-# Chosen on the validation slices of a generated digit-grid folder (benchmarks/relabel.py): a
-# ResNet-18 at 32 px learns there in 300 steps at lr 0.05 (the small CNN stays far lower);
-# larger photos want data.image_size=64 or more and a pretrained start (model.pretrained=FILE).
+# Chosen by validation mAP on a generated digit-grid folder (benchmarks/relabel.py --select): a
+# ResNet-18 at 32 px, 600 steps at lr 0.1 (the small CNN stays at chance there); larger photos
+# want data.image_size=64 or more, and a small folder a pretrained start (model.pretrained=FILE).
 DEFAULTS = {"data": "image_folder", "model": "resnet18", "data.image_size": 32, "method": "mile",
-            "method.rho": 0.25, "method.teacher_steps": 60, "method.student_steps": 15, "optim.steps": 300,
-            "optim.batch_size": 32, "optim.lr": 0.05, "optim.warmup_steps": 30, "run.checkpoint_every": 100}
+            "method.rho": 0.25, "method.teacher_steps": 60, "method.student_steps": 15, "optim.steps": 600,
+            "optim.batch_size": 32, "optim.lr": 0.1, "optim.warmup_steps": 30, "run.checkpoint_every": 200}
 CSV_HEAD = "path,label,fold,"  # how a CSV this command wrote begins: the only kind --out may replace
 MEMORISED = 0.99, 0.15  # training accuracy at least this, and this far above held-out accuracy
 
@@ -177,8 +177,8 @@ def summary(table: pd.DataFrame, threshold: float, method: str, held_out: float,
                  f"only cleanlab {(~flagged & issues).sum()}")
     for title, rows in (("most ambiguous", table.nlargest(top, "ambiguity")),
                         ("most likely mislabelled", table[flagged].nsmallest(top, "p_given"))):
-        lines.append(f"{title}: " + ("; ".join(f"{r.path} ({r.label} -> {r.predicted})" for r in rows.itertuples())
-                                     or "none"))
+        lines.append(f"{title}: " + ("; ".join(f"{r.path} ({r.label} -> {_short(r.predicted)})"
+                                               for r in rows.itertuples()) or "none"))
     if unreadable:
         lines.append(f"left out {len(unreadable)} unreadable images (bad_images=skip): {', '.join(unreadable[:5])}"
                      + (" ..." if len(unreadable) > 5 else ""))
@@ -186,12 +186,21 @@ def summary(table: pd.DataFrame, threshold: float, method: str, held_out: float,
     return "\n".join(lines)
 
 
+def _short(predicted: str, most: int = 4) -> str:
+    chosen = predicted.split(";")
+    return ";".join(chosen[:most]) + (f";+{len(chosen) - most} more" if len(chosen) > most else "")
+
+
 def warnings(table: pd.DataFrame, held_out: float, fits: list[float]) -> list[str]:
-    said = []
+    classes = table.filter(like="p(").shape[1]
+    said = [] if held_out >= 1.5 / classes else [
+        f"WARNING: held-out accuracy {held_out:.0%} is near chance (1/{classes}): the networks learned little, so the "
+        f"sets mean little; train longer (optim.steps), use larger images (data.image_size) or a pretrained start "
+        f"(model.pretrained=FILE)"]
     if (table.labels_predicted == 1).all():
         said.append("WARNING: no image got a second label (the label sets collapsed to the top class): lower "
                     "--threshold, or train longer (optim.steps) if held-out accuracy is low")
-    if (table.labels_predicted == table.filter(like="p(").shape[1]).mean() > 0.5:
+    if (table.labels_predicted == classes).mean() > 0.5:
         said.append("WARNING: most images got every class (the sets collapsed to all classes): raise --threshold")
     if min(fits) >= MEMORISED[0] and min(fits) - held_out >= MEMORISED[1]:
         said.append(f"WARNING: the networks memorised their training images ({min(fits):.0%} right on them, "

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -65,23 +66,26 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
-def _caption(row) -> str:
-    return f"{row.path}\ngiven: {row.label} (p {row.p_given:.2f})\npredicted: {row.predicted.replace(';', ', ')}"
+def _caption(row: pd.Series, most: int = 3) -> str:
+    """Path, given label and its probability, and the predicted set (its first `most` classes, by probability)."""
+    chosen = sorted(row["predicted"].split(";"), key=lambda c: -row[f"p({c})"])
+    shown = ", ".join(chosen[:most]) + (f" +{len(chosen) - most} more" if len(chosen) > most else "")
+    return f"{row['path']}\ngiven: {row['label']} (p {row['p_given']:.2f})\n" + textwrap.fill(f"predicted: {shown}", 30)
 
 
 def _contact_sheet(shown: dict[str, pd.DataFrame], pixels: dict) -> bytes:
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(shown), SHOWN, figsize=(2.4 * SHOWN, 3.4 * len(shown)), squeeze=False)
-    for line, (title, rows) in zip(axes, shown.items()):
-        line[0].set_title(title, loc="left", fontsize=13, pad=52)
-        for ax, row in zip(line, list(rows.itertuples()) + [None] * SHOWN):
+    fig = plt.figure(figsize=(2.6 * SHOWN, 3.6 * len(shown)), layout="constrained")
+    for part, (title, rows) in zip(fig.subfigures(len(shown), 1, squeeze=False)[:, 0], shown.items()):
+        part.suptitle(title, x=0.01, ha="left", fontsize=13)
+        for ax, (_, row) in zip(part.subplots(1, SHOWN), rows.iterrows()):
+            ax.imshow(pixels[row["path"]])
+            ax.set_title(_caption(row), fontsize=10, y=-0.5)
+        for ax in part.axes:
             ax.axis("off")
-            if row is not None:
-                ax.imshow(pixels[row.path])
-                ax.text(0.5, -0.04, _caption(row), transform=ax.transAxes, ha="center", va="top", fontsize=10, wrap=True)
         if rows.empty:
-            line[0].text(0, 0.5, "none", fontsize=12)
+            part.text(0.01, 0.5, "none", fontsize=12)
     return _png(fig)
 
 
@@ -92,14 +96,14 @@ def _page(shown: dict[str, pd.DataFrame], pixels: dict) -> str:
              "</style></head><body>"]
     for title, rows in shown.items():
         parts.append(f"<h2>{html.escape(title)}</h2>" + ("" if len(rows) else "<p>none</p>"))
-        for row in rows.itertuples():
-            thumb = Image.fromarray(pixels[row.path])
+        for _, row in rows.iterrows():
+            thumb = Image.fromarray(pixels[row["path"]])
             thumb.thumbnail((THUMB, THUMB))
             buffer = io.BytesIO()
             thumb.save(buffer, format="PNG")
             data = base64.b64encode(buffer.getvalue()).decode()
             caption = "<br>".join(html.escape(line) for line in _caption(row).splitlines())
-            parts.append(f'<figure><img src="data:image/png;base64,{data}" width="{THUMB}" alt="{html.escape(row.path)}">'
+            parts.append(f'<figure><img src="data:image/png;base64,{data}" width="{THUMB}" alt="{html.escape(row["path"])}">'
                          f"<figcaption>{caption}</figcaption></figure>")
     return "".join(parts) + "</body></html>\n"
 

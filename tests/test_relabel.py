@@ -136,7 +136,8 @@ def test_the_table_flags_what_a_hand_computed_case_says():
 
 def test_warnings_name_collapse_and_memorisation():
     one = pd.DataFrame({"labels_predicted": [1, 1], "p(a)": [0.9, 0.1], "p(b)": [0.1, 0.9], "fold": [pd.NA, pd.NA]})
-    said = R.warnings(one, held_out=0.5, fits=[1.0])
+    said = R.warnings(one, held_out=0.8, fits=[1.0])
     assert "no image got a second label" in said[0] and "memorised" in said[1] and "use --folds 5" in said[1]
     assert R.warnings(one.assign(labels_predicted=[2, 2]), 0.9, [0.95])[0].startswith("WARNING: most images got every")
     assert R.warnings(one.assign(labels_predicted=[2, 1]), 0.9, [0.95]) == []
+    assert "near chance (1/2)" in R.warnings(one.assign(labels_predicted=[2, 1]), 0.6, [0.7])[0]
