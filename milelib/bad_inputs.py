@@ -238,6 +238,16 @@ def _cases(tmp: Path):
         torch.save({"encoder.stem.weight": torch.zeros(2, 2)}, tmp / "odd.pth")
         return tmp / "odd.pth"
 
+    def read_only_disk():
+        with mock.patch("tempfile.mkstemp", side_effect=OSError(errno.EROFS, "Read-only file system",
+                                                                  str(tmp / "results" / ".metrics.json.x.tmp"))):
+            atomic_write_json(tmp / "results" / "metrics.json", {"seed": 1})
+
+    def users_metrics_csv():
+        (tmp / "my-experiment").mkdir()
+        (tmp / "my-experiment" / "metrics.csv").write_text("epoch,acc\n1,0.5\n")
+        train(smoke({"method": "sigmoid", "run.out_dir": str(tmp / "my-experiment")}))
+
     def users_csv():  # a file milelib did not write
         (tmp / "mine.csv").write_text("a,b\n1,2\n")
         return tmp / "mine.csv"
@@ -380,6 +390,16 @@ def _cases(tmp: Path):
             "method.student_steps": 16, "run.out_dir": None}))),
         ("notebook 03's paper profile without any checkpoint under DATA_ROOT", lambda: experiments.get(
             "self_supervised").encoders_found(tmp)),
+        ("config file naming the method by a list (milelib train --config)", lambda: read_config(text_file(
+            "list-name.json", '{"method": {"name": ["mile"]}}'))),
+        ("real.json entry [true, false] (booleans, not class indices)", lambda: datasets.build(imagenet_settings(
+            imagenet_tree("bools", [[True, False]] + [[]] * (REAL_ENTRIES - 1))))),
+        ("real.json of empty lists only", lambda: datasets.build(imagenet_settings(
+            imagenet_tree("no-labels", [[]] * REAL_ENTRIES)))),
+        ("a seed given twice to a sweep (milelib sweep --seeds 7 7)", lambda: sweep.run(
+            {"Sigmoid": {"method": "sigmoid"}}, smoke(), [7, 7], tmp / "store")),
+        ("run.out_dir holding a metrics.csv milelib did not write", users_metrics_csv),
+        ("read-only disk while writing results", read_only_disk),
     ]
 
 

@@ -237,6 +237,9 @@ def _part_class(part: str, given) -> type:
     if part in SWITCHABLE:
         if "name" not in given:
             raise ValueError(f"the {part} part needs a name: one of {', '.join(SWITCHABLE[part].names())}")
+        if not isinstance(given["name"], str):  # a list or a mapping would reach the registry as unhashable
+            raise ValueError(f"{part}.name takes str, got {given['name']!r}: write one of "
+                             f"{', '.join(SWITCHABLE[part].names())}")
         return SWITCHABLE[part].get(given["name"]).settings
     return {"model": ModelConfig, "optim": OptimConfig, "run": RunSettings}[part]
 

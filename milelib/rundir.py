@@ -1,5 +1,6 @@
-"""A run folder: created and proven writable before any training is spent, its finished result
-read back (or refused when it belongs to another config), and its files written, result.json last.
+"""A run folder: created and proven writable before any training is spent (a metrics.csv milelib did
+not write is refused, never replaced), its finished result read back (or refused when it belongs to
+another config), and its files written, result.json last.
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import os
 from pathlib import Path
 
 from .notices import warn
-from .results import atomic_write_bytes, atomic_write_json, read_json
+from .results import atomic_write_bytes, atomic_write_json, read_json, undefined_as_nan
 
 
 def prepare(out_dir) -> Path | None:
@@ -25,7 +26,26 @@ def prepare(out_dir) -> Path | None:
     except OSError as err:
         raise OSError(f"output folder {out} cannot be created or written ({err.strerror}): "
                       f"choose another out_dir, or fix the path or its permissions") from None
+    _refuse_foreign_log(out / "metrics.csv")
     return out
+
+
+def _refuse_foreign_log(path: Path) -> None:
+    """A metrics.csv that milelib did not write (not its header, or no run beside it) is a user's
+    file, which the run's own log would replace at its end: refused before any training."""
+    if not path.is_file():
+        return
+    try:
+        with path.open(encoding="utf-8", errors="replace") as f:
+            header = f.readline().strip()
+    except OSError:
+        header = ""
+    ours = header.split(",")[0] == "step"  # milelib's log: step,phase,loss,lr
+    beside = (path.parent / "result.json").exists() or (path.parent / "checkpoints").is_dir()
+    if not ours or not beside:
+        why = f"header {header[:40]!r}" if not ours else "no checkpoints/ or result.json beside it"
+        raise FileExistsError(f"{path} was not written by milelib ({why}) and the run would replace it: choose "
+                              f"another run.out_dir, or move that file aside")
 
 
 def finished_hash(folder) -> str:
@@ -59,7 +79,7 @@ def previous_result(out: Path, config_hash: str) -> dict | None:
     if saved["config_hash"] != config_hash:
         raise ValueError(f"{path} holds the result of another config (hash {saved['config_hash']} != {config_hash}): "
                          f"use another out_dir, or delete that folder to start over")
-    return saved
+    return {**saved, "metrics": undefined_as_nan(saved["metrics"])}
 
 
 def _csv_bytes(rows: list[dict]) -> bytes:

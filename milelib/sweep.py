@@ -38,7 +38,7 @@ import pandas as pd
 
 from . import runlock
 from .config import RunConfig
-from .results import read_json
+from .results import read_json, undefined_as_nan
 from .training import Stopped, pick_device, train, train_quietly
 
 
@@ -60,7 +60,9 @@ def finished_result(folder, config_hash: str) -> dict | None:
         saved = read_json(Path(folder) / "result.json")
     except (OSError, ValueError):
         return None
-    return saved if isinstance(saved, dict) and saved.get("config_hash") == config_hash else None
+    if not isinstance(saved, dict) or saved.get("config_hash") != config_hash:
+        return None
+    return {**saved, "metrics": undefined_as_nan(saved.get("metrics"))}
 
 
 @dataclass
@@ -127,6 +129,11 @@ def run(points: dict[str, dict] | Callable[[int], dict[str, dict]], base: RunCon
     metrics from the report split, or from the split `shown` names ("val/": a selection stage that
     must not show test numbers)."""
     check_launcher(launcher, gpus)
+    seeds = list(seeds)
+    repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
+    if repeated:  # one seed is one run folder: twice would train that folder twice at once
+        raise ValueError(f"seed {repeated[0]} is given more than once (seeds {' '.join(map(str, seeds))}): each seed "
+                         f"names one run; give each seed once")
     pairs = ([(label, o, seed) for seed in seeds for label, o in points(seed).items()] if callable(points) else
              [(label, o, seed) for label, o in points.items() for seed in seeds])
     tasks = []

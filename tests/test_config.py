@@ -106,6 +106,11 @@ def test_grid_points():
     (lambda: RunConfig().override({"method": "elr", "method.lam": -1}), r"method.lam be >= 0, got 0.7 and -1"),
     (lambda: RunConfig().override({"model.width": 0}), r"model.width must be >= 1, got 0"),
     (lambda: RunConfig().override({"run.workers": -2}), r"run.workers must be >= 0, got -2"),
+    (lambda: RunConfig.from_dict({"method": {"name": ["mile"]}}),  # a config file's part named by a list
+     r"^method.name takes str, got \['mile'\]: write one of softmax, sigmoid, .*mile"),
+    (lambda: RunConfig().override({"data.name": {"grids": 1}}),
+     r"^data.name takes str, got \{'grids': 1\}: write one of grids"),
+    (lambda: RunConfig().override({"method": 3}), r"^method.name takes str, got 3"),
 ])
 def test_bad_settings_give_one_line_errors(call, message):
     with pytest.raises(ValueError, match=message) as err:

@@ -77,6 +77,9 @@ def broken_copy(root, tmp_path, real):
     ([[0]] * 49_999, r"real.json holds 49999 entries; ReaL has 50,000, one list per ImageNet validation image"),
     ([[0]] * 2 + [[0, 3]] + [[]] * (REAL_ENTRIES - 3),
      r"real.json entry 2 \(ILSVRC2012_val_00000003\) is \[0, 3\]: expected a list of class indices in 0..2"),
+    ([[0]] * 2 + [[True, False]] + [[]] * (REAL_ENTRIES - 3),  # bools are ints to Python, not to ReaL
+     r"entry 2 \(ILSVRC2012_val_00000003\) is \[true, false\]: expected a list of class indices in 0..2 \(numbers, "
+     r"not true/false\)"),
     ('[[0], [1', r"real.json is not valid JSON"),
     ({"a": 1}, r"real.json holds dict entries"),
 ])
@@ -114,3 +117,21 @@ def test_a_run_end_to_end_writes_its_file_list(root, tmp_path):
         assert 0 <= metrics[key] <= 3, key
     files = (tmp_path / "run" / "train_files.txt").read_text().split()
     assert len(files) == 15 and files == datasets.build(cfg.data).files["train_files.txt"]
+
+
+def test_real_without_any_label_warns_and_its_metrics_are_null_in_a_strict_json_result(root, tmp_path):
+    from milelib.notices import MilelibWarning
+
+    def strict(text):  # what any JSON reader other than Python's accepts: no bare NaN or Infinity
+        return json.loads(text, parse_constant=lambda name: pytest.fail(f"result.json holds a bare {name}"))
+
+    cfg = RunConfig().override({**SMALL, "data.root": str(broken_copy(root, tmp_path, [[]] * REAL_ENTRIES)),
+                                "method": "sigmoid", "optim.steps": 2, "optim.batch_size": 4, "optim.warmup_steps": 0,
+                                "run.progress": False, "run.out_dir": str(tmp_path / "run")})
+    with pytest.warns(MilelibWarning, match=r"real.json holds 50,000 empty lists: no validation image has a ReaL "
+                                            r"label, so every ReaL metric is undefined \(null in result.json\)"):
+        metrics = train(cfg)
+    stored = strict((tmp_path / "run" / "result.json").read_text())["metrics"]
+    assert np.isnan(metrics["real_accuracy"]) and stored["real_accuracy"] is None
+    assert stored["accuracy"] == metrics["accuracy"]  # the defined ones as they were
+    assert np.isnan(train(cfg)["real_accuracy"])  # read back as training returned it

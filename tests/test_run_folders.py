@@ -66,6 +66,30 @@ def test_the_lock_of_a_dead_process_is_taken_over(tmp_path):
     assert (tmp_path / runlock.LOCK_NAME).read_text().startswith(f"pid {os.getpid()} ")
 
 
+# --- files milelib did not write ------------------------------------------------------------------
+
+@pytest.mark.parametrize("content, checkpoints, why", [
+    ("epoch,acc\n1,0.5\n", False, r"header 'epoch,acc'"),
+    ("epoch,acc\n1,0.5\n", True, r"header 'epoch,acc'"),  # beside a run's checkpoints, still not its log
+    ("step,phase,loss,lr\n10,label,0.5,0.1\n", False, r"no checkpoints/ or result.json beside it"),  # a copy
+])
+def test_a_users_metrics_csv_is_refused_before_training(tmp_path, monkeypatch, content, checkpoints, why):
+    (tmp_path / "metrics.csv").write_text(content)
+    if checkpoints:
+        (tmp_path / "checkpoints").mkdir()
+    monkeypatch.setattr(S, "sgd_step", lambda *a: pytest.fail("trained into a folder holding a user's metrics.csv"))
+    with pytest.raises(FileExistsError, match=rf"metrics.csv was not written by milelib \({why}\) and the run would "
+                                              rf"replace it: choose another run.out_dir, or move that file aside$"):
+        train(smoke(tmp_path))
+    assert (tmp_path / "metrics.csv").read_text() == content
+
+
+def test_a_stopped_runs_own_metrics_csv_is_not_refused(tmp_path):
+    expected = train(smoke(tmp_path))
+    (tmp_path / "result.json").unlink()  # stopped between its log and its result: checkpoints beside the log
+    assert train(smoke(tmp_path)) == expected
+
+
 # --- checksummed checkpoints ---------------------------------------------------------------------
 
 def test_a_checkpoint_with_flipped_tensor_bytes_is_refused(tmp_path):

@@ -41,6 +41,14 @@ def test_finished_runs_are_read_back_and_changed_ones_trained_anew(tmp_path, mon
         f"seed{s}-{h}" for s, h in zip([*first.seed, *changed.seed], [*first.config_hash, *changed.config_hash]))
 
 
+def test_a_repeated_seed_is_refused_before_any_run(tmp_path, monkeypatch):
+    calls = counting(monkeypatch)
+    with pytest.raises(ValueError, match=r"^seed 7 is given more than once \(seeds 7 7\): each seed names one run; "
+                                         r"give each seed once$"):
+        sweep.run(POINTS, EXP.config("smoke", {"run.progress": False}), [7, 7], tmp_path)
+    assert calls == [] and not any(tmp_path.iterdir())
+
+
 def test_a_run_two_experiments_need_trains_once(tmp_path, monkeypatch):
     calls = counting(monkeypatch)
     base = EXP.config("smoke", {"run.progress": False})

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import added_later, check_choice
+from ..notices import warn
 from .feeds import Data, LoaderData, Split, without_labels
 from .images import BAD_IMAGES, ImageFiles, class_folders, transforms
 
@@ -72,10 +73,18 @@ def read_real(path, num_classes: int) -> list[list[int]]:
         raise ValueError(f"{path} holds {size} entries; ReaL has {REAL_ENTRIES:,}, one list per ImageNet validation "
                          f"image in file-name order: is it the right file, and whole?")
     for i, labels in enumerate(real):
-        if not isinstance(labels, list) or any(not isinstance(c, int) or not 0 <= c < num_classes for c in labels):
-            raise ValueError(f"{path} entry {i} (ILSVRC2012_val_{i + 1:08d}) is {labels!r}: expected a list of class "
-                             f"indices in 0..{num_classes - 1}")
+        if not isinstance(labels, list) or any(not _class_index(c, num_classes) for c in labels):
+            bools = isinstance(labels, list) and any(isinstance(c, bool) for c in labels)
+            raise ValueError(f"{path} entry {i} (ILSVRC2012_val_{i + 1:08d}) is {json.dumps(labels)}: expected a list "
+                             f"of class indices in 0..{num_classes - 1}{' (numbers, not true/false)' if bools else ''}")
+    if not any(real):
+        warn(f"{path} holds {REAL_ENTRIES:,} empty lists: no validation image has a ReaL label, so every ReaL metric "
+             f"is undefined (null in result.json); download real.json again, or set data.real=None")
     return real
+
+
+def _class_index(c, num_classes: int) -> bool:
+    return isinstance(c, int) and not isinstance(c, bool) and 0 <= c < num_classes  # true is an int to Python
 
 
 def real_sets(paths, real: list[list[int]], num_classes: int) -> np.ndarray:
