@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 
 from . import experiments, sweep
 from .config import RunConfig
@@ -65,13 +66,13 @@ def read_config(path) -> RunConfig:
 
 def relabel_help() -> str:
     settings = "\n".join(f"  {key}={value}" for key, value in DEFAULTS.items() if key not in ("data", "run.checkpoint_every"))
-    return (f"Train {FOLDS} networks (one per fold) on FOLDER/<class>/<images>, score every image with the one that "
-            f"did not train on it, and write a CSV and a review (contact sheet, co-occurrence heatmap). Rerun the "
-            f"same command to read the runs back; a changed folder trains anew. Defaults (change with --set):\n"
-            f"{settings}\n  run.device=auto (a GPU when there is one)\n"
-            f"Often changed: model=resnet50 data.image_size=128 optim.steps=2000 on a GPU; model.pretrained=FILE (a "
-            f"torchvision or self-supervised checkpoint) for a small folder; method=sigmoid for the baseline. About "
-            f"1.5 minutes per 1,000 images on 2 CPU cores at the defaults (benchmarks/relabel.py).")
+    lead = (f"Train {FOLDS} networks (one per fold) on FOLDER/<class>/<images>, score every image with the one that "
+            f"did not train on it, and write a CSV and a review (contact sheet, co-occurrence heatmap). Rerun the same "
+            f"command to read the runs back; a changed folder trains anew. Defaults (change with --set):")
+    often = ("Often changed: model=resnet50 data.image_size=128 optim.steps=2000 on a GPU; model.pretrained=FILE (a "
+             "torchvision or self-supervised checkpoint) for a small folder; method=sigmoid for the baseline. About 4 "
+             "to 7 minutes on 2 CPU cores at the defaults, for 120 images as for 1,000 (benchmarks/relabel.py).")
+    return f"{textwrap.fill(lead, 100)}\n{settings}\n  run.device=auto (a GPU when there is one)\n{textwrap.fill(often, 100)}"
 
 
 def main(argv=None) -> None:

@@ -135,9 +135,20 @@ def test_the_table_flags_what_a_hand_computed_case_says():
 
 
 def test_warnings_name_collapse_and_memorisation():
-    one = pd.DataFrame({"labels_predicted": [1, 1], "p(a)": [0.9, 0.1], "p(b)": [0.1, 0.9], "fold": [pd.NA, pd.NA]})
-    said = R.warnings(one, held_out=0.8, fits=[1.0])
+    probs = {f"p({c})": [0.9, 0.1] for c in "abcd"}
+    one = pd.DataFrame({"labels_predicted": [1, 1], **probs, "fold": [pd.NA, pd.NA]})
+    said = R.warnings(one, held_out=0.6, fits=[0.9])
     assert "no image got a second label" in said[0] and "memorised" in said[1] and "use --folds 5" in said[1]
-    assert R.warnings(one.assign(labels_predicted=[2, 2]), 0.9, [0.95])[0].startswith("WARNING: most images got every")
+    assert "memorised" not in " ".join(R.warnings(one, held_out=0.7, fits=[0.9]))
+    assert R.warnings(one.assign(labels_predicted=[4, 4]), 0.9, [0.95])[0].startswith("WARNING: most images got every")
     assert R.warnings(one.assign(labels_predicted=[2, 1]), 0.9, [0.95]) == []
-    assert "near chance (1/2)" in R.warnings(one.assign(labels_predicted=[2, 1]), 0.6, [0.7])[0]
+    assert "near chance (1/4)" in R.warnings(one.assign(labels_predicted=[2, 1]), 0.3, [0.4])[0]
+
+
+def test_help_shows_every_default_and_where_runs_go(capsys):
+    with pytest.raises(SystemExit):
+        main(["relabel", "--help"])
+    shown = capsys.readouterr().out
+    assert all(f"{key}={value}" in shown for key, value in R.DEFAULTS.items() if key not in ("data", "run.checkpoint_every"))
+    assert str(R.default_store()) in shown.replace("\n", "").replace(" ", "") or "XDG_CACHE_HOME" in shown
+    assert "(default 5)" in shown and "minutes on 2 CPU cores" in shown
