@@ -2,7 +2,7 @@
 
 The paper: Rajeswar, Rodriguez et al., "Multi-label Iterated Learning for Image Classification
 with Label Ambiguity" (CVPR 2022). Start with `experiments.get(name).EXPERIMENT.config(profile)`,
-`train(config)` for one run, and `sweep.run_experiment` for a notebook's runs.
+`train(config)` for one run, and `experiments.run_experiment` for a notebook's runs.
 """
 from . import data, methods  # registers the built-in datasets and methods
 from .config import RunConfig

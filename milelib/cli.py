@@ -131,7 +131,7 @@ def main(argv=None) -> None:
                 print(json.dumps(metrics, indent=2, sort_keys=True))
         else:
             exp = experiments.get(args.experiment).EXPERIMENT
-            table = sweep.run_experiment(exp, args.profile, args.seeds, args.results_dir, overrides, args.jobs,
+            table = experiments.run_experiment(exp, args.profile, args.seeds, args.results_dir, overrides, args.jobs,
                                          log=to_stderr, launcher=args.launcher or "local", gpus=args.gpus or 1)
             table.to_csv(sys.stdout, index=False)
     except (ValueError, OSError, FloatingPointError, ImportError, RuntimeError) as err:

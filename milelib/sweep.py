@@ -6,7 +6,7 @@ so a run that two figures need trains once; a changed setting trains in a new fo
 run resumes from its checkpoints; profiles never share a folder. On a CPU, runs go side by side,
 one process per `run.threads` share of the cores (measured faster on 2 cores: the README's table).
 
-The same call serves a notebook (`run_experiment`), the command line (`milelib sweep`) and papermill.
+The same call serves a notebook (`experiments.run_experiment`), the command line (`milelib sweep`) and papermill.
 With `launcher="torchrun"`, each run trains in a `torchrun --nproc_per_node GPUS -m milelib train`
 child process (DDP cannot run inside a notebook's kernel); with `launcher="slurm"`, as a task of a
 SLURM job array (cluster.py).
@@ -180,17 +180,6 @@ def run(points: dict[str, dict] | Callable[[int], dict[str, dict]], base: RunCon
                      "reused": task.folder not in trained,
                      "run_dir": str(task.folder)})
     return pd.DataFrame(rows)
-
-
-def run_experiment(exp, profile: str, seeds=None, results_dir="results", overrides: dict | None = None,
-                   jobs: int | None = None, points: dict | None = None, data_root=None, log=print,
-                   launcher: str = "local", gpus: int = 1) -> pd.DataFrame:
-    """An experiment's runs (or only `points`) under `profile`, in the shared store of `results_dir`:
-    the same runs as its notebook (an `experiments.Session`'s `run`)."""
-    from .experiments import Session  # here: the experiments build on this module
-
-    return Session(exp.name, profile, seeds, results_dir, overrides or {}, jobs, data_root, launcher, gpus,
-                   log=log).run(points)
 
 
 def check_launcher(launcher: str, gpus: int) -> None:

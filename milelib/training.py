@@ -122,7 +122,7 @@ def make_parts(cfg: RunConfig, device, num_classes: int, in_channels: int, num_t
         "predict_train": predict_train,
         "train_labels": torch.as_tensor(np.asarray(train_data.labels), dtype=torch.long, device=device)}
     return Parts(device, num_classes, num_train, train_true_sets, new_net, new_optimizer, autocast, world, unlabelled,
-                 **training)
+                 load_run=lambda run_dir: load_run(run_dir, device), **training)
 
 
 class Progress:

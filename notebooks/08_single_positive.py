@@ -105,10 +105,11 @@ plots.savefig(fig, out, "ranking_map")
 # ## Positive controls, before the answer
 # Per stand-in, what must hold if it can test anything: the oracle (true label sets) above AN, LL-R
 # above AN on mAP (the single-positive field's headline), and the length the convergence protocol
-# chose (`python -m milelib.convergence`). Each gap is paired by seed with a 95% t interval.
+# chose (`python -m milelib.convergence`). Each gap is paired by seed with a 95% t interval; the
+# control runs train on the profile's control seeds too (10 under `quick`), the claims on the final ones.
 
 # %%
-controls = sp.positive_controls(table, base, PROFILE, RESULTS_DIR)
+controls = sp.positive_controls(sp.with_control_seeds(session, table), base, PROFILE, RESULTS_DIR)
 controls
 
 # %% [markdown]

@@ -3,14 +3,14 @@ seeds, decided as the notebook decides them (paired 95% intervals). Deselected f
 by pyproject's `-m "not slow"`."""
 import pytest
 
-from milelib import experiments, sweep
+from milelib import experiments
 
 
 @pytest.mark.slow
 def test_table5_claims_on_quick_profile(tmp_path):
     mm = experiments.get("multi_mnist")
     points = {k: mm.METHODS[k] for k in ("Softmax", "Sigmoid", "MILe (released code)")}
-    table = sweep.run_experiment(mm.EXPERIMENT, "quick", (0, 1, 2), tmp_path, points=points)
+    table = experiments.run_experiment(mm.EXPERIMENT, "quick", (0, 1, 2), tmp_path, points=points)
     claims = mm.claims(table).set_index("metric")
     assert claims.loc["f1@0.5", "verdict"] == "holds"     # MILe above Sigmoid at the paper's thresholds
     assert claims.loc["f1@0.25"].verdict.tolist() == ["holds", "holds"]  # over Sigmoid and over Softmax

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from milelib import experiments, pretrained, train
-from milelib.methods.simclr import augment, export_encoder, nt_xent
+from milelib.experiments.self_supervised import export_encoder
+from milelib.methods.simclr import augment, nt_xent
 from milelib.models import build_model
 
 

@@ -175,5 +175,15 @@ def describe_data(cfg: RunConfig):
 
 from .session import Session  # noqa: E402 - the session builds on the helpers above
 
+
+def run_experiment(exp, profile: str, seeds=None, results_dir="results", overrides: dict | None = None,
+                   jobs: int | None = None, points: dict | None = None, data_root=None, log=print,
+                   launcher: str = "local", gpus: int = 1):
+    """An experiment's runs (or only `points`) under `profile`, in the shared store of `results_dir`:
+    the same runs as its notebook (a `Session`'s `run`), one row each."""
+    return Session(exp.name, profile, seeds, results_dir, overrides or {}, jobs, data_root, launcher, gpus,
+                   log=log).run(points)
+
+
 __all__ = ["NAMES", "PARAMETERS", "PROFILE_NAMES", "Experiment", "Profile", "Session", "check_parameters",
-           "describe_data", "get", "grid"]
+           "describe_data", "get", "grid", "run_experiment"]

@@ -25,12 +25,16 @@ encoder. Every claim is decided by a paired 95% interval over seeds.
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from ..evidence import claim, gap_claim, paired_gaps
 from ..report import seed_stats
+from ..results import atomic_write_bytes
+from ..training import load_run
 from . import Experiment, Profile, controls
 from .imagenet_fractions import (EPOCHS, IMAGENET_TRAIN, PAPER as TABLE1, PAPER_FRACTIONS, PAPER_TRAINING,
                                  _fraction_order, pct, scaled_steps)
@@ -157,12 +161,26 @@ def encoders_found(data_root) -> dict[str, str]:
     return found
 
 
+def export_encoder(run_dir) -> Path:
+    """Write a finished SimCLR run's encoder as `encoder.pth` beside it, in SimCLR's converted
+    layout; return its path (written once: a later call returns the file as it is)."""
+    target = Path(run_dir) / "encoder.pth"
+    if target.is_file():
+        return target
+    method, cfg = load_run(run_dir)
+    if cfg.method.name != "simclr":
+        raise ValueError(f"{run_dir} is a {cfg.method.name!r} run: export_encoder takes a finished simclr run")
+    buffer = io.BytesIO()
+    encoder, projection = method.net
+    torch.save({"resnet": {k: v.cpu() for k, v in encoder.state_dict().items()},
+                "head": {k: v.cpu() for k, v in projection.state_dict().items()}}, buffer)
+    return atomic_write_bytes(target, buffer.getvalue())
+
+
 def run_stages(session) -> pd.DataFrame:
     """The three stages (see the module's docstring); one table of every run, its stage a column.
     `session.run_points(points, seeds)` trains in the notebook's store. On the stand-in the runs
     from scratch, which need no encoder, train beside the encoders."""
-    from ..methods.simclr import export_encoder
-
     profile, base, seeds, run_points = session.profile, session.base, session.seeds, session.run_points
 
     points = {"encoders (seed 0)": encoder_points(profile, base)}

@@ -33,6 +33,7 @@ class Parts:
     predict_train: Callable[[nn.Module], torch.Tensor] | None = None  # a net's logits on every training
                                                     # image, in row order (None when a run is only loaded)
     train_labels: torch.Tensor | None = None        # every training image's single label, in row order
+    load_run: Callable[[str], tuple] | None = None  # a finished run's (method, config) on this device (a teacher)
 
 
 def sgd_step(net: nn.Module, opt, x, loss_fn, parts: Parts, lr: float) -> torch.Tensor:

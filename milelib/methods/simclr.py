@@ -9,15 +9,14 @@ paper): for view i with partner j among the 2N views,
 
 sim the cosine similarity, averaged over all 2N views. The augmentations suit digit grids (no
 colour): a random affine per image (scale, rotation, shift), a random contrast and Gaussian noise,
-drawn from a generator seeded by (seed, step), so resume is exact. `export_encoder` writes the
-encoder in SimCLR's converted layout ({"resnet": ..., "head": ...}), which `model.pretrained`
-reads back like any downloaded checkpoint.
+drawn from a generator seeded by (seed, step), so resume is exact. `experiments.self_supervised.
+export_encoder` writes a finished run's encoder in SimCLR's converted layout ({"resnet": ...,
+"head": ...}), which `model.pretrained` reads back like any downloaded checkpoint.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -101,24 +100,3 @@ class SimCLR(Method):
         views = torch.cat([augment(batch.x, g), augment(batch.x, g)])
         self.counts["contrastive_steps"] += 1
         return sgd_step(self.net, self.opt, views, lambda z: nt_xent(z, self.cfg.method.temperature), self.parts, lr)
-
-
-def export_encoder(run_dir) -> Path:
-    """Write a finished SimCLR run's encoder as `encoder.pth` beside it, in SimCLR's converted
-    layout; return its path (written once: a later call returns the file as it is)."""
-    import io
-
-    from ..results import atomic_write_bytes
-    from ..training import load_run
-
-    target = Path(run_dir) / "encoder.pth"
-    if target.is_file():
-        return target
-    method, cfg = load_run(run_dir)
-    if cfg.method.name != "simclr":
-        raise ValueError(f"{run_dir} is a {cfg.method.name!r} run: export_encoder takes a finished simclr run")
-    buffer = io.BytesIO()
-    encoder, projection = method.net
-    torch.save({"resnet": {k: v.cpu() for k, v in encoder.state_dict().items()},
-                "head": {k: v.cpu() for k, v in projection.state_dict().items()}}, buffer)
-    return atomic_write_bytes(target, buffer.getvalue())

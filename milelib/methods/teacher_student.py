@@ -317,10 +317,9 @@ def fixed_teacher(run_dir, parts):
     """A finished run's network, in evaluation mode on this run's device: the fixed teacher of
     distillation. Its model may differ from the student's (a wider one); its classes may not."""
     from ..rundir import finished_hash
-    from ..training import load_run  # here: the loop imports the methods
 
     finished_hash(run_dir)  # one line if the run has not finished
-    method, cfg = load_run(run_dir, parts.device)
+    method, cfg = parts.load_run(run_dir)  # lent by the loop, which imports the methods
     if method.parts.num_classes != parts.num_classes:
         raise ValueError(f"teacher run {run_dir} predicts {method.parts.num_classes} classes, this run's data have "
                          f"{parts.num_classes}: a teacher must be trained on the same classes")
