@@ -153,3 +153,15 @@ def test_03_paper_students_fit_the_full_scale_schedule():
     assert distil["method.student_steps"] == distil["optim.steps"] == round(base.optim.steps * 0.01 * 60 / 100)
     mile = base.override(points["MILe + unlabelled, SimCLR-v2 (sk0), 1%"])
     assert mile.method.teacher_steps + mile.method.student_steps < mile.optim.steps
+
+
+def test_a_smoke_session_says_its_numbers_prove_the_wiring_only(tmp_path, capsys):
+    from milelib.experiments import Session
+    from milelib.experiments.session import SMOKE_BANNER
+
+    params = {"PROFILE": "smoke", "SEEDS": None, "RESULTS_DIR": str(tmp_path), "DATA_ROOT": None, "JOBS": None,
+              "SETTINGS": {}, "LAUNCHER": "local", "GPUS": 1, "SELECT": False}
+    Session.from_parameters("multi_mnist", params)
+    assert SMOKE_BANNER in capsys.readouterr().out
+    Session.from_parameters("multi_mnist", {**params, "PROFILE": "quick"})
+    assert "SMOKE PROFILE" not in capsys.readouterr().out

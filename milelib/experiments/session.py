@@ -19,6 +19,10 @@ from ..results import notebook_dir
 from . import check_parameters, get
 
 
+SMOKE_BANNER = ("SMOKE PROFILE: these runs are seconds long, so every number and verdict below proves that the "
+                "wiring works and nothing about the paper's claims; run PROFILE='quick' for the evidence")
+
+
 @dataclass
 class Session:
     name: str                       # the experiment (experiments.NAMES)
@@ -42,6 +46,8 @@ class Session:
         session = cls(name, namespace["PROFILE"], namespace.get("SEEDS"), namespace["RESULTS_DIR"],
                       {**(extra or {}), **namespace["SETTINGS"]}, namespace.get("JOBS"), namespace.get("DATA_ROOT"), namespace.get("LAUNCHER", "local"),
                       namespace.get("GPUS", 1), namespace.get("SELECT", False))
+        if session.profile == "smoke":
+            print(SMOKE_BANNER)
         print(f"profile {session.profile!r}: {session.exp.profile(session.profile).note}\n"
               f"results in {session.out.resolve()}")
         return session
