@@ -165,3 +165,35 @@ def test_a_smoke_session_says_its_numbers_prove_the_wiring_only(tmp_path, capsys
     assert SMOKE_BANNER in capsys.readouterr().out
     Session.from_parameters("multi_mnist", {**params, "PROFILE": "quick"})
     assert "SMOKE PROFILE" not in capsys.readouterr().out
+
+
+def test_saving_in_jupyterlab_leaves_the_notebooks_as_committed(tmp_path):
+    """What an autosave does: the jupytext contents manager JupyterLab runs saves each notebook with
+    the kernel's spec and language info (a kernel starts when a notebook opens); both files of
+    each pair stay as committed (the .ipynb up to the Python version, which follows the kernel)."""
+    import asyncio
+    import shutil
+
+    from ipykernel.ipkernel import IPythonKernel
+    from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
+    from jupytext.async_contentsmanager import build_async_jupytext_contents_manager_class
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    from sync_notebooks import comparable
+
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks", ignore=shutil.ignore_patterns(".*"))
+    shutil.copy2(ROOT / "jupytext.toml", tmp_path)
+    manager = build_async_jupytext_contents_manager_class(AsyncLargeFileManager)(root_dir=str(tmp_path))
+
+    async def save_each():
+        for name in (nb.stem for nb in NOTEBOOKS):
+            model = await manager.get(f"notebooks/{name}.ipynb", content=True)
+            model["content"]["metadata"]["kernelspec"]["display_name"] = "Python 3 (ipykernel)"
+            model["content"]["metadata"]["language_info"] = dict(IPythonKernel.language_info)
+            await manager.save(model, f"notebooks/{name}.ipynb")
+
+    asyncio.run(save_each())
+    for name in (nb.stem for nb in NOTEBOOKS):
+        assert (tmp_path / "notebooks" / f"{name}.py").read_bytes() == (ROOT / "notebooks" / f"{name}.py").read_bytes()
+        saved, committed = ((folder / "notebooks" / f"{name}.ipynb").read_text() for folder in (tmp_path, ROOT))
+        assert comparable(saved) == comparable(committed), name

@@ -4,6 +4,8 @@ format): no outputs, stable cell ids, paired so JupyterLab's jupytext keeps both
     python tools/sync_notebooks.py          # regenerate (make notebooks)
     python tools/sync_notebooks.py --check  # exit 1 naming any notebook that disagrees with its source
 """
+import copy
+import json
 import sys
 from pathlib import Path
 
@@ -11,13 +13,22 @@ import jupytext
 import nbformat
 
 FOLDER = Path(__file__).resolve().parents[1] / "notebooks"
-METADATA = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-            "language_info": {"name": "python"}, "jupytext": {"formats": "ipynb,py:percent"}}
+FILTER = ("-jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version,"
+          "-kernelspec,-language_info")  # as jupytext.toml: what the .py header leaves out
+PYTHON = "3.11.7"  # the reference environment's: what ipykernel writes as language_info.version
+# What JupyterLab and its jupytext write when a notebook is saved (the kernel's spec and language),
+# so an autosave leaves the committed files as they are (tests/test_notebooks.py saves each one).
+METADATA = {"jupytext": {"formats": "ipynb,py:percent", "main_language": "python", "notebook_metadata_filter": FILTER},
+            "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
+            "language_info": {"codemirror_mode": {"name": "ipython", "version": 3}, "file_extension": ".py",
+                              "mimetype": "text/x-python", "name": "python", "nbconvert_exporter": "python",
+                              "pygments_lexer": "ipython3", "version": PYTHON}}
+VOLATILE = ("version",)  # language_info keys that follow the Python running the kernel: not compared
 
 
 def render(source: Path) -> str:
     nb = jupytext.read(source)
-    nb.metadata = METADATA
+    nb.metadata = copy.deepcopy(METADATA)
     for i, cell in enumerate(nb.cells):
         cell.id = f"cell-{i:02d}"  # stable: regenerating changes only what was edited
         if cell.cell_type == "code":
@@ -25,12 +36,20 @@ def render(source: Path) -> str:
     return nbformat.writes(nb) + "\n"
 
 
+def comparable(text: str) -> dict:
+    """A notebook's JSON without what changes with the machine that saved it."""
+    nb = json.loads(text)
+    for key in VOLATILE:
+        nb.get("metadata", {}).get("language_info", {}).pop(key, None)
+    return nb
+
+
 def main(check: bool) -> int:
     stale = []
     for source in sorted(FOLDER.glob("[0-9][0-9]_*.py")):
         target, text = source.with_suffix(".ipynb"), render(source)
         if check:
-            if not target.exists() or target.read_text() != text:
+            if not target.exists() or comparable(target.read_text()) != comparable(text):
                 stale.append(target.name)
         else:
             target.write_text(text)
