@@ -252,6 +252,41 @@ def _cases(tmp: Path):
         (tmp / "mine.csv").write_text("a,b\n1,2\n")
         return tmp / "mine.csv"
 
+    def pretrained_holding(name, contents):
+        if contents is None:
+            (tmp / name).write_bytes(b"")
+        else:
+            torch.save(contents, tmp / name)
+        train(smoke({"model.pretrained": str(tmp / name), "run.out_dir": None}))
+
+    def sweep_reading_back(name, damage):
+        store = tmp / name
+        first = sweep.run({"Sigmoid": {"method": "sigmoid"}}, smoke(), [0], store, jobs=1, log=lambda *a, **k: None)
+        path = Path(first.run_dir[0]) / "result.json"
+        saved = json.loads(path.read_text())
+        damage(saved)
+        path.write_text(json.dumps(saved))
+        sweep.run({"Sigmoid": {"method": "sigmoid"}}, smoke(), [0], store, jobs=1, log=lambda *a, **k: None)
+
+    def corrupt_image_in_a_worker():
+        root = fixtures.image_folder(tmp / "workers", num_classes=2, per_class=5)
+        sorted(root.rglob("*.jpg"))[0].write_bytes(b"\xff\xd8\xff not a JPEG")
+        train(RunConfig().override({"data": "image_folder", "data.root": str(root), "model": "small_cnn",
+                                    "model.width": 4, "data.image_size": 16, "optim.steps": 2, "optim.batch_size": 4,
+                                    "data.val_fraction": 0.2, "method": "sigmoid", "run.workers": 2,
+                                    "run.progress": False}))
+
+    def webvision_with(name, val_lines="", without_class=None, **settings):
+        root = fixtures.webvision(tmp / f"webvision-{name}", num_classes=3, google_per_class=2, flickr_per_class=1,
+                                  val_per_class=1)
+        with open(root / "info" / "val_filelist.txt", "a") as f:
+            f.write(val_lines)
+        for source in ("google", "flickr"):
+            path = root / "info" / f"train_filelist_{source}.txt"
+            path.write_text("".join(f"{line}\n" for line in path.read_text().splitlines()
+                                    if not line.endswith(f" {without_class}")))
+        datasets.build(RunConfig().override({"data": "webvision", "data.root": str(root), **settings}).data)
+
     (tmp / "a-file").write_text("")
     (tmp / "empty").mkdir()
     return [
@@ -400,10 +435,26 @@ def _cases(tmp: Path):
             {"Sigmoid": {"method": "sigmoid"}}, smoke(), [7, 7], tmp / "store")),
         ("run.out_dir holding a metrics.csv milelib did not write", users_metrics_csv),
         ("read-only disk while writing results", read_only_disk),
+        ('pretrained checkpoint holding {"state_dict": <one tensor>}', lambda: pretrained_holding(
+            "one-tensor.pth", {"state_dict": torch.zeros(3)})),
+        ("pretrained checkpoint holding an int", lambda: pretrained_holding("int.pth", 7)),
+        ("pretrained checkpoint holding a list", lambda: pretrained_holding("list.pth", [1, 2])),
+        ("pretrained checkpoint whose weight is a list, not a tensor", lambda: pretrained_holding("list-weight.pth", {
+            **build_model("small_cnn", 10, 1, smoke().model.width).state_dict(), "features.0.weight": [1, 2]})),
+        ("pretrained checkpoint of 0 bytes", lambda: pretrained_holding("empty.pth", None)),
+        ('result.json without a "run" key, read back by a sweep', lambda: sweep_reading_back(
+            "no-run-key", lambda saved: saved.pop("run"))),
+        ('result.json with "metrics": "n/a", read back by a sweep', lambda: sweep_reading_back(
+            "metrics-na", lambda saved: saved.update(metrics="n/a"))),
+        ("corrupt image read by a DataLoader worker (run.workers=2)", corrupt_image_in_a_worker),
+        ("WebVision val label out of range", lambda: webvision_with("val-range", val_lines="val000001.jpg 7\n")),
+        ("WebVision class absent from the train lists", lambda: webvision_with("no-class-1", without_class=1)),
+        ("data.mini=true on a WebVision tree of 3 classes", lambda: webvision_with("mini", **{"data.mini": True})),
     ]
 
 
-MASKS = [(r"pid \d+ on \S+ since \d\d:\d\d:\d\d", "pid <pid> on <host> since <time>")]
+MASKS = [(r"pid \d+ on \S+ since \d\d:\d\d:\d\d", "pid <pid> on <host> since <time>"),
+         (r"/seed(\d+)-[0-9a-f]{12}/", r"/seed\1-<config hash>/")]  # a run store's folder: follows the defaults
 
 
 def collect() -> list[tuple[str, str, str]]:

@@ -19,7 +19,8 @@ initialised classifier for the task. The layouts (sources: each codebase's own l
 - `torchvision`: torchvision's own names, as a plain state dict or under "state_dict".
 
 A file matching none fails in one line naming the layout it was read as, and its first unexpected
-and missing keys.
+and missing keys; a file that is no mapping of names to tensors at all (empty, a list, a number, a
+"state_dict" holding one tensor) in one line naming what it holds and the layouts accepted.
 """
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ FORMATS = ("auto", "torchvision", "moco", "simclr", "byol", "swav")
 CLASSIFIER = {"small_cnn": "head.3.", "resnet18": "fc.", "resnet50": "fc.", "resnet50d": "fc."}  # replaced per task
 DROPPED = ("fc.", "encoder_k.", "queue", "projection_head.", "prototypes.", "projector.", "predictor.",
            "momentum_", "neck.", "target_net.", "head.", "classifier.")  # heads and momentum copies, once unprefixed
+ACCEPTED = ('a mapping of weight names to tensors, plain or under "state_dict" (torchvision, MoCo, BYOL, SwAV) '
+            'or "resnet" (SimCLR v2)')
 
 
 def read(path: str) -> dict:
@@ -65,11 +68,39 @@ def _digest(path: str, mtime_ns: int, size: int) -> str:
 
 @functools.lru_cache(maxsize=2)
 def _read(path: str, mtime_ns: int, size: int) -> dict:
+    if size == 0:
+        raise ValueError(f"pretrained checkpoint {path} is empty (0 bytes): a download cut short? Download it "
+                         f"again; model.pretrained takes a PyTorch file holding {ACCEPTED}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - pickle, zip and format errors alike get one line
-        raise ValueError(f"pretrained checkpoint {path} could not be read ({str(err).splitlines()[0][:120]}): "
+        why = next(iter(str(err).splitlines()), "")[:120] or type(err).__name__  # an EOFError says nothing
+        raise ValueError(f"pretrained checkpoint {path} could not be read ({why}): "
                          f"is it a PyTorch checkpoint, and whole?") from None
+
+
+def _what(value) -> str:
+    """A value's kind as a user reads it: 'a tensor of shape (3,)', 'a list', 'an int'."""
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {tuple(value.shape)}"
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
+def check_mapping(obj, path: str) -> None:
+    """One line when the file's contents are no mapping of names to weights, in any layout."""
+    where, inner = "it ", obj
+    if isinstance(obj, dict):
+        key = next((k for k in ("state_dict", "resnet") if k in obj), None)
+        if key is not None:
+            where, inner = f'its "{key}" entry ', obj[key]
+    if not isinstance(inner, dict):
+        raise ValueError(f"pretrained checkpoint {path}: {where}holds {_what(inner)}, not weights: model.pretrained "
+                         f"takes {ACCEPTED}")
+    named = next((k for k in inner if not isinstance(k, str)), None)
+    if named is not None:
+        raise ValueError(f"pretrained checkpoint {path}: {where}has the key {named!r}, not a weight's name: "
+                         f"model.pretrained takes {ACCEPTED}")
 
 
 def detect(obj) -> str:
@@ -126,6 +157,7 @@ def load_into(net: torch.nn.Module, model: str, path: str, fmt: str = "auto") ->
     """Initialise `net` (everything but its classifier) from the checkpoint at `path`; return the
     layout it was read as. One line naming the keys when the file does not fit."""
     obj = read(str(path))
+    check_mapping(obj, path)
     fmt = detect(obj) if fmt == "auto" else fmt
     if fmt not in FORMATS[1:]:
         raise ValueError(f"unknown model.pretrained_format {fmt!r}: choose one of {', '.join(FORMATS)}")
@@ -140,6 +172,10 @@ def load_into(net: torch.nn.Module, model: str, path: str, fmt: str = "auto") ->
         raise ValueError(f"{path} does not fit {model} read as a {fmt} checkpoint: first unexpected keys "
                          f"{unexpected[:3]}, first missing keys {missing[:3]} (layouts: {', '.join(FORMATS[1:])}; "
                          f"set model.pretrained_format if auto-detection chose wrong)")
+    odd = [k for k in own if k in weights and not isinstance(weights[k], torch.Tensor)]
+    if odd:
+        raise ValueError(f"pretrained checkpoint {path}: its weight {odd[0]!r} is {_what(weights[odd[0]])}, not a "
+                         f"tensor: model.pretrained takes {ACCEPTED}")
     wrong = [k for k in own if k in weights and weights[k].shape != own[k].shape]
     if wrong:
         raise ValueError(f"{path} has other shapes than {model} ({wrong[0]}: {tuple(weights[wrong[0]].shape)} vs "

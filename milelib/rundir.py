@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 from pathlib import Path
 
@@ -55,15 +56,37 @@ def finished_hash(folder) -> str:
         saved = read_json(Path(folder).expanduser() / "result.json")
     except (OSError, ValueError):
         saved = None
-    if not isinstance(saved, dict) or "config_hash" not in saved:
-        raise FileNotFoundError(f"{folder} holds no finished run (no readable result.json): train that run to "
+    problem = "no readable result.json" if saved is None else result_problem(saved)
+    if problem:
+        raise FileNotFoundError(f"{folder} holds no finished run ({problem}): train that run to "
                                 f"its end first, or give the folder of one that has finished")
     return saved["config_hash"]
 
 
+RUN_FACTS = ("wall_time_s", "threads")  # what a sweep's table reads from a result's "run"
+
+
+def result_problem(saved) -> str | None:
+    """Why `saved` (a result.json's contents, or the error reading it) is not a finished run's
+    result, as written by `write`; None when it is one."""
+    if isinstance(saved, Exception):
+        return f"unreadable JSON: {str(saved).splitlines()[0] if str(saved) else type(saved).__name__}"
+    if not isinstance(saved, dict):
+        return f"a JSON {type(saved).__name__}, not an object"
+    missing = [key for key in ("config_hash", "metrics", "run") if key not in saved]
+    if missing:
+        return f"no {missing[0]!r} key"
+    for key in ("metrics", "run"):
+        if not isinstance(saved[key], dict):
+            return f"{key!r} holds {json.dumps(saved[key])[:40]}, not an object"
+    absent = [fact for fact in RUN_FACTS if fact not in saved["run"]]
+    return f"no 'run.{absent[0]}'" if absent else None
+
+
 def previous_result(out: Path, config_hash: str) -> dict | None:
     """The result.json of a run finished in `out` with this config, or None when there is none. A
-    result of another config is refused; an unreadable one is reported and will be rewritten."""
+    result of another config is refused; an unreadable or malformed one is reported and will be
+    rewritten."""
     path = out / "result.json"
     if not path.exists():
         return None
@@ -71,9 +94,9 @@ def previous_result(out: Path, config_hash: str) -> dict | None:
         saved = read_json(path)
     except (OSError, ValueError) as err:
         saved = err
-    if not isinstance(saved, dict) or not {"config_hash", "metrics"} <= set(saved):
-        what = type(saved).__name__ if not isinstance(saved, Exception) else f"unreadable JSON: {saved}"
-        warn(f"{path} is not a milelib result ({what.splitlines()[0]}): the run finishes from its checkpoints "
+    problem = result_problem(saved)
+    if problem:
+        warn(f"{path} is not a milelib result ({problem}): the run finishes from its checkpoints "
              f"and rewrites it")
         return None
     if saved["config_hash"] != config_hash:

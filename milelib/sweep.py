@@ -39,6 +39,7 @@ import pandas as pd
 from . import runlock
 from .config import RunConfig
 from .results import read_json, undefined_as_nan
+from .rundir import result_problem
 from .training import Stopped, pick_device, train, train_quietly
 
 
@@ -55,14 +56,15 @@ def run_dir(store, cfg: RunConfig) -> Path:
 
 
 def finished_result(folder, config_hash: str) -> dict | None:
-    """The result.json of a run finished with this config in `folder`, or None."""
+    """The result.json of a run finished with this config in `folder`, or None (a malformed one is
+    no finished run: training it warns in one line naming the file, and rewrites it)."""
     try:
         saved = read_json(Path(folder) / "result.json")
     except (OSError, ValueError):
         return None
-    if not isinstance(saved, dict) or saved.get("config_hash") != config_hash:
+    if result_problem(saved) or saved["config_hash"] != config_hash:
         return None
-    return {**saved, "metrics": undefined_as_nan(saved.get("metrics"))}
+    return {**saved, "metrics": undefined_as_nan(saved["metrics"])}
 
 
 @dataclass

@@ -147,3 +147,39 @@ def test_eval_batches_count_every_image_once_in_order(folders, workers):
     probs = predict(net, test, lambda z: z.softmax(1), CPU, batch_size=4, workers=workers)
     assert probs.shape == (21, 3)
     assert np.allclose(probs, net(torch.cat(xs)).softmax(1).detach().numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_corrupt_image_read_in_a_worker_is_the_same_one_line_as_without_workers(tmp_path, workers):
+    from milelib import fixtures
+    root = fixtures.image_folder(tmp_path / "images", num_classes=2, per_class=5)
+    bad = sorted(root.rglob("*.jpg"))[0]
+    bad.write_bytes(b"\xff\xd8\xff not a JPEG")  # wherever it lands, it is read: 2 steps of 4 train on all 8
+    cfg = RunConfig().override({"data": "image_folder", "data.root": str(root), "model": "small_cnn",
+                                "model.width": 4, "data.image_size": 16, "optim.steps": 2, "optim.batch_size": 4,
+                                "data.val_fraction": 0.2, "method": "sigmoid", "run.workers": workers,
+                                "run.progress": False})
+    with pytest.raises(ValueError) as err:
+        train(cfg)
+    assert str(err.value).startswith(f"image {bad} is truncated or corrupt") and "\n" not in str(err.value)
+    assert workers == 0 or err.value.__suppress_context__  # not torch's error with the worker's traceback
+
+
+class _Failing(torch.utils.data.Dataset):
+    def __init__(self, err):
+        self.err = err
+
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, row):
+        raise self.err
+
+
+@pytest.mark.parametrize("err", [FileNotFoundError("image x.jpg not found: fix the list"), KeyError("class_9")],
+                         ids=["FileNotFoundError", "KeyError"])
+def test_a_workers_error_keeps_its_type_and_message(err):
+    feed = LoaderData(_Failing(err), np.zeros(2, np.int64))
+    with pytest.raises(type(err)) as caught:
+        list(feed.eval_batches(2, CPU, workers=1))
+    assert str(caught.value) == str(err)

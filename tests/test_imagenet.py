@@ -56,6 +56,15 @@ def test_simclr_subset_file(root):
     assert not held & set(data.files["train_files.txt"])  # the holdout never takes a subset image
 
 
+
+def test_a_subset_file_and_real_json_with_a_byte_order_mark_are_read(root, tmp_path):
+    subset, real = tmp_path / "1image.txt", tmp_path / "real.json"
+    subset.write_bytes(b"\xef\xbb\xbf" + (root / "subsets" / "1image.txt").read_bytes())  # as Notepad saves UTF-8
+    real.write_bytes(b"\xef\xbb\xbf" + (root / "real.json").read_bytes())
+    data = datasets.build(settings(root, **{"data.subset": str(subset), "data.real": str(real)}))
+    assert data.files["train_files.txt"] == (root / "subsets" / "1image.txt").read_text().split()
+    assert (data.splits["val"].true_sets == datasets.build(settings(root)).splits["val"].true_sets).all()
+
 def test_transforms_give_the_asked_size(root):
     import torch
     data = datasets.build(settings(root))

@@ -128,3 +128,31 @@ def test_a_run_starts_from_the_checkpoint_and_the_setting_enters_the_hash(tmp_pa
     assert cfg.config_hash() != base.config_hash()
     assert base.config_hash() == RunConfig.from_dict(base.to_dict()).config_hash()
     assert train(cfg)["label_steps"] > 0
+
+
+NOT_WEIGHTS = {  # file contents (given the small CNN's own weights) -> what the one line says the file holds
+    "state_dict of one tensor": (lambda own: {"state_dict": torch.zeros(3)},
+                                 r'its "state_dict" entry holds a tensor of shape \(3,\)'),
+    "an int": (lambda own: 7, r"it holds an int"),
+    "a list": (lambda own: [1, 2], r"it holds a list"),
+    "an int weight": (lambda own: {**own, "features.0.weight": 3},
+                      r"its weight 'features.0.weight' is an int, not a tensor"),
+    "a list weight": (lambda own: {"state_dict": {**own, "features.0.weight": [1, 2]}},
+                      r"its weight 'features.0.weight' is a list"),
+    "a number as a key": (lambda own: {0: TINY}, r"it has the key 0, not a weight's name"),
+    "0 bytes": (None, r"is empty \(0 bytes\): a download cut short\? Download it again"),
+}
+
+
+@pytest.mark.parametrize("case", list(NOT_WEIGHTS))
+def test_a_file_that_is_no_mapping_of_weights_fails_in_one_line_naming_it_and_the_layouts(case, tmp_path):
+    contents, says = NOT_WEIGHTS[case]
+    path = tmp_path / "ckpt.pth"
+    if contents is None:
+        path.write_bytes(b"")
+    else:
+        torch.save(contents(build_model("small_cnn", 10).state_dict()), path)
+    with pytest.raises(ValueError, match=says) as err:
+        pretrained.load_into(build_model("small_cnn", 10), "small_cnn", str(path))
+    message = str(err.value)
+    assert "\n" not in message and str(path) in message and 'plain or under "state_dict"' in message, message

@@ -153,6 +153,18 @@ def test_an_unreadable_result_is_reported_and_rewritten(tmp_path, content):
     assert json.loads((tmp_path / "result.json").read_text())["metrics"] == expected
 
 
+@pytest.mark.parametrize("key, value, why", [("metrics", "n/a", "'metrics' holds \"n/a\", not an object"),
+                                             ("run", None, "no 'run' key")], ids=["metrics n/a", "no run key"])
+def test_a_result_of_this_config_in_another_shape_is_reported_and_rewritten(tmp_path, key, value, why):
+    expected = train(smoke(tmp_path))
+    saved = json.loads((tmp_path / "result.json").read_text())
+    saved = {**saved, key: value} if value is not None else {k: v for k, v in saved.items() if k != key}
+    (tmp_path / "result.json").write_text(json.dumps(saved))  # its config hash is this run's
+    with pytest.warns(MilelibWarning, match=f"result.json is not a milelib result \\({why}\\)"):
+        assert train(smoke(tmp_path)) == expected
+    assert json.loads((tmp_path / "result.json").read_text())["metrics"] == expected
+
+
 # --- facts that change the numbers ---------------------------------------------------------------
 
 def test_resume_on_another_thread_count_warns_in_one_line(tmp_path, monkeypatch):

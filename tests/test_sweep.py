@@ -1,11 +1,14 @@
 """The sweep runner and its run store: finished runs read back, changed ones trained in a folder of
 their own, profiles apart, runs side by side giving the same numbers as one at a time."""
+import json
+
 import pandas as pd
 import pytest
 
 import milelib.sweep as sweep
 from milelib import experiments
 from milelib.experiments import grid
+from milelib.notices import MilelibWarning
 
 EXP = experiments.get("multi_mnist").EXPERIMENT
 POINTS = {"Sigmoid": {"method": "sigmoid"}}
@@ -39,6 +42,27 @@ def test_finished_runs_are_read_back_and_changed_ones_trained_anew(tmp_path, mon
     assert calls == [0, 1, 1, 0] and changed.config_hash[0] != first.config_hash[0]
     assert sorted(p.name for p in (tmp_path / "sigmoid").iterdir()) == sorted(
         f"seed{s}-{h}" for s, h in zip([*first.seed, *changed.seed], [*first.config_hash, *changed.config_hash]))
+
+
+
+@pytest.mark.parametrize("damage, why", [
+    (lambda saved: saved.pop("run"), r"no 'run' key"),
+    (lambda saved: saved.update(metrics="n/a"), r"'metrics' holds \"n/a\", not an object"),
+], ids=["no run key", "metrics n/a"])
+def test_a_malformed_result_is_no_finished_run_it_warns_and_is_rewritten(tmp_path, monkeypatch, damage, why):
+    calls, base = counting(monkeypatch), EXP.config("smoke", {"run.progress": False})
+    first = sweep.run(POINTS, base, (0,), tmp_path, jobs=1)
+    path = tmp_path / "sigmoid" / f"seed0-{first.config_hash[0]}" / "result.json"
+    saved = json.loads(path.read_text())
+    damage(saved)
+    path.write_text(json.dumps(saved))
+    with pytest.warns(MilelibWarning, match=rf"^{path} is not a milelib result \({why}\): the run finishes from its "
+                                            r"checkpoints and rewrites it$"):
+        again = sweep.run(POINTS, base, (0,), tmp_path, jobs=1)
+    assert calls == [0, 0] and not again.reused[0]
+    pd.testing.assert_frame_equal(again.drop(columns=["reused", "train_wall_time_s"]),
+                                  first.drop(columns=["reused", "train_wall_time_s"]))
+    assert sweep.finished_result(path.parent, first.config_hash[0]) is not None  # rewritten whole
 
 
 def test_a_repeated_seed_is_refused_before_any_run(tmp_path, monkeypatch):

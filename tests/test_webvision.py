@@ -1,5 +1,7 @@
 """The WebVision loader on generated file lists and JPEGs: Google + Flickr, mini-WebVision, the
 ImageNet val split of the same classes, MoPro's rebalancing, and a ResNet-50-D run end to end."""
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -34,10 +36,56 @@ def test_file_lists_sources_and_splits(roots):
     assert x.shape == (9, 3, 32, 32)
 
 
-def test_mini_webvision_is_google_only_and_50_classes(roots):
-    data = datasets.build(settings(roots[0], **{"data.mini": True}))
-    assert len(data.train) == 14 and data.num_classes == 50
+def test_mini_webvision_is_google_only_and_its_first_50_classes(tmp_path):
+    web = fixtures.webvision(tmp_path / "web52", num_classes=52, google_per_class=2, flickr_per_class=1,
+                             val_per_class=1, size=(8, 8))
+    data = datasets.build(settings(web, **{"data.mini": True}))
+    assert len(data.train) == 100 and data.num_classes == 50 and set(data.train.labels.tolist()) == set(range(50))
     assert all("/google/" in path for path, _ in data.train.dataset.samples)
+    assert data.splits["val"].labels.tolist() == list(range(50))  # classes 50 and 51 are not mini-WebVision's
+
+
+def test_mini_on_a_tree_of_fewer_classes_is_refused(roots):
+    with pytest.raises(ValueError, match=r"^data.mini takes WebVision's first 50 classes, but the train lists "
+                                         r"\(train_filelist_google.txt in .*info\) have images of 3 of them \(first "
+                                         r"missing: label 3\): set data.mini=false for a tree of fewer classes"):
+        datasets.build(settings(roots[0], **{"data.mini": True}))
+
+
+def copy_of(web, tmp_path):
+    shutil.copytree(web, tmp_path / "copy")
+    return tmp_path / "copy"
+
+
+def test_a_val_label_out_of_range_is_refused_not_dropped(roots, tmp_path):
+    web = copy_of(roots[0], tmp_path)
+    with open(web / "info" / "val_filelist.txt", "a") as f:
+        f.write("val000001.jpg 7\nval000002.jpg 1000\n")
+    with pytest.raises(ValueError, match=r"val_filelist.txt has 2 of 11 images of classes with no training images "
+                                         r"\(first: val000001.jpg, label 7; the train lists \(.*\) hold 3 classes, "
+                                         r"labels 0..2\): fix the lists, or remove those lines$"):
+        datasets.build(settings(web))
+
+
+def test_a_class_absent_from_the_train_lists_is_refused(roots, tmp_path):
+    web = copy_of(roots[0], tmp_path)
+    for source in ("google", "flickr"):
+        path = web / "info" / f"train_filelist_{source}.txt"
+        path.write_text("".join(line + "\n" for line in path.read_text().splitlines() if not line.endswith(" 1")))
+    with pytest.raises(ValueError, match=r"has 3 of 9 images of classes with no training images \(first: "
+                                         r"val000004.jpg, label 1; .* hold 2 classes, labels 0..2\)"):
+        datasets.build(settings(web))
+
+
+def test_file_lists_with_a_byte_order_mark_are_read(roots, tmp_path):
+    web = copy_of(roots[0], tmp_path)
+    for name in ("train_filelist_google.txt", "val_filelist.txt", "synsets.txt"):
+        path = web / "info" / name
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())  # as Windows' Notepad saves UTF-8
+    data = datasets.build(settings(web, **{"data.imagenet_root": str(roots[1])}))
+    assert data.train.dataset.samples[0][0] == str(web / "google" / "q0001" / "00000000.jpg")
+    assert len(data.train) == 26 and data.splits["val"].labels.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    data.train.dataset[0]  # read as an image, not reported as a corrupt one
 
 
 def test_rebalancing_weights_by_hand():

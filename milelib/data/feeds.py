@@ -11,9 +11,11 @@ resumed at any step sees exactly the batches it would have seen, whatever the wo
 """
 from __future__ import annotations
 
+import ast
 import functools
 import itertools
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
@@ -214,17 +216,60 @@ class LoaderData:
         sets = None if self.true_sets is None else torch.as_tensor(self.true_sets)
         order = Order(len(self), seed, self.weights)
         loader = self._loader(device, workers, batch_sampler=_StepBatches(steps, order, batch_size, seed, shard))
-        for x, y, rows, skipped in loader:
+        for x, y, rows, skipped in _batches(loader):
             yield Batch(on_device(x, device), y.to(device, non_blocking=True), rows.to(device, non_blocking=True),
                         None if sets is None else sets[rows].to(device, non_blocking=True), skipped)
 
     def eval_batches(self, batch_size: int, device, workers: int = 0, rows: range | None = None) -> Iterator[torch.Tensor]:
         order = [(row, 0) for row in (rows if rows is not None else range(len(self)))]  # nothing random
-        for x, _, _, skipped in self._loader(device, workers, batch_size=batch_size, sampler=order):
+        for x, _, _, skipped in _batches(self._loader(device, workers, batch_size=batch_size, sampler=order)):
             if skipped:
                 raise ValueError(f"{skipped} evaluation images are unreadable: an evaluation split must "
                                  f"count every image; remove or replace them")
             yield on_device(x, device)
+
+
+_FROM_WORKER = re.compile(r"Caught (\w+) in (DataLoader worker process \d+|pin memory thread[^.]*)\.\n"
+                          r"Original Traceback")
+
+
+def _batches(loader):
+    """A DataLoader's batches; an error in a worker process reaches the caller as the worker's own
+    message, as with no workers (torch re-raises it with the worker's whole traceback as message)."""
+    try:
+        yield from loader
+    except Exception as err:  # noqa: BLE001 - only a worker's error is rewritten; any other goes on as it is
+        message = worker_message(err)
+        if message is None:
+            raise
+        if isinstance(err, KeyError):  # its line shows its argument's repr
+            message = _literal(message)
+        try:
+            plain = type(err)(message)
+        except Exception:  # noqa: BLE001 - a type that takes other arguments: torch does the same
+            plain = RuntimeError(message)
+        raise plain from None
+
+
+def _literal(text: str):
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def worker_message(err: BaseException) -> str | None:
+    """What the exception raised in a DataLoader worker said, from the one torch re-raises in the
+    main process ("Caught ValueError in DataLoader worker process 1. Original Traceback ... ValueError:
+    <message>"); None for an error that did not come from a worker."""
+    text = str(err)
+    found = _FROM_WORKER.match(text)
+    if found is None:
+        return None
+    lines = text.splitlines()
+    last_frame = max((i for i, line in enumerate(lines) if line.startswith(" ")), default=1)  # the last frame's line
+    said = "\n".join(lines[last_frame + 1:]).strip()  # "<module.>ValueError: <message>"
+    return re.sub(rf"^(?:[\w.]+\.)?{found.group(1)}(?:: |$)", "", said) or found.group(1)
 
 
 def on_device(x: torch.Tensor, device) -> torch.Tensor:

@@ -65,7 +65,7 @@ def read_real(path, num_classes: int) -> list[list[int]]:
         raise FileNotFoundError(f"ReaL labels {path} not found: download real.json from "
                                 f"github.com/google-research/reassessed-imagenet, or set data.real=None")
     try:
-        real = json.loads(path.read_text())
+        real = json.loads(path.read_text(encoding="utf-8-sig"))
     except ValueError as err:
         raise ValueError(f"{path} is not valid JSON ({err}): download real.json again") from None
     if not isinstance(real, list) or len(real) != REAL_ENTRIES:
@@ -118,7 +118,8 @@ def read_subset(path, names: list[str]) -> np.ndarray:
     if not path.is_file():
         raise FileNotFoundError(f"subset file {path} not found: SimCLR's 1percent.txt / 10percent.txt, one "
                                 f"wnid_id.JPEG per line (data_prep/imagenet.py writes such files)")
-    wanted = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    text = path.read_text(encoding="utf-8-sig")  # a byte order mark is no part of the first name
+    wanted = [line.strip() for line in text.splitlines() if line.strip()]
     row_of = {name: row for row, name in enumerate(names)}
     missing = [name for name in wanted if name not in row_of]
     if missing or not wanted:

@@ -57,7 +57,7 @@ def read_filelist(path, folder: Path) -> list[tuple[str, int]]:
         raise FileNotFoundError(f"WebVision file list {path} not found (python data_prep/webvision.py ROOT checks "
                                 f"a download and says what is missing)")
     samples = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):  # a BOM is no path
         if not line.strip():
             continue
         parts = line.split()
@@ -65,6 +65,29 @@ def read_filelist(path, folder: Path) -> list[tuple[str, int]]:
             raise ValueError(f"{path} line {number} is {line!r}: expected 'path label', the label a class index")
         samples.append((str(folder / parts[0]), int(parts[1])))
     return samples
+
+
+def check_classes(train: list[tuple[str, int]], val: list[tuple[str, int]], info: Path, mini: bool) -> int:
+    """The class count (mini: the first 50 classes, each of which needs Google images); one line when
+    a val image's class has no training images (it would be scored, but could never be learnt) rather
+    than dropping or keeping it without a word."""
+    names = "train_filelist_google.txt" + ("" if mini else ", train_filelist_flickr.txt")
+    lists = f"the train lists ({names} in {info})"
+    held = {y for _, y in train}
+    if not held:
+        raise ValueError(f"{lists} name no images: is the download whole? (python data_prep/webvision.py ROOT "
+                         f"checks it)")
+    if mini and not set(range(MINI_CLASSES)) <= held:
+        lacking = sorted(set(range(MINI_CLASSES)) - held)
+        raise ValueError(f"data.mini takes WebVision's first {MINI_CLASSES} classes, but {lists} have images of "
+                         f"{MINI_CLASSES - len(lacking)} of them (first missing: label {lacking[0]}): set "
+                         f"data.mini=false for a tree of fewer classes, or give the full WebVision root")
+    unknown = [(p, y) for p, y in val if y not in held]
+    if unknown:
+        raise ValueError(f"{info}/val_filelist.txt has {len(unknown)} of {len(val)} images of classes with no training "
+                         f"images (first: {Path(unknown[0][0]).name}, label {unknown[0][1]}; {lists} hold "
+                         f"{len(held)} classes, labels {min(held)}..{max(held)}): fix the lists, or remove those lines")
+    return MINI_CLASSES if mini else 1 + max(held)
 
 
 def rebalancing_weights(labels: np.ndarray) -> np.ndarray:
@@ -86,7 +109,7 @@ def build(cfg: WebVisionData) -> Data:
     if not val_folder.is_dir():
         raise FileNotFoundError(f"{val_folder} not found: WebVision's validation images go in one of "
                                 f"{', '.join(VAL_FOLDERS)} under {root}")
-    num_classes = MINI_CLASSES if cfg.mini else 1 + max(label for _, label in train)
+    num_classes = check_classes(train, val, info, cfg.mini)
     train = [(p, y) for p, y in train if y < num_classes]
     val = [(p, y) for p, y in val if y < num_classes]
     labels, val_labels = np.array([y for _, y in train]), np.array([y for _, y in val])
@@ -112,7 +135,8 @@ def imagenet_val(imagenet_root: Path, root: Path, num_classes: int) -> list[tupl
                                 f"holding val/<wnid>/ folders")
     synsets = root / "info" / "synsets.txt"
     if synsets.is_file():
-        wnids = [line.split()[0] for line in synsets.read_text().splitlines() if line.strip()][:num_classes]
+        wnids = [line.split()[0] for line in synsets.read_text(encoding="utf-8-sig").splitlines()
+                 if line.strip()][:num_classes]
         if wnids != val.classes[:num_classes]:
             raise ValueError(f"{synsets} and {imagenet_root / 'val'} order their classes differently (first: "
                              f"{wnids[:1]} vs {val.classes[:1]}): WebVision's label i must be ImageNet's i-th wnid")

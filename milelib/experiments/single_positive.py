@@ -216,7 +216,7 @@ def candidates_table(chosen: dict) -> pd.DataFrame:
     df = pd.DataFrame(chosen["candidates"])
     picked = {(s, m, c["candidate"]) for s, methods in chosen["chosen"].items() for m, c in methods.items()}
     df["chosen"] = [(r.stand_in, r.method, r.candidate) in picked for r in df.itertuples()]
-    df["val mAP"] = [f"{100 * m:.1f} ± {100 * s:.1f}" if s == s else f"{100 * m:.1f}"
+    df["val mAP"] = [f"{100 * m:.1f} ± {100 * s:.1f}" if pd.notna(s) else f"{100 * m:.1f}"  # null: one seed
                      for m, s in zip(df.val_map, df.val_map_std)]
     return df[["stand_in", "method", "candidate", "val mAP", "seeds", "chosen"]].set_index(["stand_in", "method"])
 
