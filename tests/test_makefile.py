@@ -19,9 +19,11 @@ def test_the_readme_names_the_main_targets():
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_each_target_the_readme_names_does_something(target):
-    # -o: the environment counts as built, so only the target's own recipe is printed
-    done = subprocess.run([*MAKE_N, target], cwd=ROOT,
-                          capture_output=True, text=True)
+    # -o: the environment counts as built, so only the target's own recipe is printed; `env` is that
+    # environment, shown as if its requirements had changed (-W)
+    command = ["make", "--no-print-directory", "-n", "-W", "requirements/reference.txt", "env"] if target == "env" else [
+        *MAKE_N, target]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() and "Nothing to be done" not in done.stdout, target
 
