@@ -249,7 +249,8 @@ def _make_part(part: str, klass: type, given: dict):
     for key in given:
         if key not in fields:
             which = f"{part} {given['name']!r}" if part in SWITCHABLE else f"the {part} part"
-            close = difflib.get_close_matches(key, fields, n=1)
+            close = [getattr(klass, "renamed", {})[key]] if key in getattr(klass, "renamed", {}) else \
+                difflib.get_close_matches(key, fields, n=1)
             hint = (f"did you mean {part}.{close[0]}?" if close else
                     f"valid ones: {', '.join(f'{part}.{f}' for f in fields if f != 'name') or 'none'}")
             raise ValueError(f"unknown setting '{part}.{key}' for {which}: {hint}")

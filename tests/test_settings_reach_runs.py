@@ -7,7 +7,7 @@ import pytest
 
 from milelib import RunConfig, experiments
 
-SETTINGS = {"method.variant": "algorithm1", "method.keep_observed": True, "optim.weight_decay": 1e-3}
+SETTINGS = {"method.variant": "algorithm1", "method.iterative_groundtruth": True, "optim.weight_decay": 1e-3}
 POINT_NOTEBOOKS = ["imagenet_fractions", "webvision", "kt_ks_heatmap", "rho_sweep", "multi_mnist", "distillation"]
 
 

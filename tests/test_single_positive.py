@@ -222,7 +222,7 @@ def test_mile_variants_targets_and_losses_by_hand():
     labels = torch.tensor([0, -1])  # the second image unlabelled (semi-supervised): nothing to keep
     plain = Threshold(MileSettings(rho=0.25)).targets(t.clone(), labels)
     assert plain.tolist() == [[0, 1, 0, 1], [1, 1, 0, 1]]  # sigmoid(-1) = 0.27 > 0.25 > sigmoid(-2) = 0.12
-    kept = Threshold(MileSettings(rho=0.25, keep_observed=True)).targets(t.clone(), labels)
+    kept = Threshold(MileSettings(rho=0.25, iterative_groundtruth=True)).targets(t.clone(), labels)
     assert kept.tolist() == [[1, 1, 0, 1], [1, 1, 0, 1]]  # (a) the observed label 0 back in the set
     soft = Threshold(MileSettings(pseudo_labels="soft")).targets(t.clone(), labels)
     assert torch.allclose(soft, t.sigmoid())  # (c) the teacher's probabilities

@@ -28,9 +28,9 @@ def spy_steps(monkeypatch):
     calls, imitating = [], []
     real_step, real_pseudo = TS.sgd_step, TeacherStudent.pseudo_labels
 
-    def pseudo(self, x, labels=None):
+    def pseudo(self, x, labels=None, step=0):
         imitating.append(id(self.teacher))
-        return real_pseudo(self, x, labels)
+        return real_pseudo(self, x, labels, step)
 
     def step(net, *args):
         calls.append((id(net), bool(imitating)))

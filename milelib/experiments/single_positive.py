@@ -107,7 +107,7 @@ def candidates(profile: str, cfg, stand_in: str) -> dict[str, dict[str, dict]]:
                                              "method.neg_proportion": negatives}
                    for a in (0.1, 0.2) for b in (0.02, 0.2, 0.9)},
         MILE: mile({}),
-        VARIANTS[0]: mile({"method.keep_observed": True}, sched[::3]),
+        VARIANTS[0]: mile({"method.iterative_groundtruth": True}, sched[::3]),
         VARIANTS[1]: mile({"method.negatives": "weak"}, sched[::3]),
         VARIANTS[2]: mile({"method.pseudo_labels": "soft"}, rho=(None,)),
     }

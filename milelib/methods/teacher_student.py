@@ -20,6 +20,16 @@ iterated learning. Two readings of who the teacher is (`variant`):
 Either way the method takes exactly as many optimizer steps as the baselines: the only extra cost
 is the teacher's forward pass during imitation.
 
+Switches of the authors' released code (github.com/sorrowyn/MILe, models/iterative_real_k1k2.py,
+named as they named them; off by default, so the method is the paper's MILe):
+- `iterative_groundtruth`: the observed label OR-ed into every pseudo-label set;
+- `sample_teacher` with `temperature` T: each target a Bernoulli sample with logit z / (T + 1e-5)
+  instead of sigma(z) > rho (rho then unused; their T = 0 is a threshold at 0.5 in disguise);
+- `warmup_steps`: label steps before the first cycle (their `warmup`, counted in epochs of k1
+  iterations in their epoch-wise `fit`). Their `iterative_copy_weights` (the student restored to its
+  weights from before the teacher's label steps) is our variant "algorithm1", with one optimizer
+  there and two here; their `jump` (which epochs train the teacher) is our k_t : k_s schedule.
+
 Semi-supervised (Table 4): when the data serve an unlabelled stream (`data.unlabelled`), label
 steps read the labelled fraction and imitation steps every training image, its label unread. With
 `teacher_run` (a finished run, any model: a wider teacher too) and k_t = 0, the teacher is that
@@ -31,6 +41,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -51,9 +62,13 @@ class Distillation:
     student_steps: int = 200        # k_s: imitation steps per cycle
     variant: str = "released"       # released: one network; algorithm1: teacher copied from student
     teacher_run: str | None = added_later(None, "run")  # a finished run's network as a fixed teacher (k_t = 0)
+    warmup_steps: int = added_later(0)  # label steps before the first cycle (the authors' warmup)
 
     def __post_init__(self):
         check_choice("method.variant", self.variant, VARIANTS)
+        if self.warmup_steps < 0 or self.teacher_run is not None and self.warmup_steps:
+            raise ValueError(f"method.warmup_steps must be >= 0 (label steps before the first cycle), and 0 with a "
+                             f"fixed method.teacher_run, got {self.warmup_steps}")
         if self.teacher_run is not None and self.teacher_steps != 0:
             raise ValueError(f"method.teacher_run is set, so the teacher is that run's network, fixed, and every step "
                              f"is imitation: set method.teacher_steps (k_t) to 0, not {self.teacher_steps}")
@@ -62,10 +77,10 @@ class Distillation:
                              f"{self.teacher_steps} and {self.student_steps} (k_t = 0 only with a fixed method.teacher_run)")
 
     def check(self, cfg) -> None:
-        if self.teacher_steps >= cfg.optim.steps:
-            raise ValueError(f"method.teacher_steps (k_t) {self.teacher_steps} >= optim.steps {cfg.optim.steps}: no "
-                             f"imitation step would run, and a {self.name} result would be Sigmoid's or Softmax's; "
-                             f"set k_t below optim.steps")
+        if self.warmup_steps + self.teacher_steps >= cfg.optim.steps:
+            raise ValueError(f"method.warmup_steps + method.teacher_steps (k_t), {self.warmup_steps} + "
+                             f"{self.teacher_steps}, >= optim.steps {cfg.optim.steps}: no imitation step would run, "
+                             f"and a {self.name} result would be Sigmoid's or Softmax's; set them below optim.steps")
 
 
 PSEUDO_LABELS = ("threshold", "soft")
@@ -74,13 +89,16 @@ NEGATIVES = ("assume", "weak")
 
 @dataclass
 class MileSettings(Distillation):
-    """MILe's settings. The three below its rho are variants beyond the paper (notebook 08); at
-    their defaults the method is the paper's MILe."""
+    """MILe's settings. Below rho: switches of the authors' released code, and two variants of ours
+    beyond the paper (notebook 08); at their defaults the method is the paper's MILe."""
     name: str = "mile"
     rho: float = 0.25               # pseudo-label threshold; the paper's default (0.1 on Multi-MNIST)
-    keep_observed: bool = added_later(False)     # (a) the observed label is in every pseudo-label set
+    iterative_groundtruth: bool = added_later(False)  # the observed label is in every pseudo-label set (authors')
+    sample_teacher: bool = added_later(False)    # targets sampled from the teacher, not thresholded (authors')
+    temperature: float = added_later(1.0)        # the sampling's T; 1: Bernoulli(sigma(z)) (their config: 0)
     negatives: str = added_later("assume")       # (b) "weak": every negative target weighted 1/(C-1), as WAN
     pseudo_labels: str = added_later("threshold")  # (c) "soft": the teacher's probabilities, not thresholded
+    renamed = {"keep_observed": "iterative_groundtruth"}  # old names, for the unknown-setting hint
 
     def __post_init__(self):
         super().__post_init__()
@@ -88,50 +106,66 @@ class MileSettings(Distillation):
             raise ValueError(f"method.rho must lie in (0, 1), got {self.rho}: it thresholds sigmoid outputs")
         check_choice("method.negatives", self.negatives, NEGATIVES)
         check_choice("method.pseudo_labels", self.pseudo_labels, PSEUDO_LABELS)
+        if not self.temperature >= 0:
+            raise ValueError(f"method.temperature must be >= 0 (the teacher's logits are divided by T + 1e-5 "
+                             f"before sampling), got {self.temperature}")
+        if self.sample_teacher and self.pseudo_labels == "soft":
+            raise ValueError("method.sample_teacher samples 0/1 targets and method.pseudo_labels=soft keeps the "
+                             "teacher's probabilities: choose one")
 
 
 @dataclass(frozen=True)
 class Schedule:
     teacher_steps: int  # k_t
     student_steps: int  # k_s
+    warmup_steps: int = 0  # label steps before the first cycle
 
     @property
     def cycle_length(self) -> int:
         return self.teacher_steps + self.student_steps
 
+    def warming_up(self, step: int) -> bool:
+        return step < self.warmup_steps
+
+    def _in_cycle(self, step: int) -> int:
+        return (step - self.warmup_steps) % self.cycle_length
+
     def phase(self, step: int) -> str:
         """'teacher' (label steps) or 'student' (imitation steps) for a 0-based global step."""
-        return "teacher" if step % self.cycle_length < self.teacher_steps else "student"
+        return "teacher" if self.warming_up(step) or self._in_cycle(step) < self.teacher_steps else "student"
 
     def cycle(self, step: int) -> int:
-        return step // self.cycle_length
+        return (step - self.warmup_steps) // self.cycle_length
 
     def starts_cycle(self, step: int) -> bool:
-        return step % self.cycle_length == 0
+        return not self.warming_up(step) and self._in_cycle(step) == 0
 
     def starts_imitation(self, step: int) -> bool:
-        return step % self.cycle_length == self.teacher_steps
+        return not self.warming_up(step) and self._in_cycle(step) == self.teacher_steps
 
     def ends_imitation(self, step: int) -> bool:
-        return step % self.cycle_length == self.cycle_length - 1
+        return not self.warming_up(step) and self._in_cycle(step) == self.cycle_length - 1
 
 
 class Threshold:
     """MILe: multi-label targets sigma(f_teacher(x)) > rho, binary cross-entropy throughout.
 
-    Variants (settings of `mile`, none in the paper): (a) `keep_observed` adds the image's observed
-    label to its pseudo-label set (MILe can drop it: nothing in the paper keeps it); (b) `negatives=
-    "weak"` weights every negative target 1/(C-1), in label and imitation steps alike, as WAN does
-    (Cole et al. 2021); (c) `pseudo_labels="soft"`: the student learns the teacher's probabilities
-    themselves. Reason for (c): mAP scores a ranking, and thresholding at rho turns the teacher's
-    ranking into 0/1 ties the student cannot recover; soft targets keep it across iterations.
+    Settings of `mile` that the paper does not describe: the authors' released switches (a)
+    `iterative_groundtruth`, the image's observed label added to its pseudo-label set (MILe can drop
+    it otherwise), and `sample_teacher`, targets drawn as Bernoulli(sigma(z / (T + 1e-5))) with a
+    generator seeded by (seed, step, rank), so a resumed run draws the same targets; and two variants
+    of ours: (b) `negatives="weak"` weights every negative target 1/(C-1), in label and imitation
+    steps alike, as WAN does (Cole et al. 2021); (c) `pseudo_labels="soft"`: the student learns the
+    teacher's probabilities themselves. Reason for (c): mAP scores a ranking, and thresholding at rho
+    turns the teacher's ranking into 0/1 ties the student cannot recover; soft targets keep it.
     """
     sigmoid_outputs = True
 
     def __init__(self, settings):
-        self.rho, self.keep_observed = settings.rho, settings.keep_observed
+        self.rho, self.keep_observed = settings.rho, settings.iterative_groundtruth
         self.weak = settings.negatives == "weak"
         self.soft = settings.pseudo_labels == "soft"
+        self.temperature = settings.temperature if settings.sample_teacher else None
 
     def _bce(self, logits, targets):
         return bce(logits, targets, 1.0 / (logits.shape[1] - 1) if self.weak else 1.0)
@@ -139,9 +173,12 @@ class Threshold:
     def label_loss(self, logits, labels):
         return self._bce(logits, F.one_hot(labels, logits.shape[1]).float())
 
-    def targets(self, teacher_logits, labels=None):
-        p = teacher_logits.sigmoid()
-        targets = p if self.soft else (p > self.rho).float()
+    def targets(self, teacher_logits, labels=None, generator=None):
+        if self.temperature is not None:  # the authors' Bernoulli(logits=z / (T + 1e-5)).sample()
+            targets = torch.bernoulli((teacher_logits / (self.temperature + 1e-5)).sigmoid(), generator=generator)
+        else:
+            p = teacher_logits.sigmoid()
+            targets = p if self.soft else (p > self.rho).float()
         if self.keep_observed and labels is not None:
             seen = labels >= 0  # unlabelled images (label -1) have no observed label to keep
             targets[seen, labels[seen]] = 1.0
@@ -167,7 +204,7 @@ class Argmax:
     def label_loss(self, logits, labels):
         return F.cross_entropy(logits, labels)
 
-    def targets(self, teacher_logits, labels=None):
+    def targets(self, teacher_logits, labels=None, generator=None):
         return teacher_logits.argmax(dim=1)
 
     def imitation_loss(self, logits, targets):
@@ -183,7 +220,7 @@ class Argmax:
 class SoftTargets(Argmax):
     """Soft distillation: the teacher's softmax, learnt with KL(teacher || student)."""
 
-    def targets(self, teacher_logits, labels=None):
+    def targets(self, teacher_logits, labels=None, generator=None):
         return teacher_logits.softmax(dim=1)
 
     def imitation_loss(self, logits, targets):
@@ -222,7 +259,7 @@ class TeacherStudent(Method):
         s = cfg.method
         self.target = TARGETS[s.name](s)  # first: it says whether the nets end in sigmoids
         super().__init__(cfg, parts)  # self.net is the student: the only network of "released"
-        self.schedule = Schedule(s.teacher_steps, s.student_steps)
+        self.schedule = Schedule(s.teacher_steps, s.student_steps, s.warmup_steps)
         self.released = s.variant == "released"
         self.teacher, self.teacher_opt = None, None
         self.fixed = s.teacher_run is not None
@@ -251,7 +288,8 @@ class TeacherStudent(Method):
     def step(self, batch, step, lr):
         if self.schedule.phase(step) == "teacher":
             learner, opt = self.net, self.opt
-            if not self.released:  # Algorithm 1: the teacher, copied from the student, takes the label steps
+            if not self.released and not self.schedule.warming_up(step):  # Algorithm 1: the teacher, copied
+                # from the student, takes the label steps (the warm-up's are the student's own)
                 if self.schedule.starts_cycle(step):
                     copy_weights(self.teacher, self.net)
                     self.teacher_opt.state.clear()
@@ -261,7 +299,7 @@ class TeacherStudent(Method):
 
         if self.released and not self.fixed and self.schedule.starts_imitation(step):
             self.teacher = copy.deepcopy(self.net).eval()  # frozen copy after the k_t label steps
-        targets = self.pseudo_labels(batch.x, batch.y)
+        targets = self.pseudo_labels(batch.x, batch.y, step)
         sets = self.target.sets(targets)
         if sets is not None:
             self.stats.add(sets)
@@ -276,15 +314,19 @@ class TeacherStudent(Method):
                 self.teacher = None  # the next teacher is copied at the next imitation phase
         return loss
 
-    def pseudo_labels(self, x, labels=None):
+    def pseudo_labels(self, x, labels=None, step: int = 0):
         """The teacher's targets for batch x (labels: the observed ones, -1 where unlabelled),
         computed without autograd; a plain tensor (not an inference-mode one), so it may serve as a
-        training target."""
+        training target. Sampled targets draw from a generator seeded by (seed, step, rank)."""
         if self.teacher.training:  # as in sgd_step: .eval() walks every module
             self.teacher.eval()
         with torch.inference_mode(), self.parts.autocast():
             logits = self.teacher(x).float()
-        return self.target.targets(logits.clone(), labels)
+        generator = None
+        if getattr(self.target, "temperature", None) is not None:
+            seed = np.random.SeedSequence([self.cfg.seed, step, self.parts.world.rank]).generate_state(1)[0]
+            generator = torch.Generator(device=logits.device).manual_seed(int(seed))
+        return self.target.targets(logits.clone(), labels, generator)
 
     def summary(self):
         out = dict(self.counts)
