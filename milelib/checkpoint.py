@@ -104,14 +104,29 @@ def save(folder, state: dict) -> Path:
     return path
 
 
+_POINTER = "it should hold the name of the newest checkpoint file beside it (step-NNNNNN.pt)"
+
+
 def last_path(folder) -> Path | None:
     """The checkpoint the `last` pointer names, or None when there is none yet."""
-    pointer = Path(folder) / "last"
+    folder = Path(folder)
+    pointer = folder / "last"
     if not pointer.exists():
         return None
-    path = Path(folder) / pointer.read_text().strip()
+    # the run folder, not checkpoints/ alone: a metrics.csv without checkpoints beside it is refused
+    start_over = f"delete the run folder {folder.parent} to start the run over"
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as err:
+        why = "is a folder" if pointer.is_dir() else "is not text" if isinstance(err, UnicodeDecodeError) else (
+            f"cannot be read ({err.strerror})")
+        raise ValueError(f"checkpoint pointer {pointer} {why}: {_POINTER}; {start_over}") from None
+    path = folder / name
+    if not name or "/" in name or path.is_dir():
+        why = "is empty" if not name else f"names {name!r}"
+        raise ValueError(f"checkpoint pointer {pointer} {why}: {_POINTER}; {start_over}")
     if not path.exists():
-        raise FileNotFoundError(f"{pointer} names {path.name}, which is missing: delete {folder} to start over")
+        raise FileNotFoundError(f"{pointer} names {path.name}, which is missing: {start_over}")
     return path
 
 

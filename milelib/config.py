@@ -19,6 +19,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from .registry import DATASETS, METHODS
 
 MODELS = ("small_cnn", "resnet18", "resnet50", "resnet50d")
 NORMS = ("batch", "group")
+HEADS = ("linear", "cam")
 PARTS = ("data", "model", "method", "optim", "run")
 SWITCHABLE = {"data": DATASETS, "method": METHODS}  # parts chosen by name from a registry
 NAMED = ("data", "model", "method")  # parts with a name: naming one alone switches it
@@ -74,6 +76,8 @@ class ModelConfig:
                              # depend on how a batch is split across processes (torchrun)
     pretrained: str | None = added_later(None, "file")  # a self-supervised checkpoint to start from (pretrained.py)
     pretrained_format: str = added_later("auto")  # auto | torchvision | moco | simclr | byol | swav
+    head: str = added_later("linear")  # linear | cam: class maps by a 1x1 conv, then their mean (models.CAMHead;
+                                       # BoostLU's model); small_cnn's replaces its two-layer head on the 3x3 map
 
     def __post_init__(self):
         from .pretrained import FORMATS
@@ -81,7 +85,12 @@ class ModelConfig:
         check_choice("model", self.name, MODELS)
         check_choice("model.norm", self.norm, NORMS)
         check_choice("model.pretrained_format", self.pretrained_format, FORMATS)
+        check_choice("model.head", self.head, HEADS)
         check_positive("model", width=self.width)
+        if self.head == "cam" and self.pretrained and self.name == "small_cnn":
+            raise ValueError("model.pretrained with model.head=cam loads into the ResNets only (for the small CNN "
+                             "the loader leaves out its linear head's last layer, head.3): use model.head=linear, "
+                             "or a ResNet")
 
 
 @dataclass
@@ -136,6 +145,10 @@ class RunSettings:
                              f"got {self.timeout_minutes}")
         if self.threads is not None:
             check_positive("run", threads=self.threads)
+            cores = os.cpu_count() or 1
+            if self.threads > cores:  # torch would try to start them all (a million: out of memory)
+                raise ValueError(f"run.threads is {self.threads}, more than the {cores} CPU cores of this machine: "
+                                 f"give run.threads={cores} or fewer, or None for torch's default")
         if self.workers < 0:
             raise ValueError(f"run.workers must be >= 0, got {self.workers}")
         check_device_name(self.device)

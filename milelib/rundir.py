@@ -5,6 +5,7 @@ another config), and its files written, result.json last.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -66,28 +67,51 @@ def finished_hash(folder) -> str:
 RUN_FACTS = ("wall_time_s", "threads")  # what a sweep's table reads from a result's "run"
 
 
-def result_problem(saved) -> str | None:
+def result_problem(saved, cfg=None) -> str | None:
     """Why `saved` (a result.json's contents, or the error reading it) is not a finished run's
-    result, as written by `write`; None when it is one."""
+    result, as written by `write` (for the run of `cfg`, when given, its config stored whole);
+    None when it is one."""
     if isinstance(saved, Exception):
         return f"unreadable JSON: {str(saved).splitlines()[0] if str(saved) else type(saved).__name__}"
     if not isinstance(saved, dict):
         return f"a JSON {type(saved).__name__}, not an object"
-    missing = [key for key in ("config_hash", "metrics", "run") if key not in saved]
+    missing = [key for key in ("config_hash", "metrics", "run", "config") if key not in saved]
     if missing:
         return f"no {missing[0]!r} key"
-    for key in ("metrics", "run"):
+    for key in ("metrics", "run", "config"):
         if not isinstance(saved[key], dict):
             return f"{key!r} holds {json.dumps(saved[key])[:40]}, not an object"
     absent = [fact for fact in RUN_FACTS if fact not in saved["run"]]
-    return f"no 'run.{absent[0]}'" if absent else None
+    if absent:
+        return f"no 'run.{absent[0]}'"
+    lacking = settings_lacking(saved["config"], cfg) if cfg is not None else []
+    return f"its config lacks {', '.join(lacking[:3])}{' and more' if len(lacking) > 3 else ''}" if lacking else None
 
 
-def previous_result(out: Path, config_hash: str) -> dict | None:
-    """The result.json of a run finished in `out` with this config, or None when there is none. A
-    result of another config is refused; an unreadable or malformed one is reported and will be
-    rewritten."""
-    path = out / "result.json"
+def settings_lacking(stored: dict, cfg) -> list[str]:
+    """The settings of `cfg` (a RunConfig) that `stored`, the config kept in a result.json of its
+    hash, lacks: read back, that config would take their defaults and misstate the run. The run
+    part is no part of a run's identity, and a setting added after runs were stored
+    (`config.added_later`) is absent from theirs while at its default."""
+    lacking = []
+    for part, settings in cfg.to_dict().items():
+        if part == "run":
+            continue
+        if not isinstance(settings, dict):  # the seed
+            lacking += [] if part in stored else [part]
+            continue
+        given = stored.get(part) if isinstance(stored.get(part), dict) else {}
+        later = {f.name for f in dataclasses.fields(getattr(cfg, part))
+                 if f.metadata.get("hash_when_set") and settings[f.name] == f.default}
+        lacking += [f"{part}.{key}" for key in settings if key not in given and key not in later]
+    return lacking
+
+
+def previous_result(out: Path, cfg) -> dict | None:
+    """The result.json of a run finished in `out` with config `cfg`, or None when there is none. A
+    result of another config is refused; an unreadable or malformed one (its config stored short of
+    a setting included) is reported and will be rewritten."""
+    path, config_hash = out / "result.json", cfg.config_hash()
     if not path.exists():
         return None
     try:
@@ -95,6 +119,8 @@ def previous_result(out: Path, config_hash: str) -> dict | None:
     except (OSError, ValueError) as err:
         saved = err
     problem = result_problem(saved)
+    if not problem and saved["config_hash"] == config_hash:  # another config's is refused below, whole or not
+        problem = result_problem(saved, cfg)
     if problem:
         warn(f"{path} is not a milelib result ({problem}): the run finishes from its checkpoints "
              f"and rewrites it")

@@ -30,14 +30,14 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 
 from . import runlock
-from .config import RunConfig
+from .config import SWITCHABLE, RunConfig
 from .results import read_json, undefined_as_nan
 from .rundir import result_problem
 from .training import Stopped, pick_device, train, train_quietly
@@ -55,14 +55,18 @@ def run_dir(store, cfg: RunConfig) -> Path:
     return Path(store) / cfg.method.name / f"seed{cfg.seed}-{cfg.config_hash()}"
 
 
-def finished_result(folder, config_hash: str) -> dict | None:
-    """The result.json of a run finished with this config in `folder`, or None (a malformed one is
-    no finished run: training it warns in one line naming the file, and rewrites it)."""
+def finished_result(folder, config: RunConfig | str) -> dict | None:
+    """The result.json of a run finished with this config (or config hash) in `folder`, or None (a
+    malformed one is no finished run, nor one whose stored config lacks a setting of `config`:
+    training it warns in one line naming the file, and rewrites it)."""
+    config_hash = config if isinstance(config, str) else config.config_hash()
     try:
         saved = read_json(Path(folder) / "result.json")
     except (OSError, ValueError):
         return None
     if result_problem(saved) or saved["config_hash"] != config_hash:
+        return None
+    if not isinstance(config, str) and result_problem(saved, config):
         return None
     return {**saved, "metrics": undefined_as_nan(saved["metrics"])}
 
@@ -140,10 +144,11 @@ def run(points: dict[str, dict] | Callable[[int], dict[str, dict]], base: RunCon
              [(label, o, seed) for label, o in points.items() for seed in seeds])
     tasks = []
     for label, overrides, seed in pairs:
+        _check_point(label, overrides, base)
         cfg = base.override({**overrides, "seed": seed})
         folder = run_dir(store, cfg)
         tasks.append(Task(label, cfg.override({"run.out_dir": str(folder)}), folder))
-    pending = [t for t in tasks if finished_result(t.folder, t.cfg.config_hash()) is None]
+    pending = [t for t in tasks if finished_result(t.folder, t.cfg) is None]
     # a device that cannot be had refuses before any run starts (finished runs read back without it);
     # on SLURM the GPUs are the nodes'
     slots = slots_for(base, launcher, gpus) if pending and launcher != "slurm" else []
@@ -162,7 +167,7 @@ def run(points: dict[str, dict] | Callable[[int], dict[str, dict]], base: RunCon
                         f"picked up when it lets it go", flush=True)
                     continue
                 done += 1
-                saved = finished_result(task.folder, task.cfg.config_hash())
+                saved = finished_result(task.folder, task.cfg)
                 log(f"[{done}/{len(pending)}] {task.label} seed {task.cfg.seed}: {_headline(saved['metrics'], shown)} "
                     f"({saved['run']['wall_time_s']:.0f} s; {time.time() - started:.0f} s so far)", flush=True)
             while busy and all(runlock.holder(task.folder) for task in busy):
@@ -174,7 +179,7 @@ def run(points: dict[str, dict] | Callable[[int], dict[str, dict]], base: RunCon
                       f"finished runs are read back, stopped ones resume from their checkpoints") from None
     rows, trained = [], {task.folder for task in pending}
     for task in tasks:
-        saved = finished_result(task.folder, task.cfg.config_hash())
+        saved = finished_result(task.folder, task.cfg)
         flat = _flatten(task.cfg.to_dict())
         rows.append({"label": task.label, **{axis: flat.get(axis) for axis in axes}, "seed": task.cfg.seed,
                      "config_hash": task.cfg.config_hash(), **saved["metrics"],
@@ -182,6 +187,23 @@ def run(points: dict[str, dict] | Callable[[int], dict[str, dict]], base: RunCon
                      "reused": task.folder not in trained,
                      "run_dir": str(task.folder)})
     return pd.DataFrame(rows)
+
+
+def _check_point(label: str, overrides: dict, base: RunConfig) -> None:
+    """A point that sets a method's (or dataset's) settings without naming it takes the base's: one
+    line when the base's lacks one, as when SETTINGS or --set switched every run to method=sigmoid
+    and a point sets MILe's method.variant (the override would blame a setting the user never gave)."""
+    for part in SWITCHABLE:
+        if part in overrides or f"{part}.name" in overrides:
+            continue  # the point names its own: its settings are checked against that one's
+        known = {f.name for f in fields(getattr(base, part))}
+        for key in overrides:
+            head, dot, name = key.partition(".")
+            if head == part and dot and name not in known:
+                chosen = getattr(base, part).name
+                raise ValueError(f"run {label!r} sets {key}, which {part} {chosen!r} does not have: this sweep's runs "
+                                 f"choose their {part} themselves, and the settings switched every run to "
+                                 f"{part}={chosen}; leave {part} out of SETTINGS (or --set)")
 
 
 def check_launcher(launcher: str, gpus: int) -> None:

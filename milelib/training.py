@@ -96,7 +96,7 @@ def make_parts(cfg: RunConfig, device, num_classes: int, in_channels: int, num_t
                          "model.norm=group for statistics that do not depend on the processes")
 
     def new_net():
-        net = build_model(cfg.model.name, num_classes, in_channels, cfg.model.width, cfg.model.norm)
+        net = build_model(cfg.model.name, num_classes, in_channels, cfg.model.width, cfg.model.norm, cfg.model.head)
         if cfg.model.pretrained:  # everything but the classifier, from a self-supervised checkpoint
             pretrained.load_into(net, cfg.model.name, cfg.model.pretrained, cfg.model.pretrained_format)
         if cfg.run.sync_bn and world.size > 1:
@@ -191,7 +191,7 @@ def train(config: RunConfig) -> dict:
         if out is None:
             return _train_in_step(cfg, device, world, None, t0)
         with runlock.hold(out) if world.main else contextlib.nullcontext():  # rank 0 alone writes
-            saved = rundir.previous_result(out, cfg.config_hash())
+            saved = rundir.previous_result(out, cfg)
             if saved is not None and not cfg.run.reevaluate:
                 return saved["metrics"]  # finished: returned as it is, never rewritten
             return _train_in_step(cfg, device, world, out, t0)
@@ -348,7 +348,8 @@ def load_run(run_dir, device="cpu"):
     if found is None:
         raise FileNotFoundError(f"no checkpoint in {folder}: train the run first (its out_dir)")
     path, state = found
-    cfg = RunConfig.from_dict(state["config"])
+    stored = state["config"]  # run.threads dropped: it may exceed this machine's cores, and loading needs none
+    cfg = RunConfig.from_dict({**stored, "run": {**stored.get("run", {}), "threads": None}})
     method = methods.build(cfg, make_parts(cfg, torch.device(device), **state["data"]))
     method.load_state_dict(state["method"], path)
     method.eval_net.eval()

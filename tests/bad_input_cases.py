@@ -1,8 +1,8 @@
-"""Every bad input we try, and the one-line message a user sees for it.
+"""Every bad input we try, and the one line a user sees for it: the table that
+tests/test_bad_inputs.py runs (one test per case) and tools/write_errors.py writes to docs/errors.md.
 
-`python -m milelib.bad_inputs > docs/errors.md` writes the table from real runs of each case (in
-a temporary folder shown as <tmp>; pids, hosts and times masked); tests/test_bad_inputs.py checks
-that every case fails, or warns, with one line and that docs/errors.md is up to date.
+Each case runs for real in a fresh temporary folder (shown as <tmp>, with pids, hosts, times and
+run-store hashes masked); a case that must fake the machine (a full disk, no GPU, a SIGINT) says so.
 """
 from __future__ import annotations
 
@@ -16,25 +16,30 @@ import subprocess
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Callable
 from unittest import mock
 
 import numpy as np
 import torch
 
+from milelib import RunConfig, checkpoint, cluster, distributed, experiments, fixtures, methods, runlock, sweep, train
+from milelib import data as datasets
+from milelib.cli import read_config
+from milelib.data import load_digits
+from milelib.data.imagenet import REAL_ENTRIES
+from milelib.data.images import image_folder
+from milelib.methods import single_positive, supervised
+from milelib.models import build_model
+from milelib.notices import MilelibWarning
+from milelib.relabel import relabel
+from milelib.reproduce import reproduce
+from milelib.results import atomic_write_json
+from milelib.training import make_parts
 
-def _cases(tmp: Path):
-    from . import RunConfig, checkpoint, distributed, experiments, fixtures, runlock, sweep, train
-    from . import data as datasets
-    from .cli import read_config
-    from .data.imagenet import REAL_ENTRIES
-    from .relabel import relabel
-    from .data import load_digits
-    from .data.images import image_folder
-    from .methods import supervised
-    from .models import build_model
-    from .reproduce import reproduce
-    from .results import atomic_write_json
 
+def cases(tmp: Path) -> list[tuple[str, Callable[[], object]]]:
+    """(bad input, the call that meets it) for every case, each call working in `tmp` (which holds
+    an empty file `a-file` and an empty folder `empty`); building the list runs nothing."""
     exp = experiments.get("multi_mnist").EXPERIMENT
 
     def smoke(settings=None, **kw):
@@ -210,27 +215,21 @@ def _cases(tmp: Path):
             train(smoke({"optim.batch_size": 32}))
 
     def sync_bn_on_cpus():
-        from .training import make_parts
         make_parts(smoke({"run.sync_bn": True}), torch.device("cpu"), 10, 1, 100, True, world=distributed.World(0, 2))
 
     def slurm_without_sbatch():
-        from . import cluster
         with mock.patch("shutil.which", return_value=None):
             next(cluster.train_all([], 1, tmp))
 
     def slurm_settings_not_json():
-        from . import cluster
         with mock.patch.dict(os.environ, {"MILELIB_SLURM": "partition=gpu"}):
             cluster.settings()
 
     def role_too_big():
-        from .methods import single_positive
         with mock.patch.object(single_positive, "free_bytes", return_value=8 * 10**9):
             single_positive.check_estimates_fit(1_281_167, 1000, torch.device("cpu"))
 
     def simclr_under_torchrun():
-        from .training import make_parts
-        from . import methods
         cfg = smoke({"method": "simclr"})
         methods.build(cfg, make_parts(cfg, torch.device("cpu"), 10, 1, 100, False, world=distributed.World(0, 2)))
 
@@ -287,8 +286,20 @@ def _cases(tmp: Path):
                                     if not line.endswith(f" {without_class}")))
         datasets.build(RunConfig().override({"data": "webvision", "data.root": str(root), **settings}).data)
 
-    (tmp / "a-file").write_text("")
-    (tmp / "empty").mkdir()
+    def threads_beyond_cores():
+        with mock.patch("os.cpu_count", return_value=8):  # the same line on any machine
+            RunConfig().override({"run.threads": 1_000_000})
+
+    def broken_pointer(name, damage):
+        """A stopped run whose checkpoints/last pointer was damaged, trained again."""
+        run = stopped_run(name)
+        damage(run / "checkpoints" / "last")
+        train(smoke({"method": "sigmoid", "run.out_dir": str(run)}))
+
+    def pointer_made_a_folder(last):
+        last.unlink()
+        last.mkdir()
+
     return [
         ("unknown profile", lambda: exp.config("fast")),
         ("unknown experiment", lambda: experiments.get("table9")),
@@ -450,6 +461,19 @@ def _cases(tmp: Path):
         ("WebVision val label out of range", lambda: webvision_with("val-range", val_lines="val000001.jpg 7\n")),
         ("WebVision class absent from the train lists", lambda: webvision_with("no-class-1", without_class=1)),
         ("data.mini=true on a WebVision tree of 3 classes", lambda: webvision_with("mini", **{"data.mini": True})),
+        ("run.threads above the machine's cores (run.threads=1000000, 8 cores)", threads_beyond_cores),
+        ("notebook 06 with -y 'SETTINGS: {method: sigmoid}', its runs setting MILe's settings",
+         lambda: experiments.run_experiment(exp, "smoke", results_dir=str(tmp / "nb"), overrides={"method": "sigmoid"},
+                                            log=lambda *a, **k: None)),
+        ("settings switching the method and giving the old one's method.variant with it",
+         lambda: exp.config("smoke", {"method": "sigmoid", "method.variant": "algorithm1"})),
+        ("empty checkpoints/last in a run folder", lambda: broken_pointer(
+            "empty-last", lambda last: last.write_text(""))),
+        ("checkpoints/last that is a folder", lambda: broken_pointer("folder-last", pointer_made_a_folder)),
+        ("checkpoints/last naming a checkpoint that is missing", lambda: broken_pointer(
+            "missing-last", lambda last: last.write_text("step-000999.pt\n"))),
+        ("result.json whose config lacks a setting, read back by a sweep", lambda: sweep_reading_back(
+            "no-lr", lambda saved: saved["config"]["optim"].pop("lr"))),
     ]
 
 
@@ -457,41 +481,45 @@ MASKS = [(r"pid \d+ on \S+ since \d\d:\d\d:\d\d", "pid <pid> on <host> since <ti
          (r"/seed(\d+)-[0-9a-f]{12}/", r"/seed\1-<config hash>/")]  # a run store's folder: follows the defaults
 
 
-def collect() -> list[tuple[str, str, str]]:
-    """(case, exception type or "warning", message) for every case, run in a fresh temporary folder."""
-    from .notices import MilelibWarning
+def names() -> list[str]:
+    return [case for case, _ in cases(Path("<tmp>"))]
 
-    rows = []
+
+@functools.cache  # the doc test reads back what the one test per case saw
+def run_case(case: str) -> tuple[str, str]:
+    """(exception type, or "warning", or "none"; the one line it gave) for one case, run in a fresh
+    temporary folder."""
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp).resolve()
-        for case, call in _cases(tmp):
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                try:
-                    call()
-                    kind, message = "none", "NO ERROR RAISED"
-                except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 - catching is the point here
-                    kind = type(err).__name__
-                    message = str(err) if not isinstance(err, OSError) or not err.strerror else err.strerror
-            ours = [w for w in caught if issubclass(w.category, MilelibWarning)]
-            if kind == "none" and ours:
-                kind, message = "warning", str(ours[0].message)
-            for pattern, mask in MASKS:
-                message = re.sub(pattern, mask, message)
-            rows.append((case, kind, message.replace(str(tmp), "<tmp>")))
-    return rows
+        (tmp / "a-file").write_text("")
+        (tmp / "empty").mkdir()
+        call = dict(cases(tmp))[case]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                call()
+                kind, message = "none", "NO ERROR RAISED"
+            except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 - catching is the point here
+                kind = type(err).__name__
+                message = str(err) if not isinstance(err, OSError) or not err.strerror else err.strerror
+        ours = [w for w in caught if issubclass(w.category, MilelibWarning)]
+        if kind == "none" and ours:
+            kind, message = "warning", str(ours[0].message)
+        for pattern, mask in MASKS:
+            message = re.sub(pattern, mask, message)
+        return kind, message.replace(str(tmp), "<tmp>")
+
+
+def collect() -> list[tuple[str, str, str]]:
+    """(case, exception type or "warning", message) for every case."""
+    return [(case, *run_case(case)) for case in names()]
 
 
 def markdown(rows) -> str:
     lines = ["# Bad inputs and what a user sees", "",
-             "Generated by `python -m milelib.bad_inputs > docs/errors.md` from real runs of each case.",
+             "Generated by `python tools/write_errors.py` from real runs of each case in tests/bad_input_cases.py.",
              "A truncated or corrupt image can instead be skipped and counted with `bad_images='skip'`.",
              "Rows marked `warning` do not stop the run: it goes on, and says so in one line.", "",
              "| bad input | error | message |", "| --- | --- | --- |"]
     lines += [f"| {case} | `{kind}` | {message.replace('|', '/')} |" for case, kind, message in rows]
     return "\n".join(lines) + "\n"
-
-
-if __name__ == "__main__":
-    os.environ.setdefault("PYTHONHASHSEED", "0")
-    print(markdown(collect()), end="")
