@@ -83,10 +83,11 @@ def test_grid_points():
     (lambda: RunConfig.from_dict({"method": {"name": "mile"}, "extra": 1}), r"unknown setting 'extra'"),
     (lambda: RunConfig.from_dict({"method": {"rho": 0.1}}), r"the method part needs a name"),
     (lambda: RunConfig().override({"optim.steps": 200, "method.teacher_steps": 200}),
-     r"method.teacher_steps \(k_t\) 200 >= optim.steps 200: no imitation step would run, and a mile result would "
-     r"be Sigmoid's or Softmax's"),
+     r"method.warmup_steps \+ method.teacher_steps \(k_t\), 0 \+ 200, >= optim.steps 200: no imitation step would "
+     r"run, and a mile result would be Sigmoid's or Softmax's"),
     (lambda: RunConfig().override({"method": "hard_distillation", "optim.steps": 100}),
-     r"method.teacher_steps \(k_t\) 200 >= optim.steps 100"),
+     r"method.warmup_steps \+ method.teacher_steps \(k_t\), 0 \+ 200, >= optim.steps 100"),
+    (lambda: RunConfig().override({"method": "simclr", "model.head": "cam"}), r"^simclr pretrains an encoder"),
     (lambda: RunConfig().override({"data.root": "/data/mnist"}),
      r"data.root is '/data/mnist' but data.digits is 'embedded' .*: drop data.root, or set data.digits=mnist"),
     (lambda: RunConfig().override({"run.out_dir": ""}), r"run.out_dir is empty: give a folder"),

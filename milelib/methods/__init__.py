@@ -3,6 +3,7 @@ and a `Method` subclass, and one line here."""
 from ..registry import METHODS
 from . import acknowledge_unknown, large_loss, simclr, single_positive as spml, supervised, teacher_student
 from . import generalized_robust
+from . import boost_lu
 from .base import Method, Parts
 
 METHODS.add("softmax", supervised.Plain, supervised.Softmax)        # CE on the single labels
@@ -19,6 +20,7 @@ METHODS.add("epr", spml.EPRSettings, spml.ExpectedPositive)         # expected p
 METHODS.add("role", spml.ROLESettings, spml.ROLE)                   # online label estimates
 METHODS.add("ll_r", large_loss.LargeLossSettings, large_loss.LargeLoss)             # large-loss rejection
 METHODS.add("ll_ct", large_loss.LargeLossSettings, large_loss.LargeLossCorrection)  # large-loss correction
+METHODS.add("boost_lu", boost_lu.BoostLUSettings, boost_lu.BoostLU)  # LL-R on boosted class maps (CAM head)
 METHODS.add("em_apl", acknowledge_unknown.EMAPLSettings, acknowledge_unknown.EMAPL)  # entropy max. + pseudo-negatives
 METHODS.add("gr_loss", generalized_robust.GRLossSettings, generalized_robust.GeneralizedRobust)  # generalized robust loss
 METHODS.add("simclr", simclr.SimCLRSettings, simclr.SimCLR)          # self-supervised pretraining, no labels

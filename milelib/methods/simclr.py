@@ -36,6 +36,12 @@ class SimCLRSettings:
             raise ValueError(f"method.temperature must be > 0 and method.projection_dim >= 1, got "
                              f"{self.temperature} and {self.projection_dim}")
 
+    def check(self, cfg) -> None:
+        if cfg.model.head != "linear":  # the encoder is the net without its last linear layer
+            raise ValueError(f"simclr pretrains an encoder, the model without its linear classifier; model.head="
+                             f"{cfg.model.head} has none: leave model.head at linear for pretraining (a fine-tuned "
+                             f"run may use the CAM head)")
+
 
 def nt_xent(z: torch.Tensor, temperature: float) -> torch.Tensor:
     """NT-Xent over 2N projections: rows i and i + N are the two views of one image."""
