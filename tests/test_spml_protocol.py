@@ -90,8 +90,17 @@ def test_candidates_scale_with_the_run_and_the_stand_in():
     assert [c["method.neg_proportion"] for c in multi["EM+APL"].values()] == pytest.approx([0.9 * 3.893 / 9] * 6, abs=1e-3)
     every = [s for c in real.values() for s in c.values()]
     assert all(sp.EXPERIMENT.config("quick", {**sp.stand_in_settings("quick")["Multi-MNIST"], **s}) for s in every)  # all valid
-    assert {s["method"] for s in every} == {"sigmoid", "an_ls", "wan", "epr", "role", "ll_r", "ll_ct", "em_apl", "mile"}
-    assert sum(map(len, real.values())) == 51
+    assert {s["method"] for s in every} == {"sigmoid", "an_ls", "wan", "epr", "role", "ll_r", "ll_ct", "em_apl",
+                                            "boost_lu", "gr_loss", "mile"}
+    assert sum(map(len, real.values())) == 67
+    # BoostLU runs LL-R at the stand-in's chosen share (LL-R's middle candidate) on the CAM head
+    for cands in (real, multi):
+        ll_r = [c["method.delta_rel"] for c in cands["LL-R"].values()][1]
+        assert {c["method.delta_rel"] for c in cands["BoostLU"].values()} == {ll_r}
+        assert {c["model.head"] for c in cands["BoostLU"].values()} == {"cam"}
+    # the authors' switches: sampled targets without rho, a warm-up of a quarter of the run
+    assert all("method.rho" not in c for c in real[sp.VARIANTS[3]].values())
+    assert {c["method.warmup_steps"] for c in multi[sp.VARIANTS[4]].values()} == {3_200}
 
 
 def test_the_answer_compares_mile_with_sigmoid_and_the_best_spml_loss():
@@ -107,3 +116,37 @@ def test_the_answer_compares_mile_with_sigmoid_and_the_best_spml_loss():
     text = sp.plain_answer(answer)
     assert "gap -7.0 points (95% interval -7.0 to -7.0, 3 seeds): contradicted." in text
     assert text.endswith("with a paired 95% interval above zero.")
+
+
+def test_a_stored_selection_is_extended_by_the_candidates_it_lacks(tmp_path, monkeypatch):
+    # a selection stored before GR-Loss existed, holding a candidate no longer tried: only GR-Loss's
+    # candidates train, the stale one is dropped, and the choice is made again over all of them
+    import json
+
+    def val(s, m, i, seed):
+        return 0.99 if (m, i) == ("GR-Loss", 1) else 0.5 + 0.01 * i
+
+    full = fake_sweep(val)
+    stored = sp.select(full, "quick", BASE)
+    stale = {**stored["candidates"][0], "candidate": "gone", "hash": "0" * 12, "val_map": 1.0}
+    stored["candidates"] = [r for r in stored["candidates"] if r["method"] != "GR-Loss"] + [stale]
+    stored.update(git={"revision": "abc"}, wall_time_s=1.0, runs=300)
+    path = tmp_path / "selection.json"
+    path.write_text(json.dumps(stored))
+    asked = []
+
+    def run_stage(points, base, profile, seeds, store, **kwargs):
+        asked.append(points)
+        labels = {label for chosen in points.values() for label in chosen}
+        return full[full.label.isin(labels)].copy()
+
+    monkeypatch.setattr(sp, "run_stage", run_stage)
+    got = sp.selection("quick", BASE, tmp_path, path, rerun=False)
+    assert {m.split(" · ")[0] for chosen in asked[0].values() for m in chosen} == {"GR-Loss"}
+    assert sum(map(len, asked[0].values())) == 6  # 3 candidates on each stand-in
+    assert got["chosen"]["ReaL-like"]["GR-Loss"]["candidate"] == "w_max=4" and "GR-Loss" in got["final"]["ReaL-like"]
+    assert "gone" not in {r["candidate"] for r in got["candidates"]}
+    assert got["runs"] == 300 and got["extended"][0]["candidates"] == 6
+    assert json.loads(path.read_text()) == json.loads(json.dumps(got))
+    asked.clear()
+    assert sp.selection("quick", BASE, tmp_path, path, rerun=False)["chosen"] == got["chosen"] and not asked  # complete now

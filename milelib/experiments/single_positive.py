@@ -55,8 +55,11 @@ CONVERGENCE = {"ReaL-like": "real_like", "Multi-MNIST": "multi_mnist"}  # each s
 METRIC = "val/map"  # what the selection reads: mAP on the validation grids, never a test number
 
 AN, MILE = "AN (Sigmoid)", "MILe"
-SPML = (AN, "AN-LS", "WAN", "EPR", "ROLE", "LL-R", "LL-Ct", "EM+APL")
-VARIANTS = ("MILe (a) keeps observed", "MILe (b) weak negatives", "MILe (c) soft targets")
+SPML = (AN, "AN-LS", "WAN", "EPR", "ROLE", "LL-R", "LL-Ct", "EM+APL", "BoostLU", "GR-Loss")
+# MILe with a switch of the authors' released code, or a variant of ours ((b), (c)); the best of
+# them on validation is kept if it beats the paper's MILe there
+VARIANTS = ("MILe + iterative_groundtruth (authors')", "MILe (b) weak negatives", "MILe (c) soft targets",
+            "MILe + sample_teacher (authors')", "MILe + warm-up (authors')")
 FRAME = {"Oracle (true sets)": {"method": "oracle"}}  # the upper bound; "predict every class" needs no run
 PREDICT_ALL = "Predict every class"
 KEYS = ["map", "f1@best", "f1@0.25", "f1@0.5", "precision@0.5", "recall@0.5", "accuracy", "real_accuracy",
@@ -81,16 +84,19 @@ def candidates(profile: str, cfg, stand_in: str) -> dict[str, dict[str, dict]]:
     shares = [f * controls.LL_SHARES[CONVERGENCE[stand_in]] for f in (0.5, 1, 2)]
     delta = {f"{share * controls.hidden_share(cfg, k):.1%} by the end": controls.large_loss_delta(cfg, share, k)
              for share in shares if controls.fits_ll_share(cfg, share, k)}
+    chosen_delta = controls.large_loss_delta(cfg, controls.LL_SHARES[CONVERGENCE[stand_in]], k)  # BoostLU's LL-R
     negatives = round(0.9 * (c - k) / (c - 1), 3)
     sched = ([(4, 2)] if profile == "smoke" else
              [(round(kt * scale), round(ks * scale)) for kt, ks in ((100, 25), (100, 100), (200, 25), (200, 100))])
     rhos = (0.1, 0.25, 0.5)
 
-    def mile(extra, schedules=sched, rho=rhos):
-        return {f"k_t={kt}, k_s={ks}" + (f", rho={r}" if r else ""):
+    def mile(extra, schedules=sched, rho=rhos, name=""):
+        return {f"k_t={kt}, k_s={ks}" + (f", rho={r}" if r else "") + name:
                 {"method": "mile", "method.teacher_steps": kt, "method.student_steps": ks,
                  **({"method.rho": r} if r else {}), **extra}
                 for kt, ks in schedules for r in rho}
+
+    warmup = cfg.optim.steps // 4  # a quarter of the run (the authors: 8 epochs of label steps first)
 
     found = {
         AN: {"-": {"method": "sigmoid"}},
@@ -106,10 +112,18 @@ def candidates(profile: str, cfg, stand_in: str) -> dict[str, dict[str, dict]]:
                                              "method.warmup_epochs": max(1, n_epochs // 2),
                                              "method.neg_proportion": negatives}
                    for a in (0.1, 0.2) for b in (0.02, 0.2, 0.9)},
+        "BoostLU": {f"alpha={a}": {"method": "boost_lu", "model.head": "cam", "method.alpha": a,  # LL-R at the
+                                   "method.delta_rel": chosen_delta} for a in (2.0, 5.0, 10.0)},  # chosen share
+        "GR-Loss": {name: {"method": "gr_loss", **extra} for name, extra in (  # the authors' defaults, then the
+            ("defaults", {}), ("w_max=4", {"method.w_max": 4.0}),             # pseudo-positives' schedule k and
+            ("sigma_max=1", {"method.sigma_max": 1.0}))},                     # the negatives' weight v moved
         MILE: mile({}),
         VARIANTS[0]: mile({"method.iterative_groundtruth": True}, sched[::3]),
         VARIANTS[1]: mile({"method.negatives": "weak"}, sched[::3]),
         VARIANTS[2]: mile({"method.pseudo_labels": "soft"}, rho=(None,)),
+        VARIANTS[3]: {k: v for t in (0.5, 1.0) for k, v in mile({"method.sample_teacher": True, "method.temperature": t},
+                                                                  sched[::3], (None,), f", T={t}").items()},
+        VARIANTS[4]: mile({"method.warmup_steps": warmup}, sched[::3], name=f", warm-up {warmup}"),
     }
     if profile == "smoke":  # wiring only: the first candidate of each, two of MILe's to choose between
         found = {m: dict(list(c.items())[:2 if m == MILE else 1]) for m, c in found.items()}
@@ -152,14 +166,34 @@ def selection_points(profile: str, base) -> dict[str, dict[str, dict]]:
             for s, cfg in stand_in_configs(base, profile).items()}
 
 
-def select(table: pd.DataFrame, profile: str, base) -> dict:
-    """Per stand-in and method, the candidate with the best mean validation mAP over the
-    development seeds; the final methods: the SPML losses, the paper's MILe, a MILe variant only if
-    it beats the paper's MILe on validation, and the oracle."""
+def candidate_means(table: pd.DataFrame, profile: str, base) -> pd.DataFrame:
+    """A selection sweep's table as one row per candidate: its mean and std validation mAP over the
+    development seeds, and its config hash (of seed 0), which says what it trained."""
     parts = table.label.str.split(" · ", regex=False)
     table = table.assign(method=parts.str[0], candidate=parts.str[1])
     means = (table.groupby(["stand_in", "method", "candidate"], sort=False)[METRIC]
              .agg(val_map="mean", val_map_std="std", seeds="count").reset_index())
+    hashes = point_hashes(profile, base)
+    means["hash"] = [hashes[(r.stand_in, f"{r.method} · {r.candidate}")] for r in means.itertuples()]
+    return means
+
+
+def point_hashes(profile: str, base) -> dict[tuple[str, str], str]:
+    """(stand-in, selection label) -> the config hash of its run on seed 0."""
+    settings_of = stand_in_settings(profile)
+    return {(s, label): base.override({**settings_of[s], **settings, "seed": 0}).config_hash()
+            for s, points in selection_points(profile, base).items() for label, settings in points.items()}
+
+
+def select(table: pd.DataFrame, profile: str, base) -> dict:
+    """`choose` on a selection sweep's table."""
+    return choose(candidate_means(table, profile, base), profile, base)
+
+
+def choose(means: pd.DataFrame, profile: str, base) -> dict:
+    """Per stand-in and method, the candidate with the best mean validation mAP over the
+    development seeds; the final methods: the SPML losses, the paper's MILe, a MILe variant only if
+    it beats the paper's MILe on validation, and the oracle."""
     chosen, final = {}, {}
     for stand_in, cfg in stand_in_configs(base, profile).items():
         cands = candidates(profile, cfg, stand_in)
@@ -171,26 +205,47 @@ def select(table: pd.DataFrame, profile: str, base) -> dict:
         variant = max(VARIANTS, key=lambda m: -math.inf if np.isnan(best[m].val_map) else best[m].val_map)
         kept = [*SPML, MILE] + ([variant] if best[variant].val_map > best[MILE].val_map else [])
         final[stand_in] = {m: chosen[stand_in][m]["settings"] for m in kept} | FRAME
-    return {"profile": profile, "metric": METRIC, "dev_seeds": sorted({int(s) for s in table.seed}),
+    return {"profile": profile, "metric": METRIC, "dev_seeds": list(DEV_SEEDS[profile]),
             "base_hash": base.config_hash(),
             "candidates": means.round(5).to_dict("records"), "chosen": chosen, "final": final}
 
 
 def selection(profile: str, base, store, path, rerun: bool, **kwargs) -> dict:
     """The stored selection of `profile` (path), or, with `rerun` or none stored, the selection
-    sweep on the development seeds, recorded atomically at `path` with its provenance."""
+    sweep on the development seeds, recorded atomically at `path` with its provenance. A stored
+    selection that lacks candidates (a method or setting added since) is extended: only those train,
+    the others' validation numbers are read from it (a candidate is known by its config hash), and
+    the choice is made again over all of them."""
     stored = read_json(path) if path.exists() and not rerun else None
-    if stored is not None and stored.get("base_hash") == base.config_hash():
+    if stored is not None and stored.get("base_hash") != base.config_hash():
+        print(f"the selection in {path} was made for other base settings (SETTINGS or profile changed): "
+              f"running it again for these")
+        stored = None
+    hashes = point_hashes(profile, base)
+    known = {r["hash"] for r in stored["candidates"]} if stored is not None else set()
+    missing = {s: {label: settings for label, settings in points.items() if hashes[(s, label)] not in known}
+               for s, points in selection_points(profile, base).items()}
+    if stored is not None and not any(missing.values()):
         print(f"selection read from {path} (made at {stored['git'].get('revision', '?')[:7]} on seeds "
               f"{stored['dev_seeds']}); SELECT=True reruns the sweep")
         return stored
-    if stored is not None:
-        print(f"the selection in {path} was made for other base settings (SETTINGS or profile changed): "
-              f"running it again for these")
     started = time.time()
-    table = run_stage(selection_points(profile, base), base, profile, DEV_SEEDS[profile], store, shown="val/", **kwargs)
-    chosen = select(table, profile, base)
-    chosen.update({"git": git_revision(), "wall_time_s": round(time.time() - started, 1), "runs": len(table)})
+    table = run_stage(missing, base, profile, DEV_SEEDS[profile], store, shown="val/", **kwargs)
+    means = candidate_means(table, profile, base)
+    if stored is None:
+        chosen = choose(means, profile, base)
+        chosen.update({"git": git_revision(), "wall_time_s": round(time.time() - started, 1), "runs": len(table)})
+    else:
+        current = set(hashes.values())
+        kept = pd.DataFrame([r for r in stored["candidates"] if r["hash"] in current])
+        print(f"the selection in {path} lacks {len(means)} candidate(s) (methods or settings added since): trained "
+              f"those, read the other {len(kept)}" + (f", dropped {len(stored['candidates']) - len(kept)} no longer "
+                                                      f"among the candidates" if len(kept) < len(stored["candidates"]) else ""))
+        chosen = choose(pd.concat([kept, means], ignore_index=True), profile, base)
+        extension = {"git": git_revision(), "wall_time_s": round(time.time() - started, 1), "runs": len(table),
+                     "candidates": len(means)}
+        chosen.update({k: stored[k] for k in ("git", "wall_time_s", "runs")},
+                      extended=[*stored.get("extended", []), extension])
     atomic_write_json(path, chosen)
     return chosen
 
