@@ -92,12 +92,12 @@ def test_candidates_scale_with_the_run_and_the_stand_in():
     assert all(sp.EXPERIMENT.config("quick", {**sp.stand_in_settings("quick")["Multi-MNIST"], **s}) for s in every)  # all valid
     assert {s["method"] for s in every} == {"sigmoid", "an_ls", "wan", "epr", "role", "ll_r", "ll_ct", "em_apl",
                                             "boost_lu", "gr_loss", "mile"}
-    assert sum(map(len, real.values())) == 67
+    assert sum(map(len, real.values())) == 68
     # BoostLU runs LL-R at the stand-in's chosen share (LL-R's middle candidate) on the CAM head
     for cands in (real, multi):
         ll_r = [c["method.delta_rel"] for c in cands["LL-R"].values()][1]
         assert {c["method.delta_rel"] for c in cands["BoostLU"].values()} == {ll_r}
-        assert {c["model.head"] for c in cands["BoostLU"].values()} == {"cam"}
+        assert {c["model.head"] for c in [*cands["BoostLU"].values(), *cands["LL-R, CAM head"].values()]} == {"cam"}
     # the authors' switches: sampled targets without rho, a warm-up of a quarter of the run
     assert all("method.rho" not in c for c in real[sp.VARIANTS[3]].values())
     assert {c["method.warmup_steps"] for c in multi[sp.VARIANTS[4]].values()} == {3_200}
