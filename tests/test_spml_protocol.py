@@ -150,3 +150,20 @@ def test_a_stored_selection_is_extended_by_the_candidates_it_lacks(tmp_path, mon
     assert json.loads(path.read_text()) == json.loads(json.dumps(got))
     asked.clear()
     assert sp.selection("quick", BASE, tmp_path, path, rerun=False)["chosen"] == got["chosen"] and not asked  # complete now
+
+
+def test_the_published_ordering_is_set_beside_ours():
+    import pandas as pd
+
+    # ours: LL-R above AN by 1 point on every seed; EM+APL and BoostLU tie with AN (gaps +-0.5 by seed)
+    values = {sp.AN: 0.80, "LL-R": 0.81, "EM+APL": 0.80, "BoostLU": 0.80}
+    rows = [{"stand_in": "ReaL-like", "label": label, "seed": seed,
+             "map": value + (0.005 * (-1) ** seed if label in ("EM+APL", "BoostLU") else 0)}
+            for label, value in values.items() for seed in (10, 11, 12, 13)]
+    got = sp.published_ordering(pd.DataFrame(rows)).set_index("published")
+    assert len(got) == 6  # every pair of the four published methods
+    assert got.loc["LL-R above AN (Sigmoid) on VOC, COCO, NUS", "verdict"] == "holds"
+    assert got.loc["LL-R above AN (Sigmoid) on VOC, COCO, NUS", "gap"] == pytest.approx(1.0)
+    # EM+APL is above LL-R on VOC and COCO, below on NUS: the order of the majority, the datasets named
+    assert got.loc["EM+APL above LL-R on VOC, COCO", "verdict"] == "contradicted"
+    assert got.loc["BoostLU above EM+APL on VOC, COCO, NUS", "verdict"] == "inconclusive"
