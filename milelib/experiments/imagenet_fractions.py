@@ -207,3 +207,22 @@ def positive_controls(table: pd.DataFrame, base, profile: str, results_dir) -> p
                       if model else rows)
     rows = pd.concat(frames, ignore_index=True).drop_duplicates("claim", ignore_index=True)
     return rows.sort_values("metric", key=lambda metric: metric != "map", kind="stable", ignore_index=True)
+
+
+FIGURE2 = (label("Sigmoid", pct(1.0)), label("MILe", pct(1.0)))
+
+
+def figure2(table: pd.DataFrame, base, n: int = 4):
+    """The paper's Figure 2 on the stand-in: n test grids with their given label, true set and the
+    sets Sigmoid and MILe predict at 100% (argmax + p > 0.25, the first seed's runs), chosen as the
+    grids where the two sets differ in the most classes, at random among them (seed 0). None where
+    the data are not grids (ImageNet under `paper`: its images are not drawn here)."""
+    from .. import plots
+    from .multi_mnist import example_predictions
+
+    if base.data.name != "grids":
+        return None
+    first = table[table.seed == table.seed.min()]
+    runs = dict(zip(first.label, first.run_dir))
+    grids, sets = example_predictions({k: runs[k] for k in FIGURE2}, base, n, differ=FIGURE2)
+    return plots.grid_predictions(grids, {k.split(",")[0]: v for k, v in sets.items()})

@@ -123,14 +123,23 @@ def claims(table: pd.DataFrame, mile: str = "MILe (released code)", baseline: st
     return pd.DataFrame(rows)
 
 
-def example_predictions(run_dirs: dict, cfg, n: int = 4, threshold: float = 0.25):
-    """The first n test grids, and each run's predicted set (argmax + p > threshold) for them."""
-    first = datasets.build(cfg.data).raw["test"].subset(slice(0, n))
-    images = datasets.TensorData(first.images[:, None], first.labels, first.true_sets, MNIST_MEAN, MNIST_STD)
+def example_predictions(run_dirs: dict, cfg, n: int = 4, threshold: float = 0.25, differ: tuple | None = None,
+                        seed: int = 0):
+    """n test grids and each run's predicted set (argmax + p > threshold) for them: the first n, or,
+    with `differ` (two labels of `run_dirs`), n of the grids where those two runs' sets differ in the
+    most classes, drawn at random among them with `seed` (the paper's Figure 2 shows such images)."""
+    test = datasets.build(cfg.data).raw["test"]
+    grids = test if differ else test.subset(slice(0, n))
+    images = datasets.TensorData(grids.images[:, None], grids.labels, grids.true_sets, MNIST_MEAN, MNIST_STD)
     sets = {}
     for label, run_dir in run_dirs.items():
         method, _ = load_run(run_dir)
         sets[label] = M.predicted_sets(predict(method.eval_net, images, method.probabilities, torch.device("cpu")),
                                        threshold)
-    return first, sets
-
+    if differ:
+        a, b = (sets[label] for label in differ)
+        apart = (a != b).sum(axis=1)
+        order = np.random.default_rng(seed).permutation(len(apart))  # random among equals, fixed by the seed
+        rows = np.sort(order[np.argsort(-apart[order], kind="stable")[:n]])
+        grids, sets = test.subset(rows), {label: s[rows] for label, s in sets.items()}
+    return grids, sets
