@@ -9,7 +9,7 @@ PROFILE ?= quick
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.milelib-installed
 
-.PHONY: env reproduce test check-claims notebooks lab bench bench-gpu device-check
+.PHONY: env reproduce test check-claims test-browser notebooks lab bench bench-gpu device-check
 
 env: $(STAMP)
 
@@ -38,6 +38,14 @@ notebooks: $(STAMP)
 # JupyterLab at the repository root: notebooks/ and the executed copies in results/ both in reach.
 lab: $(STAMP)
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/jupyter lab --notebook-dir=.
+
+# Notebook 06 run in JupyterLab in headless chromium on the smoke profile: no error output, and a
+# screenshot in results/browser/ (not part of CI, which installs no browser; about 30 s).
+CHROMIUM ?= /usr/bin/chromium
+test-browser: $(STAMP)
+	@test -x $(CHROMIUM) || { echo "make test-browser needs Debian's chromium: sudo apt-get install chromium"; exit 1; }
+	$(BIN)/python -c "import playwright" 2>/dev/null || $(BIN)/python -m pip install --quiet playwright
+	PATH=$(abspath $(BIN)):$$PATH CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -q tests/browser
 
 # Longer checks of the paper's claims on the stand-ins (not part of CI).
 check-claims: $(STAMP)
