@@ -35,7 +35,7 @@ def grid_predictions(grids, sets: dict, n: int = 4, classes=None):
             lines = [f"label: {classes[grids.labels[i]]}", f"true: {names(grids.true_sets[i])}"]
             lines += [f"{label}: {names(s[i])}" for label, s in sets.items()]
             ax.set_title(f"test grid {i}", loc="left")
-            ax.text(0, -0.04, "\n".join(lines), transform=ax.transAxes, va="top", fontsize=7, family="monospace")
+            ax.text(0, -0.04, "\n".join(lines), transform=ax.transAxes, va="top", fontsize=10, family="monospace")  # 10 pt: legible
         fig.tight_layout()
     return fig
 
