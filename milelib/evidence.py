@@ -14,6 +14,7 @@ controls do not all hold into "untestable here": the stand-in cannot say the cla
 """
 from __future__ import annotations
 
+import html
 import math
 
 import numpy as np
@@ -88,3 +89,85 @@ def untestable_unless(controls: pd.DataFrame, claims: pd.DataFrame) -> pd.DataFr
         out["verdict"] = "untestable here"
     out["controls"] = "all hold" if not failed else "failed: " + "; ".join(failed)
     return out
+
+
+def _interval(low, high) -> str:
+    return "n/a" if pd.isna(low) else f"{low:+.2f} to {high:+.2f}"  # n/a: under two seeds, or no gap
+
+
+def _inside(inside) -> str:
+    """Whether the interval holds the paper's gap; nothing where there is no interval (None or NaN)."""
+    return (", inside ours" if inside else ", outside ours") if isinstance(inside, (bool, np.bool_)) else ""
+
+
+def compact(claims: pd.DataFrame) -> pd.DataFrame:
+    """The claims as a reader needs them: the interval in one column, the gap signed, the paper's gap
+    with whether our interval holds it, and neither the runs' keys (the claim text names them) nor the
+    failed controls (said once, above the table)."""
+    named = ("a", "b", "metric") if "claim" in claims else ()
+    df = claims.drop(columns=[c for c in (*named, "controls") if c in claims])
+    if {"low", "high"} <= set(df):
+        at = list(df).index("low")
+        interval = [_interval(lo, hi) for lo, hi in zip(df.low, df.high)]
+        df = df.drop(columns=["low", "high"])
+        df.insert(at, "95% interval", interval)
+    if "gap" in df:
+        df["gap"] = ["" if pd.isna(g) else f"{g:+.2f}" for g in df.gap]
+    if "paper gap" in df:
+        given = df["paper gap"].notna()
+        inside = df.get("paper gap inside", pd.Series([None] * len(df), index=df.index))
+        df["paper gap"] = ["" if not has else f"{g:+.2f}" + _inside(i) for has, g, i in zip(given, df["paper gap"], inside)]
+        df = df.drop(columns=["paper gap inside"], errors="ignore")
+        if not given.any():
+            df = df.drop(columns=["paper gap"])
+    df = df.rename(columns={"paper": "in the paper", "paper gap": "paper's gap"})
+    return df.astype(object).where(df.notna(), "")  # a row lacking another's column (failed runs): blank
+
+
+def _where(row: dict) -> str:
+    where = row.get("stand-in", row.get("stand_in"))
+    return f"{where}: " if isinstance(where, str) else ""
+
+
+def _said(row: dict) -> str:
+    if pd.isna(row.get("low", math.nan)):  # no interval: a control read from a record, or one seed
+        return _where(row) + row["claim"]
+    return f"{_where(row)}{row['claim']} (gap {row['gap']:+.2f}, 95% interval {_interval(row['low'], row['high'])})"
+
+
+def prose(claims: pd.DataFrame) -> list[str]:
+    """The verdicts in sentences: how many of each, the failed controls once, then the claims by verdict."""
+    rows = claims.to_dict("records")
+    found = list(dict.fromkeys(r["verdict"] for r in rows))
+    order = [v for v in VERDICTS if v in found] + [v for v in found if v not in VERDICTS]  # "fails", "not measured"
+    noun = "controls" if all(str(r["claim"]).startswith("control") for r in rows) else "claims"
+    lines = [f"{len(rows)} {noun}: " + ", ".join(f"{sum(r['verdict'] == v for r in rows)} {v}" for v in order) + "."]
+    failed = sorted({r["controls"][len("failed: "):] for r in rows if str(r.get("controls", "")).startswith("failed")})
+    if failed:
+        lines.append("Untestable here, because a positive control failed (" + "; ".join(failed) + "): the gaps are "
+                     "shown as measured, and say nothing for or against the paper.")
+    for v in order:
+        if v != "untestable here":
+            lines.append(f"{v[0].upper()}{v[1:]}: " + "; ".join(_said(r) for r in rows if r["verdict"] == v) + ".")
+    return lines
+
+
+class Verdicts:
+    """Claims as a notebook shows them: a banner on smoke results, the verdicts in sentences, then
+    the compact table, which scrolls sideways where it is wider than the page."""
+
+    def __init__(self, claims: pd.DataFrame, banner: str | None = None):
+        self.claims, self.banner = claims, banner
+
+    def _lines(self) -> list[str]:
+        return ([self.banner] if self.banner else []) + prose(self.claims)
+
+    def _repr_html_(self) -> str:
+        paragraphs = "".join(f"<p>{html.escape(line)}</p>" for line in self._lines())
+        if self.banner:
+            paragraphs = paragraphs.replace("<p>", '<p style="color:#b00;font-weight:bold">', 1)
+        table = compact(self.claims).to_html(index=False, escape=True)
+        return f'{paragraphs}<div style="overflow-x:auto">{table}</div>'
+
+    def __repr__(self) -> str:
+        return "\n".join(self._lines()) + "\n\n" + compact(self.claims).to_string(index=False)

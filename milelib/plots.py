@@ -13,11 +13,12 @@ from .results import atomic_write_bytes
 STYLE = {"figure.dpi": 100, "savefig.dpi": 120, "font.size": 9, "axes.titlesize": 9}
 
 
-def savefig(fig, folder, name: str) -> Path:
-    """Write fig as folder/name.png, atomically, with fixed metadata so reruns are byte-stable."""
+def savefig(fig, folder, name: str) -> None:
+    """Write fig as folder/name.png, atomically, with fixed metadata so reruns are byte-stable (no
+    return value: a notebook cell ending with it shows the figure, not a path's repr)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight", metadata={"Software": None})
-    return atomic_write_bytes(Path(folder) / f"{name}.png", buf.getvalue())
+    atomic_write_bytes(Path(folder) / f"{name}.png", buf.getvalue())
 
 
 def grid_predictions(grids, sets: dict, n: int = 4, classes=None):

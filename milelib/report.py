@@ -11,6 +11,19 @@ def scale(key: str) -> float:
     return 1.0 if key.startswith(NOT_PERCENT) else 100.0
 
 
+NAMES = {"accuracy": "top-1", "top5_accuracy": "top-5", "real_accuracy": "ReaL accuracy", "map": "mAP",
+         "f1": "F1", "coverage": "labels per image", "final_empty_share": "empty sets (share)",
+         "best_threshold": "best threshold"}
+
+
+def heading(key: str) -> str:
+    """A metric key as a column heading: "f1@0.25" -> "F1 @0.25", "imagenet/accuracy" -> "ImageNet top-1"."""
+    if key.startswith("imagenet/"):
+        return "ImageNet " + heading(key[len("imagenet/"):])
+    name, at, threshold = key.partition("@")
+    return NAMES.get(name, name) + (f" @{threshold}" if at else "")
+
+
 def seed_stats(records: list[dict], keys) -> pd.DataFrame:
     """Per method and metric: mean, sample standard deviation and number of seeds (in percent,
     but for coverage and thresholds)."""
@@ -35,7 +48,8 @@ def mean_std_table(records: list[dict], keys, digits: int = 1) -> pd.DataFrame:
 
     cell = stats.apply(cell, axis=1)
     table = stats.assign(cell=cell).pivot(index="label", columns="metric", values="cell")
-    return table.loc[list(dict.fromkeys(stats["label"])), list(keys)]
+    table = table.loc[list(dict.fromkeys(stats["label"])), list(keys)]
+    return table.rename(columns=heading).rename_axis(index="method", columns=None)
 
 
 def beside_paper(records: list[dict], paper: dict[str, dict], rename: dict[str, str], keys) -> pd.DataFrame:
@@ -50,6 +64,6 @@ def beside_paper(records: list[dict], paper: dict[str, dict], rename: dict[str, 
         for key in keys:
             ours_mean = mean.get((ours, key), np.nan)
             paper_value = paper.get(theirs, {}).get(key, np.nan)
-            rows.append({"method": theirs, "metric": key, "paper": paper_value, "ours": round(ours_mean, 2),
+            rows.append({"method": theirs, "metric": heading(key), "paper": paper_value, "ours": round(ours_mean, 2),
                          "ours - paper": round(ours_mean - paper_value, 2)})
     return pd.DataFrame(rows).set_index(["method", "metric"])

@@ -91,12 +91,12 @@ table1.paper_table()
 
 # %%
 controls = session.controls(table, table1.positive_controls)
-controls
+session.show(controls)
 
 # %% [markdown]
 # ## The paper's claims, decided by paired intervals
 # Per claim: the mean gap over seeds (points; label coverage in labels per image), its paired 95%
-# interval (`low`, `high`), the verdict, and Table 1's own gap beside it (`paper gap`: ResNet-50's
+# interval, the verdict, and Table 1's own gap beside it (`paper's gap`: ResNet-50's
 # for the stand-in's small CNN) with whether our interval contains it. A claim "at every fraction"
 # is one row per fraction. "MILe beats Softmax, ELR and Sigmoid" takes, per seed, MILe minus the
 # best of the three; "the gain is larger at small fractions" takes, per seed, the mean of that
@@ -104,7 +104,7 @@ controls
 
 # %%
 claims = evidence.untestable_unless(controls, table1.claims(table))
-claims
+session.show(claims)
 
 # %% [markdown]
 # ## Figure 2: what Sigmoid and MILe predict

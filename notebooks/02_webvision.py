@@ -94,18 +94,18 @@ table2.PAPER
 
 # %%
 controls = session.controls(table, table2.positive_controls)
-controls
+session.show(controls)
 
 # %% [markdown]
 # ## The paper's claims, decided by paired intervals
-# Per claim: the mean gap over seeds (points), its paired 95% interval (`low`, `high`), the verdict,
-# and Table 2's own gap beside it (`paper gap`: ResNet-50's for the stand-in) with whether our
+# Per claim: the mean gap over seeds (points), its paired 95% interval, the verdict,
+# and Table 2's own gap beside it (`paper's gap`: ResNet-50's for the stand-in) with whether our
 # interval contains it. Robustness takes, per seed, MILe's top-1 change from clean to noisy minus
 # Sigmoid's: above zero, MILe lost less.
 
 # %%
 claims = evidence.untestable_unless(controls, table2.claims(table))
-claims
+session.show(claims)
 
 # %% [markdown]
 # ## Record the numbers

@@ -105,18 +105,18 @@ display(paper3, paper4)
 
 # %%
 controls = session.controls(table, tables.positive_controls)
-controls
+session.show(controls)
 
 # %% [markdown]
 # ## The paper's claims, decided by paired intervals
-# Per claim: the mean gap over seeds (points), its paired 95% interval (`low`, `high`), the verdict,
-# and the paper's own gap beside it where Tables 1, 3 and 4 give one (`paper gap`) with whether our
+# Per claim: the mean gap over seeds (points), its paired 95% interval, the verdict,
+# and the paper's own gap beside it where Tables 1, 3 and 4 give one (`paper's gap`) with whether our
 # interval contains it. "MILe's gain is larger from the encoder than from scratch" takes, per seed,
 # MILe minus Sigmoid from the encoder minus the same from scratch, one row per fraction.
 
 # %%
 claims = evidence.untestable_unless(controls, tables.claims(table, PROFILE))
-claims
+session.show(claims)
 
 # %% [markdown]
 # ## Every run

@@ -101,18 +101,18 @@ report.mean_std_table(table, real_like.KEYS)
 
 # %%
 controls = session.controls(table, real_like.positive_controls)
-controls
+session.show(controls)
 
 # %% [markdown]
 # ## The paper's claims, decided by paired intervals
 # Per claim: the mean over seeds of its per-seed statistic (points; for the peaks, in rho), the
-# paired 95% interval (`low`, `high`) and the verdict: *holds* (interval above zero), *contradicted*
+# paired 95% interval and the verdict: *holds* (interval above zero), *contradicted*
 # (below zero), *inconclusive* (straddles zero). `a` and `b` name what each seed's statistic sets
 # against what. When a control fails, every claim reads *untestable here*: the stand-in cannot say.
 
 # %%
 claims = evidence.untestable_unless(controls, fig3b.claims(table))
-claims
+session.show(claims)
 
 # %% [markdown]
 # ## Record the numbers

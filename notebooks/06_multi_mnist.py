@@ -90,19 +90,19 @@ report.beside_paper(table, mm.PAPER, mm.PAPER_ROWS, ["f1@0.25", "f1@0.5"])
 
 # %%
 controls = session.controls(table, mm.positive_controls)
-controls
+session.show(controls)
 
 # %% [markdown]
 # ## The paper's claims, decided by paired intervals
 # For each reading of MILe, the first three rows are the paper's own claims, with Table 5's gap
-# (`paper gap`) and whether our interval contains it. The last two are the honest test: does MILe
+# (`paper's gap`) and whether our interval contains it. The last two are the honest test: does MILe
 # still win once Sigmoid gets its own best threshold, and on the threshold-free mAP? Per claim: the
-# mean gap over seeds (points), its paired 95% interval (`low`, `high`) and the verdict.
+# mean gap over seeds (points), its paired 95% interval and the verdict.
 
 # %%
 claims = evidence.untestable_unless(controls, pd.concat([mm.claims(table), mm.claims(table, mile="MILe (Algorithm 1)")],
                                                         ignore_index=True))
-claims
+session.show(claims)
 
 # %% [markdown]
 # ## A few test grids

@@ -91,17 +91,17 @@ report.mean_std_table(table, real_like.KEYS)
 
 # %%
 controls = session.controls(table, real_like.positive_controls)
-controls
+session.show(controls)
 
 # %% [markdown]
 # ## The paper's claims, decided by paired intervals
-# Per claim: the mean gap over seeds (points), its paired 95% interval (`low`, `high`) and the
+# Per claim: the mean gap over seeds (points), its paired 95% interval and the
 # verdict: *holds* (interval above zero), *contradicted* (below zero), *inconclusive* (straddles
 # zero). When a control fails, every claim reads *untestable here*: the stand-in cannot say.
 
 # %%
 claims = evidence.untestable_unless(controls, fig5.claims(table))
-claims
+session.show(claims)
 
 # %% [markdown]
 # ## Record the numbers

@@ -114,21 +114,21 @@ plots.savefig(fig, out, "ranking_map")
 
 # %%
 controls = sp.positive_controls(sp.with_control_seeds(session, table), base, PROFILE, RESULTS_DIR)
-controls
+session.show(controls)
 
 # %% [markdown]
 # ## The answer
 # Does MILe recover hidden labels better than Sigmoid (AN) and than the best SPML loss, on test mAP?
-# Each gap is paired by seed, with its 95% t interval (`low`, `high`) and a verdict: *holds* (above
+# Each gap is paired by seed, with its 95% t interval and a verdict: *holds* (above
 # zero), *contradicted* (below), *inconclusive* (straddles zero), *untestable here* (a control of
 # that stand-in failed).
 
 # %%
 answer = sp.decided(controls, sp.answer(table))
-answer
+session.show(answer)
 
 # %%
-print(sp.plain_answer(answer))
+print(sp.conclusion(answer))
 
 # %% [markdown]
 # ## Beside the published ordering on real data
@@ -138,7 +138,7 @@ print(sp.plain_answer(answer))
 # means the stand-in reproduces the published order, *contradicted* that it reverses it.
 
 # %%
-sp.published_ordering(table)
+session.show(sp.published_ordering(table))
 
 # %% [markdown]
 # ## Record the numbers

@@ -68,3 +68,48 @@ def test_a_failed_control_makes_every_claim_untestable():
 def test_unknown_label_is_named():
     with pytest.raises(ValueError, match="no runs labelled 'C' in the table: its labels are A, B"):
         claim(table([0.9], [0.8]), "C", "B", "map", "")
+
+
+def _three_claims():
+    a = [0.90, 0.925, 0.915, 0.93, 0.91]
+    return pd.DataFrame([
+        claim(table(a, [0.88, 0.90, 0.90, 0.91, 0.89]), "A", "B", "map", "A beats B on map", "holds (Table 1)", 2.3),
+        claim(table(a, [0.92, 0.94, 0.93, 0.95, 0.93]), "A", "B", "map", "A beats C on map", "holds (Table 1)", 5.0),
+        claim(table([0.9], [0.9]), "A", "B", "map", "A ties B on map")])
+
+
+def test_compact_view_merges_the_interval_and_drops_the_keys():
+    from milelib.evidence import compact
+
+    view = compact(untestable_unless(pd.DataFrame(), _three_claims()))
+    assert list(view) == ["claim", "in the paper", "seeds", "gap", "95% interval", "verdict",
+                          "paper's gap"]
+    first = view.iloc[0]  # gaps 2, 2.5, 1.5, 2, 2 points: half-width 0.439 (test above)
+    assert (first["gap"], first["95% interval"]) == ("+2.00", "+1.56 to +2.44")
+    assert first["paper's gap"] == "+2.30, inside ours"
+    assert view.iloc[1]["paper's gap"] == "+5.00, outside ours"
+    assert view.iloc[2]["paper's gap"] == "" and view.iloc[2]["95% interval"] == "n/a"  # none given; one seed
+
+
+def test_prose_counts_the_verdicts_and_names_failed_controls_once():
+    from milelib.evidence import Verdicts, prose
+
+    lines = prose(untestable_unless(pd.DataFrame(), _three_claims()))
+    assert lines[0] == "3 claims: 1 holds, 1 contradicted, 1 inconclusive."
+    assert lines[1] == "Holds: A beats B on map (gap +2.00, 95% interval +1.56 to +2.44)."
+    assert lines[2].startswith("Contradicted: A beats C on map (gap -1.80, ")
+    controls = pd.DataFrame([{"claim": "control: the oracle above Sigmoid", "verdict": "inconclusive"}])
+    failed = untestable_unless(controls, _three_claims())
+    lines = prose(failed)
+    assert lines[0] == "3 claims: 3 untestable here."
+    assert lines[1].startswith("Untestable here, because a positive control failed (control: the oracle above Sigmoid)")
+    assert len(lines) == 2  # the control named once, not on every row
+    shown = Verdicts(failed, banner="SMOKE PROFILE: wiring only")
+    assert repr(shown).startswith("SMOKE PROFILE: wiring only\n3 claims")
+    page = shown._repr_html_()
+    assert page.index("SMOKE PROFILE") < page.index("<table") and 'overflow-x:auto' in page
+    assert "controls" not in compact_headers(page)
+
+
+def compact_headers(page: str) -> list[str]:
+    return [h.split(">")[-1] for h in page.split("</th>")[:-1]]

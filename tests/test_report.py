@@ -18,12 +18,12 @@ def test_seed_stats_by_hand():
 def test_mean_std_table_keeps_method_order_and_formats():
     table = report.mean_std_table(RECORDS, ["f1"], digits=2)
     assert list(table.index) == ["A", "B"]
-    assert table.loc["A", "f1"] == "32.00 ± 2.83" and table.loc["B", "f1"] == "50.00"
+    assert table.loc["A", "F1"] == "32.00 ± 2.83" and table.loc["B", "F1"] == "50.00"
 
 
 def test_beside_paper_difference():
     table = report.beside_paper(RECORDS, {"Paper-A": {"f1": 30.5}}, {"A": "Paper-A"}, ["f1"])
-    row = table.loc[("Paper-A", "f1")]
+    row = table.loc[("Paper-A", "F1")]
     assert (row["paper"], row["ours"], row["ours - paper"]) == (30.5, 32.0, 1.5)
 
 
@@ -32,5 +32,11 @@ def test_coverage_and_threshold_are_not_percentages():
                for s, c, t in [(0, 1.0, 0.002), (1, 1.5, 0.004)]]
     table = report.mean_std_table(records, ["coverage@0.25", "best_threshold"])
     # coverage: mean 1.25, std sqrt(2 * 0.25^2) = 0.354; threshold: mean 0.003, std 0.00141
-    assert table.loc["A", "coverage@0.25"] == "1.25 ± 0.35"
-    assert table.loc["A", "best_threshold"] == "0.003 ± 0.00141"
+    assert table.loc["A", "labels per image @0.25"] == "1.25 ± 0.35"
+    assert table.loc["A", "best threshold"] == "0.003 ± 0.00141"
+
+
+def test_metric_keys_read_as_headings():
+    assert [report.heading(k) for k in ("map", "f1@0.25", "real_accuracy", "imagenet/top5_accuracy",
+                                        "precision@0.5", "final_empty_share")] == [
+        "mAP", "F1 @0.25", "ReaL accuracy", "ImageNet top-5", "precision @0.5", "empty sets (share)"]

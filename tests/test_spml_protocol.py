@@ -109,13 +109,15 @@ def test_the_answer_compares_mile_with_sigmoid_and_the_best_spml_loss():
     rows = [{"stand_in": "ReaL-like", "label": label, "seed": seed, "map": value + 0.01 * seed}
             for label, value in ((sp.AN, 0.80), ("WAN", 0.85), ("EPR", 0.70), (sp.MILE, 0.78)) for seed in (10, 11, 12)]
     answer = sp.answer(pd.DataFrame(rows))
-    assert answer["versus"].tolist() == [sp.AN, "WAN (best SPML)"]
+    assert answer["claim"].tolist() == [f"{sp.MILE} beats {sp.AN} on mAP", f"{sp.MILE} beats WAN (best SPML) on mAP"]
     assert answer["gap"].tolist() == pytest.approx([-2.0, -7.0])  # the same on every seed: a zero-width interval
     assert answer["verdict"].tolist() == ["contradicted", "contradicted"]
     assert answer["low"].tolist() == pytest.approx([-2.0, -7.0]) and answer["seeds"].tolist() == [3, 3]
-    text = sp.plain_answer(answer)
-    assert "gap -7.0 points (95% interval -7.0 to -7.0, 3 seeds): contradicted." in text
-    assert text.endswith("with a paired 95% interval above zero.")
+    assert sp.conclusion(answer).endswith("No: on no stand-in does MILe, or a kept variant, beat Sigmoid (AN) or the "
+                                          "best SPML loss on test mAP with a paired 95% interval above zero.")
+    answer.loc[1, "verdict"] = "holds"
+    assert sp.conclusion(answer).endswith(f"Yes, its interval above zero, in: ReaL-like, {sp.MILE} beats WAN (best "
+                                          "SPML) on mAP")
 
 
 def test_a_stored_selection_is_extended_by_the_candidates_it_lacks(tmp_path, monkeypatch):
@@ -160,7 +162,8 @@ def test_the_published_ordering_is_set_beside_ours():
     rows = [{"stand_in": "ReaL-like", "label": label, "seed": seed,
              "map": value + (0.005 * (-1) ** seed if label in ("EM+APL", "BoostLU") else 0)}
             for label, value in values.items() for seed in (10, 11, 12, 13)]
-    got = sp.published_ordering(pd.DataFrame(rows)).set_index("published")
+    got = sp.published_ordering(pd.DataFrame(rows))
+    got = got.set_index(got["claim"] + " on " + got["published on"])
     assert len(got) == 6  # every pair of the four published methods
     assert got.loc["LL-R above AN (Sigmoid) on VOC, COCO, NUS", "verdict"] == "holds"
     assert got.loc["LL-R above AN (Sigmoid) on VOC, COCO, NUS", "gap"] == pytest.approx(1.0)

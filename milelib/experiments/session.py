@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import sweep
+from ..evidence import Verdicts
 from ..results import notebook_dir
 from . import check_parameters, get
 
@@ -51,6 +52,11 @@ class Session:
         print(f"profile {session.profile!r}: {session.exp.profile(session.profile).note}\n"
               f"results in {session.out.resolve()}")
         return session
+
+    def show(self, claims: pd.DataFrame) -> Verdicts:
+        """Claims (or controls) as a reader sees them: the verdicts in sentences above a compact table,
+        and on smoke results the banner saying they prove the wiring only."""
+        return Verdicts(claims, SMOKE_BANNER if self.profile == "smoke" else None)
 
     def __post_init__(self):
         seeds = self.exp.profile(self.profile).seeds if self.seeds is None else self.seeds

@@ -336,8 +336,9 @@ def answer(table: pd.DataFrame) -> pd.DataFrame:
         best_spml = stats.loc[[m for m in SPML if m in stats.index], "mean"].idxmax()
         for mile in [MILE, *[v for v in VARIANTS if v in stats.index]]:
             for rival in dict.fromkeys([AN, best_spml]):
-                c = claim(runs, mile, rival, "map", f"{mile} beats {rival} on mAP")
-                rows.append({"stand-in": stand_in, "MILe": mile, "versus": rival + (" (best SPML)" if rival == best_spml else ""),
+                versus = rival + (" (best SPML)" if rival == best_spml else "")
+                c = claim(runs, mile, rival, "map", f"{mile} beats {versus} on mAP")
+                rows.append({"stand-in": stand_in, "claim": c["claim"],
                              "mAP": f"{_cell(stats.loc[mile])} vs {_cell(stats.loc[rival])}",
                              **{k: c[k] for k in ("seeds", "gap", "low", "high", "verdict")}})
     return pd.DataFrame(rows)
@@ -347,21 +348,17 @@ def _cell(row) -> str:
     return f"{row['mean']:.1f}" + ("" if np.isnan(row["std"]) else f" ± {row['std']:.1f}")
 
 
-def plain_answer(answer: pd.DataFrame) -> str:
-    """The answer table in sentences, one per stand-in and MILe row, then the verdict."""
-    lines, wins = [], []
-    for r in answer.to_dict("records"):
-        lines.append(f"{r['stand-in']}: {r['MILe']} vs {r['versus']}: test mAP {r['mAP']}, gap {r['gap']:+.1f} "
-                     f"points (95% interval {r['low']:+.1f} to {r['high']:+.1f}, {r['seeds']} seeds): {r['verdict']}.")
-        if r["verdict"] == "holds":
-            wins.append(f"{r['stand-in']}, {r['MILe']} vs {r['versus']}")
-    untestable = sorted({r["stand-in"] for r in answer.to_dict("records") if r["verdict"] == "untestable here"})
-    if untestable:
-        lines.append(f"Untestable on {', '.join(untestable)}: a positive control failed there (see the controls).")
+def conclusion(answer: pd.DataFrame) -> str:
+    """The notebook's question answered in one sentence, from the answer's verdicts."""
+    rows = answer.to_dict("records")
+    wins = [f"{r['stand-in']}, {r['claim']}" for r in rows if r["verdict"] == "holds"]
+    untestable = sorted({r["stand-in"] for r in rows if r["verdict"] == "untestable here"})
     verdict = ("Yes, its interval above zero, in: " + "; ".join(wins) if wins else
                "No: on no stand-in does MILe, or a kept variant, beat Sigmoid (AN) or the best SPML loss on "
-               "test mAP with a paired 95% interval above zero.")
-    return "\n".join(lines + ["", "Does MILe recover hidden labels better than the SPML losses and Sigmoid? " + verdict])
+               "test mAP with a paired 95% interval above zero"
+               + (f" (untestable on {', '.join(untestable)}: a positive control failed there)" if untestable else "")
+               + ".")
+    return "Does MILe recover hidden labels better than the SPML losses and Sigmoid? " + verdict
 
 
 # Published mAP of the single-positive methods on real data, one re-run of them all with ResNet-50
@@ -389,6 +386,6 @@ def published_ordering(table: pd.DataFrame) -> pd.DataFrame:
                 if not {first, second} <= set(runs.label):
                     continue
                 c = claim(runs, first, second, "map", f"{first} above {second}")
-                rows.append({"published": f"{first} above {second} on {', '.join(where)}", "stand-in": stand_in,
+                rows.append({"claim": c["claim"], "published on": ", ".join(where), "stand-in": stand_in,
                              **{k: c[k] for k in ("seeds", "gap", "low", "high", "verdict")}})
     return pd.DataFrame(rows)
