@@ -27,7 +27,9 @@ from . import experiments, sweep
 from .config import RunConfig
 from .relabel import DEFAULTS, FOLDS, default_store, relabel
 from .reproduce import reproduce
+from .notices import warn
 from .results import read_json
+from .rundir import settings_lacking
 from .training import train
 
 
@@ -56,12 +58,19 @@ def read_config(path) -> RunConfig:
         given = read_json(path)
     except ValueError as err:
         raise ValueError(f"config file {path} is not valid JSON ({err})") from None
-    if isinstance(given, dict) and isinstance(given.get("config"), dict):
+    recorded = isinstance(given, dict) and isinstance(given.get("config"), dict)  # a run's result.json
+    if recorded:
         given = given["config"]
     if not isinstance(given, dict):
         raise ValueError(f"config file {path} holds {type(given).__name__}: expected a mapping of the parts "
                          f"data, model, method, optim, run and a seed (RunConfig.to_dict())")
-    return RunConfig.from_dict(given)
+    cfg = RunConfig.from_dict(given)
+    lacking = settings_lacking(given, cfg) if recorded else []  # a config file of one's own may leave defaults out
+    if lacking:
+        warn(f"{path} is a run's result.json whose config lacks {', '.join(lacking[:4])}"
+             f"{' ...' if len(lacking) > 4 else ''}: they take this version's defaults, so this may not be the run "
+             f"it records; add them to the file (RunConfig.to_dict() lists every setting)")
+    return cfg
 
 
 def relabel_help() -> str:

@@ -465,6 +465,12 @@ def cases(tmp: Path) -> list[tuple[str, Callable[[], object]]]:
         ("notebook 06 with -y 'SETTINGS: {method: sigmoid}', its runs setting MILe's settings",
          lambda: experiments.run_experiment(exp, "smoke", results_dir=str(tmp / "nb"), overrides={"method": "sigmoid"},
                                             log=lambda *a, **k: None)),
+        ("notebook 07 with -y 'SETTINGS: {method: sigmoid}' (its points read MILe's k_t, k_s)",
+         lambda: experiments.run_experiment(experiments.get("distillation").EXPERIMENT, "smoke", results_dir=str(
+             tmp / "nb07"), overrides={"method": "sigmoid"}, log=lambda *a, **k: None)),
+        ("notebook 01 with -y 'SETTINGS: {method.name: sigmoid}' (each of its points names a method)",
+         lambda: experiments.run_experiment(experiments.get("imagenet_fractions").EXPERIMENT, "smoke", results_dir=str(
+             tmp / "nb01"), overrides={"method.name": "sigmoid"}, log=lambda *a, **k: None)),
         ("settings switching the method and giving the old one's method.variant with it",
          lambda: exp.config("smoke", {"method": "sigmoid", "method.variant": "algorithm1"})),
         ("empty checkpoints/last in a run folder", lambda: broken_pointer(
@@ -474,6 +480,9 @@ def cases(tmp: Path) -> list[tuple[str, Callable[[], object]]]:
             "missing-last", lambda last: last.write_text("step-000999.pt\n"))),
         ("result.json whose config lacks a setting, read back by a sweep", lambda: sweep_reading_back(
             "no-lr", lambda saved: saved["config"]["optim"].pop("lr"))),
+        ("result.json whose config lacks a setting, given to train --config", lambda: read_config(
+            atomic_write_json(tmp / "no-lr.json", {"config": {**smoke().to_dict(), "optim": {
+                k: v for k, v in smoke().to_dict()["optim"].items() if k != "lr"}}, "metrics": {}}))),
     ]
 
 

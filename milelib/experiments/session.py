@@ -59,6 +59,11 @@ class Session:
         return Verdicts(claims, SMOKE_BANNER if self.profile == "smoke" else None)
 
     def __post_init__(self):
+        switch = next((k for k in ("method", "method.name") if k in self.settings), None)
+        if switch:  # each point names its method: the switch would be dropped by some runs, and break others
+            raise ValueError(f"SETTINGS switch every run's method ({switch}={self.settings[switch]!r}), but the runs of "
+                             f"{self.exp.notebook} each choose their own (its tables compare them): give settings of those "
+                             f"methods instead (e.g. method.rho=0.2), or train one method with `milelib train`")
         seeds = self.exp.profile(self.profile).seeds if self.seeds is None else self.seeds
         self.seeds = (seeds,) if isinstance(seeds, int) else tuple(seeds)
 
