@@ -44,3 +44,11 @@ def test_make_reproduce_passes_jobs_launcher_gpus_and_settings_on():
     plain = subprocess.run([*MAKE_N, "reproduce"], cwd=ROOT,
                            capture_output=True, text=True)
     assert re.search(r"milelib reproduce --profile quick\s*\\?\s*$", plain.stdout.strip()), plain.stdout
+
+
+def test_the_readme_keeps_the_gpu_and_cluster_instructions():
+    # a rewrite of another section once deleted these with it, and no test noticed
+    text = (ROOT / "README.md").read_text()
+    for needed in ("requirements/cuda12.txt", "run.device=cpu", 'LAUNCHER = "slurm"', "MILELIB_SLURM", "--nnodes",
+                   "--nproc_per_node", "run.timeout_minutes", "CUDA_VISIBLE_DEVICES", "data_prep/imagenet.py"):
+        assert needed in text, needed
