@@ -17,6 +17,7 @@ from pathlib import Path
 
 import submitit
 
+from .runlock import RunFolderBusy
 from .training import train_quietly
 
 CLUSTER = "slurm"  # submitit's executor; the tests use "local", the same code path on one machine
@@ -28,10 +29,16 @@ class TrainRun(submitit.helpers.Checkpointable):
     """One array task: the run of `cfg` (a RunConfig dict). Checkpointable: on preemption or time
     out, submitit requeues this same call, which resumes the run from its checkpoint."""
 
-    def __call__(self, cfg: dict) -> None:
+    def __call__(self, cfg: dict) -> str | None:
+        """None once the run is trained; the holder of its folder when another process took it after
+        the sweep looked (the sweep skips it as busy and picks it up later, not a failed job)."""
         if submitit.JobEnvironment().num_tasks > 1:  # one process per GPU: torch.distributed from SLURM's variables
             submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
-        train_quietly(cfg)
+        try:
+            train_quietly(cfg)
+        except RunFolderBusy as busy:  # rank 0's: the others stop when it has gone, or at run.timeout_minutes
+            return busy.holder
+        return None
 
 
 def settings() -> dict:
@@ -48,8 +55,9 @@ def settings() -> dict:
 
 
 def train_all(tasks: list, gpus: int, store: Path):
-    """Submit every task's run as one job array and yield each task as its job ends; a failed
-    job raises one line naming its run and its log."""
+    """Submit every task's run as one job array and yield (task, None) as each job ends, (task,
+    holder) for a run another process was training when its job started; a failed job raises one
+    line naming its run and its log."""
     if CLUSTER == "slurm" and shutil.which("sbatch") is None:
         raise ValueError("launcher slurm needs SLURM's sbatch, which is not on this machine's PATH: run the sweep "
                          "on a login node of the cluster, or use launcher local or torchrun")
@@ -59,9 +67,14 @@ def train_all(tasks: list, gpus: int, store: Path):
     by_job = {job.job_id: task for job, task in zip(jobs, tasks)}
     for job in submitit.helpers.as_completed(jobs, poll_frequency=POLL_S):
         task = by_job[job.job_id]
+        first = job.task(0)  # the process that locks the run folder (rank 0)
+        holder = first.result() if first.exception() is None else None
+        if holder:
+            yield task, holder
+            continue
         error = job.exception()
         if error is not None:
             last = next((line for line in reversed(str(error).splitlines()) if line.strip()), "no message")
             raise RuntimeError(f"SLURM job {job.job_id} training {task.folder} failed: {last.strip()} (its log: "
                                f"{job.paths.stderr}); rerun the sweep to resume it from its checkpoint")
-        yield task
+        yield task, None

@@ -12,6 +12,8 @@ process's copy is the run's (rank 0's checkpoint resumes all of them exactly):
   method holds several networks, made and copied per cycle, and runs teachers outside the step;
   so the all-reduce follows the backward pass instead of overlapping it;
 - per-image state that a step changes (ELR's targets) is updated from every process's rows (`gather`);
+  per-image state learnt by gradient (ROLE's estimates) gets its gradient averaged on the global
+  batch's rows alone (`synchronise_rows`), the only rows a step's gradient touches;
 - batch statistics that a loss reads (EPR's and ROLE's expected positives, LL's k largest losses)
   are taken over the global batch (`global_mean`, `gather`), so these methods do not depend on the
   process count.
@@ -88,6 +90,21 @@ def synchronise(net: torch.nn.Module, w: World) -> None:
     buffers = list(net.buffers())
     if buffers:
         _all_reduce_flat(buffers, w, average=False)
+
+
+def synchronise_rows(table: torch.nn.Parameter, rows: torch.Tensor, w: World) -> None:
+    """As `synchronise`, for a table with one row per training image whose gradient is nonzero only
+    on the `rows` of this process's share of the batch (ROLE's estimates): the gradient averaged
+    over the processes on the global batch's rows alone, every process's gathered. ImageNet's
+    1.28M x 1000 table would be 5 GB a step in full; its global batch's rows are a few MB."""
+    if w.size == 1 or table.grad is None:
+        return
+    order = torch.argsort(rows, stable=True)
+    first = torch.ones_like(rows, dtype=torch.bool)
+    first[order[1:]] = rows[order[1:]] != rows[order[:-1]]  # a row given twice: its summed gradient sent once
+    every, grads = gather(rows, w), gather(torch.where(first[:, None], table.grad[rows], 0.0), w)
+    table.grad[rows] = 0
+    table.grad.index_add_(0, every, grads / w.size)
 
 
 def gather(rows: torch.Tensor, w: World) -> torch.Tensor:

@@ -19,6 +19,7 @@ back when it finished, resumed when it stopped).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
@@ -36,7 +37,7 @@ from typing import Callable
 
 import pandas as pd
 
-from . import runlock
+from . import rundir, runlock
 from .config import SWITCHABLE, RunConfig
 from .results import read_json, undefined_as_nan
 from .rundir import result_problem
@@ -215,20 +216,57 @@ def check_launcher(launcher: str, gpus: int) -> None:
 
 
 def torchrun(cfg: RunConfig, gpus: int, slot: dict | None = None) -> None:
-    """Train one run in `gpus` processes: torchrun on this machine, as a child process (on the GPUs
-    of `slot`, when given)."""
+    """Train one run in `gpus` processes: torchrun on this machine, as a child process (in `slot`,
+    when given, as a local worker is: seeing only its GPUs and pinned to its cores).
+
+    This process takes the run folder's lock before the start and the child inherits it
+    (runlock.HELD_FOR): a run another sweep took meanwhile raises RunFolderBusy here (skipped as
+    busy) instead of failing in the child; and the lock stays held while the child trains, should
+    this process be killed."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="milelib-run-", delete=False) as f:
         json.dump(cfg.override({"run.progress": False}).to_dict(), f)
     try:
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={gpus}",
                    "-m", "milelib", "train", "--config", f.name]
-        env = {**os.environ, "CUDA_VISIBLE_DEVICES": slot["gpus"]} if slot else None
-        code = subprocess.run(command, stdout=subprocess.DEVNULL, env=env).returncode
+        folder = rundir.prepare(cfg.run.out_dir)
+        with (runlock.hold(folder) if folder else contextlib.nullcontext()) as lock, _pinned(slot):
+            env = {**os.environ, **_slot_env(slot, gpus), **({} if lock is None else {runlock.HELD_FOR: str(folder)})}
+            code = subprocess.run(command, stdout=subprocess.DEVNULL, env=env,
+                                  pass_fds=() if lock is None else (lock,)).returncode
     finally:
         os.unlink(f.name)
     if code != 0:
         raise RuntimeError(f"torchrun training {cfg.run.out_dir} on {gpus} processes exited with {code}: "
                            f"its messages are above; rerun to resume from its checkpoint")
+
+
+def _slot_env(slot: dict | None, gpus: int) -> dict:
+    """A torchrun child's environment in `slot`: its GPUs, and each of its `gpus` processes an equal
+    share of the slot's cores as torch threads (OMP_NUM_THREADS, unless set; torchrun would set 1),
+    so that one GPU's process gets the threads a local worker on one GPU gets. Its DataLoader
+    workers, `run.workers` per process as per local worker, run on the cores it is pinned to
+    (`_pinned`)."""
+    if not slot:
+        return {}
+    return {"CUDA_VISIBLE_DEVICES": slot["gpus"],
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS") or str(max(1, len(slot["cores"]) // gpus))}
+
+
+@contextlib.contextmanager
+def _pinned(slot: dict | None):
+    """This thread on `slot`'s cores for the block: a child process started in it inherits them
+    (Linux affinity is per thread), and so do its children, torchrun's processes and their loaders.
+    Not preexec_fn: Python code between fork and exec can deadlock in a process with threads, as a
+    sweep launching runs from threads is."""
+    if not slot or not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, slot["cores"])
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 def _train_all(tasks: list[Task], jobs: int, launcher: str = "local", gpus: int = 1, slots: list[dict] = ()):
@@ -244,7 +282,7 @@ def _train_all(tasks: list[Task], jobs: int, launcher: str = "local", gpus: int 
             free.append(task)
     if launcher == "slurm" and free:
         from .cluster import train_all  # here: submitit is needed only on a cluster
-        yield from ((task, None) for task in train_all(free, gpus, Path(free[0].folder).parents[1]))
+        yield from train_all(free, gpus, Path(free[0].folder).parents[1])
         return
     if launcher == "torchrun":
         yield from _side_by_side(free, jobs, lambda task, slot: torchrun(task.cfg, gpus, slot), slots)
@@ -286,7 +324,8 @@ def _train_all(tasks: list[Task], jobs: int, launcher: str = "local", gpus: int 
 
 def _side_by_side(tasks: list[Task], jobs: int, launch: Callable, slots: list[dict]):
     """`launch(task, slot)` for each task, `jobs` at a time from threads (each launch a child
-    process), each in a free slot; yields (task, None) as each finishes."""
+    process), each in a free slot; yields (task, None) as each finishes, (task, holder) for a run
+    another process took before its launch."""
     free_slots = queue.Queue()
     for i in range(max(jobs, 1)):
         free_slots.put(slots[i % len(slots)] if slots else None)
@@ -302,7 +341,11 @@ def _side_by_side(tasks: list[Task], jobs: int, launch: Callable, slots: list[di
         futures = {pool.submit(one, task): task for task in tasks}
         try:
             for future in as_completed(futures):
-                future.result()
+                try:
+                    future.result()
+                except runlock.RunFolderBusy as busy:  # taken between the look in _train_all and the start
+                    yield futures[future], busy.holder
+                    continue
                 yield futures[future], None
         finally:
             for future in futures:

@@ -8,6 +8,7 @@ ae1ccaf) run in float64 on these numbers.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 
@@ -17,8 +18,9 @@ from torch import nn
 
 import milelib.methods.supervised as S
 import milelib.methods.single_positive as single_positive
-from milelib import RunConfig, experiments, methods, train
+from milelib import RunConfig, distributed, experiments, methods, train
 from milelib.data import Batch
+from milelib.distributed import World
 from milelib.methods.base import Parts
 from milelib.methods.single_positive import bce
 from milelib.methods.teacher_student import MileSettings, Threshold
@@ -120,6 +122,40 @@ def test_role_estimates_start_as_the_authors_and_learn_for_the_batch_rows_only()
     fresh = methods.build(RunConfig().override({"method": "role"}), parts(num_train=5, labels=[0, 1, 2, 3, 0]))
     fresh.load_state_dict(method.state_dict(), "in-memory")
     assert torch.equal(fresh.estimates.logits, method.estimates.logits)
+
+
+def test_role_under_torchrun_sends_its_global_batchs_rows_of_the_estimates_not_the_table(monkeypatch):
+    """Under torchrun, ROLE's estimates' gradient is averaged on the global batch's rows alone
+    (ImageNet's whole table: 5 GB a step). One of two processes, its twin holding the same rows (the
+    collectives faked): its step is one process's, and no collective carries the N x C table. Image
+    7 is twice in the batch (no sampler of ours does that; a caller might): its summed row counts once."""
+    sent = []
+
+    def all_reduce(t, op=None):  # the twin's tensor is this one's
+        sent.append(t.numel())
+        t.mul_(2)
+
+    def all_gather(parts, t):
+        sent.append(t.numel())
+        for part in parts:
+            part.copy_(t)
+
+    monkeypatch.setattr(distributed.dist, "all_reduce", all_reduce)
+    monkeypatch.setattr(distributed.dist, "all_gather", all_gather)
+    monkeypatch.setattr(distributed.dist, "broadcast", lambda t, src: sent.append(t.numel()))
+    labels = [i % 4 for i in range(50)]
+    batch = Batch(torch.randn(3, 2), torch.tensor([3, 2, 3]), torch.tensor([7, 2, 7]))
+    steps = {}
+    for world in (World(), World(0, 2)):
+        torch.manual_seed(0)
+        cfg = RunConfig().override({"method": "role", "method.estimate_lr": 0.05})
+        method = methods.build(cfg, dataclasses.replace(parts(num_train=50, labels=labels), world=world))
+        start = method.estimates.logits.detach().clone()
+        method.step(batch, 0, 0.1)
+        steps[world.size] = method.estimates.logits.detach()
+    assert sent and max(sent) < 50 * 4  # the table is 50 x 4; the global batch's rows 6 x 4
+    assert (steps[1] != start).any(dim=1).nonzero().flatten().tolist() == [2, 7]
+    torch.testing.assert_close(steps[2], steps[1], rtol=0, atol=1e-7)
 
 
 def test_role_that_cannot_fit_is_refused_with_the_memory_it_would_need(monkeypatch):

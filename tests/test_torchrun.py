@@ -59,10 +59,12 @@ def torchrun_misbehaving(cfg, what: str, at: int, timeout: float = 120) -> subpr
                           capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.mark.parametrize("method", [{"method.name": "elr"}, {"method.name": "ll_r", "method.delta_rel": 0.05}])
+@pytest.mark.parametrize("method", [{"method.name": "elr"}, {"method.name": "ll_r", "method.delta_rel": 0.05},
+                                    {"method.name": "role", "method.estimate_lr": 0.05}])
 def test_methods_with_per_image_state_or_batch_statistics_match_one_process(tmp_path, method):
-    """ELR's targets are updated from every process's rows and LL's k largest losses (from step 8,
-    its epoch 1) are the global batch's: two processes train one process's network. (Weights to 1e-5:
+    """ELR's targets are updated from every process's rows, ROLE's estimates from the gradient of
+    every process's rows (only those sent), and LL's k largest losses (from step 8, its epoch 1) are
+    the global batch's: two processes train one process's network. (Weights to 1e-5:
     float sums in another order; EPR's R is checked below, its 12 steps here amplifying that noise to
     1e-4, as one process on 1 and on 2 threads does.)"""
     cfg = experiments.get("rho_sweep").EXPERIMENT.config("smoke", {**SETTINGS, **method})
@@ -78,6 +80,9 @@ def test_methods_with_per_image_state_or_batch_statistics_match_one_process(tmp_
     if method["method.name"] == "elr":
         assert saved["one"]["targets"].count_nonzero() > 0
         torch.testing.assert_close(saved["two"]["targets"], saved["one"]["targets"], rtol=0, atol=1e-6)
+    if method["method.name"] == "role":  # rank 0's estimates: every process's rows learnt, as in one process
+        estimates = {name: saved[name]["estimates"]["logits"] for name in ("one", "two")}
+        torch.testing.assert_close(estimates["two"], estimates["one"], rtol=0, atol=1e-5)
 
 
 def _expected_positives_on_half(rank, folder, logits):

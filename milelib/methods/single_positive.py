@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..distributed import World, global_mean, synchronise
+from ..distributed import World, global_mean, synchronise_rows
 from .supervised import Sigmoid
 
 EPS = 1e-5  # inside the authors' logs
@@ -176,7 +176,7 @@ class ROLE(Sigmoid):
     def step(self, batch, step, lr):
         self.estimate_opt.zero_grad(set_to_none=True)
         loss = super().step(batch, step, lr)  # backward fills the estimates' gradients too
-        synchronise(self.estimates, self.parts.world)
+        synchronise_rows(self.estimates.logits, batch.index, self.parts.world)  # the global batch's rows, not N x C
         self.estimate_opt.step()
         return loss
 
