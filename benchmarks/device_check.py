@@ -4,7 +4,7 @@ with torch and torchvision (no notebooks, no MNIST, no internet):
 1. ResNet-50 through milelib's loop against a hand-written loop (bf16, channels_last), and MILe's
    step time against Sigmoid's beside its theory (benchmarks/training_loop.py --case resnet50);
 2. the JPEG loader's images/s, per worker count, on a generated tree of ImageNet-sized JPEGs
-   (benchmarks/loaders.py; PIL decoding in the workers, uint8 handed to the device);
+   (benchmarks/loaders.py; Pillow and torchvision.io decoding, per core, uint8 handed to the device);
 3. a tiny paper-profile MILe run (ResNet-18, a generated ImageNet tree) stopped after 6 steps and
    resumed, against the same run unstopped: its metrics and weights, and how far apart they are.
 

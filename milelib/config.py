@@ -9,7 +9,7 @@
 - `config_hash()` covers every setting that changes results; the `run` part (where files go, the
   device, threads, compilation, workers, progress, logging and checkpoint cadence) does not count,
   so a stopped run may resume with other such settings, and two notebooks share the runs they both
-  need.
+  need. Nor does a setting marked `not_hashed` (`data.decoder`: how files are decoded, not what).
 
 Experiments (profiles, methods, the paper's numbers, claims) live in `milelib/experiments/`.
 """
@@ -56,6 +56,14 @@ def added_later(default, identity: str | None = None):
     SHA-256 (a checkpoint to start from), "run" by the config hash of the finished run in that
     folder (a teacher). A run store can then move, and a retrained file makes a new run."""
     return field(default=default, metadata={"hash_when_set": True, "identity": identity})
+
+
+def not_hashed(default):
+    """A setting of how a run computes, not of what: out of the config hash whatever its value, as
+    the run part is, so a run stored under one value is read back under another. Only for settings
+    under which a run's numbers are the same (data.decoder: the same pixels, tests/test_decoders.py);
+    the run records the value in its facts, and a resume under another one warns (training.py)."""
+    return field(default=default, metadata={"hashed": False})
 
 
 def _identity(kind: str, path: str) -> str:
@@ -124,7 +132,8 @@ class RunSettings:
     device: str = "auto"            # auto | cpu | cuda | cuda:N; auto picks cuda when there is one
     threads: int | None = None      # torch CPU threads; None keeps torch's default. Profiles fix
                                     # it: the thread count changes float sums, hence the numbers
-    workers: int = 0                # DataLoader worker processes (datasets of files on disk)
+    workers: int | str = 0          # DataLoader worker processes (datasets of files on disk); "auto", the paper
+                                    # profiles': the cores this process may use, less one (loader_workers)
     sync_bn: bool = False           # under torchrun on GPUs: BatchNorm statistics over all processes
     compile: bool = False           # torch.compile every network (faster on GPUs after a minute of
                                     # compiling); like threads, it changes float sums slightly
@@ -149,9 +158,20 @@ class RunSettings:
             if self.threads > cores:  # torch would try to start them all (a million: out of memory)
                 raise ValueError(f"run.threads is {self.threads}, more than the {cores} CPU cores of this machine: "
                                  f"give run.threads={cores} or fewer, or None for torch's default")
-        if self.workers < 0:
-            raise ValueError(f"run.workers must be >= 0, got {self.workers}")
+        if self.workers != "auto" and (isinstance(self.workers, str) or self.workers < 0):
+            raise ValueError(f"run.workers must be >= 0, got {self.workers!r} (or 'auto': the cores this process "
+                             f"may use, less one)")
         check_device_name(self.device)
+
+    def loader_workers(self) -> int:
+        """`workers` as a count. "auto": the cores this process may use (its affinity: a sweep pins each
+        GPU's run to its share), split over the processes torchrun started on this machine, less one
+        for the process that feeds the GPU; at least 0. A GPU eats a few thousand images a second and a
+        core decodes some hundreds (benchmarks/loaders.py), so a fixed count fits no machine."""
+        if self.workers != "auto":
+            return self.workers
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return max(0, cores // int(os.environ.get("LOCAL_WORLD_SIZE", 1)) - 1)
 
 
 def check_device_name(name: str) -> None:
@@ -229,14 +249,23 @@ class RunConfig:
 
 
 def _hashed(part) -> dict:
-    """A part's settings as the hash sees them: those `added_later` are left out at their default."""
+    """A part's settings as the hash sees them: those `added_later` are left out at their default,
+    those `not_hashed` always."""
     out = dataclasses.asdict(part)
     for f in dataclasses.fields(part):
-        if f.metadata.get("hash_when_set") and out[f.name] == f.default:
+        if f.metadata.get("hashed") is False or f.metadata.get("hash_when_set") and _same(out[f.name], f.default):
             del out[f.name]
         elif f.metadata.get("identity") and out[f.name] is not None:
             out[f.name] = _identity(f.metadata["identity"], out[f.name])
     return out
+
+
+def _same(value, default) -> bool:
+    """A value equal to its default, a list to a tuple too: JSON gives back [] for a default (), and a
+    config read back from a dict (a sweep worker's, a result.json's) must keep its hash."""
+    if isinstance(value, (list, tuple)) and isinstance(default, (list, tuple)):
+        return list(value) == list(default)
+    return value == default
 
 
 def _is_switch(key: str) -> bool:

@@ -121,13 +121,14 @@ def score(run_dirs, images: ImageFiles, fold: np.ndarray, cfg: RunConfig) -> tup
     """Each image's probabilities from the network of its fold (the one that did not train on it),
     and each network's accuracy on the images it did train on (memorisation shows there)."""
     labels = np.array([label for _, label in images.samples])
-    scored = ImageFiles(images.samples, images.classes, transforms(False, cfg.data.image_size, crop=False))
+    scored = ImageFiles(images.samples, images.classes, transforms(False, cfg.data.image_size, crop=False),
+                        decoder=cfg.data.decoder)
     device = pick_device(cfg.run.device)
     probs, fits, in_sample = None, [], (fold < 0).all()
     for k, run in enumerate(run_dirs):
         method, _ = load_run(run)
         mine = predict(method.eval_net.to(device), LoaderData(scored, labels), method.probabilities, device,
-                       workers=cfg.run.workers)
+                       workers=cfg.run.loader_workers())
         probs = np.zeros_like(mine) if probs is None else probs
         held = np.ones(len(labels), bool) if in_sample else fold == k
         probs[held] = mine[held]

@@ -91,8 +91,8 @@ def result_problem(saved, cfg=None) -> str | None:
 def settings_lacking(stored: dict, cfg) -> list[str]:
     """The settings of `cfg` (a RunConfig) that `stored`, the config kept in a result.json of its
     hash, lacks: read back, that config would take their defaults and misstate the run. The run
-    part is no part of a run's identity, and a setting added after runs were stored
-    (`config.added_later`) is absent from theirs while at its default."""
+    part is no part of a run's identity, nor a `config.not_hashed` setting, and a setting added after
+    runs were stored (`config.added_later`) is absent from theirs while at its default."""
     lacking = []
     for part, settings in cfg.to_dict().items():
         if part == "run":
@@ -101,8 +101,8 @@ def settings_lacking(stored: dict, cfg) -> list[str]:
             lacking += [] if part in stored else [part]
             continue
         given = stored.get(part) if isinstance(stored.get(part), dict) else {}
-        later = {f.name for f in dataclasses.fields(getattr(cfg, part))
-                 if f.metadata.get("hash_when_set") and settings[f.name] == f.default}
+        later = {f.name for f in dataclasses.fields(getattr(cfg, part)) if f.metadata.get("hashed") is False
+                 or f.metadata.get("hash_when_set") and settings[f.name] == f.default}
         lacking += [f"{part}.{key}" for key in settings if key not in given and key not in later]
     return lacking
 

@@ -115,8 +115,8 @@ def make_parts(cfg: RunConfig, device, num_classes: int, in_channels: int, num_t
         return precision(device)
 
     def predict_train(net):  # logits of every training image, in row order (EM + APL's pseudo-labelling pass)
-        return torch.as_tensor(predict(net, train_data, lambda z: z, device, workers=cfg.run.workers, world=world),
-                               device=device)
+        logits = predict(net, train_data, lambda z: z, device, workers=cfg.run.loader_workers(), world=world)
+        return torch.as_tensor(logits, device=device)
 
     training = {} if train_data is None else {  # none for a finished run loaded back: nothing to train
         "predict_train": predict_train,
@@ -159,10 +159,11 @@ class Stopped(KeyboardInterrupt):
     """Ctrl-C stopped a run; its message says at which step and how to resume."""
 
 
-def runtime_facts(device, world: distributed.World, compiled: bool) -> dict:
-    """What changes a run's numbers without being a setting: checked when a run resumes."""
+def runtime_facts(device, world: distributed.World, compiled: bool, decoder: str | None = None) -> dict:
+    """What may change a run's numbers without entering its config hash: checked when a run resumes.
+    `decoder`: the image decoder of data read from files (data.decoder), none for tensors."""
     return {"threads": torch.get_num_threads(), "device": device.type, "torch": str(torch.__version__),
-            "processes": world.size, "compiled": compiled}
+            "processes": world.size, "compiled": compiled, **({"decoder": decoder} if decoder else {})}
 
 
 def train(config: RunConfig) -> dict:
@@ -225,7 +226,8 @@ def _train(cfg: RunConfig, device, world: distributed.World, out: Path | None, t
     facts = {"num_classes": data.num_classes, "in_channels": data.in_channels, "num_train": len(data.train),
              "train_true_sets": data.train.true_sets is not None, "unlabelled": data.unlabelled is not None}
     method = methods.build(cfg, make_parts(cfg, device, **facts, world=world, train_data=data.train))
-    running = runtime_facts(device, world, cfg.run.compile)  # checked on resume, kept in checkpoints and results
+    decoder = getattr(cfg.data, "decoder", None)  # data read from files have one
+    running = runtime_facts(device, world, cfg.run.compile, decoder)  # checked on resume, kept with the run
     progress = Progress()
     ckpt_dir = out / "checkpoints" if out else None
     found = checkpoint.load_latest(ckpt_dir) if out else None  # on the CPU: RNG states must stay there
@@ -243,7 +245,8 @@ def _train(cfg: RunConfig, device, world: distributed.World, out: Path | None, t
         return (s for s in range(progress.step, steps) if method.stream(s) == name)
 
     feeds = {"labelled": data.train, "unlabelled": data.unlabelled}
-    streams = {name: feed.batches(steps_of(name), cfg.optim.batch_size, cfg.seed, device, cfg.run.workers,
+    workers = cfg.run.loader_workers()
+    streams = {name: feed.batches(steps_of(name), cfg.optim.batch_size, cfg.seed, device, workers,
                                   shard=(world.rank, world.size)) for name, feed in feeds.items() if feed is not None}
     writes = out is not None and world.main
     try:
@@ -275,7 +278,7 @@ def _train(cfg: RunConfig, device, world: distributed.World, out: Path | None, t
                 if stop:
                     raise KeyboardInterrupt
         bar.close()
-        scores = evaluate(method, data, device, cfg.run.workers, world) if method.evaluates else {}
+        scores = evaluate(method, data, device, workers, world) if method.evaluates else {}
         result = {**scores, **method.summary()}
     except KeyboardInterrupt:
         bar.close()
@@ -290,7 +293,7 @@ def _train(cfg: RunConfig, device, world: distributed.World, out: Path | None, t
             rundir.write_lines(out / name, lines)
         rundir.write(out, cfg, progress.log, method.log_rows(), result,
                      {"wall_time_s": round(time.time() - t0, 1), "resumed_from_steps": progress.resumed_from,
-                      **running, **_visible_gpus()})
+                      "workers": workers, **running, **_visible_gpus()})
     return result
 
 
@@ -325,8 +328,10 @@ def _stop_between_steps():
 
 
 def _check_facts(theirs: dict | None, mine: dict, path) -> None:
-    """Warn, in one line, when a run resumes with other threads, device kind, torch, process count
-    or compilation (`mine`, runtime_facts) than it ran with (`theirs`)."""
+    """Warn, in one line, when a run resumes with other threads, device kind, torch, process count,
+    compilation or decoder (`mine`, runtime_facts) than it ran with (`theirs`)."""
+    if theirs is not None and "decoder" in mine:
+        theirs = {"decoder": "pil", **theirs}  # checkpoints from before data.decoder: Pillow decoded them
     changed = [f"{key} {mine[key]} (it ran with {theirs[key]})" for key in mine
                if theirs and key in theirs and theirs[key] != mine[key]]
     if changed:

@@ -379,6 +379,9 @@ def cases(tmp: Path) -> list[tuple[str, Callable[[], object]]]:
         ("ELR with a negative lambda", lambda: RunConfig().override({"method": "elr", "method.lam": -3})),
         ("small CNN of width 0", lambda: RunConfig().override({"model.width": 0})),
         ("negative DataLoader workers", lambda: RunConfig().override({"run.workers": -1})),
+        ("DataLoader workers neither a count nor auto", lambda: RunConfig().override({"run.workers": "all"})),
+        ("unknown image decoder", lambda: RunConfig().override({"data": "imagenet", "data.root": "x",
+                                                                "data.decoder": "turbojpeg"})),
         ("unknown notebook parameter (papermill -p SEED 1)", lambda: experiments.check_parameters(
             {"PROFILE": "quick", "SEEDS": None, "SEED": 1})),
         ("notebook SEEDS that are not seeds (papermill -p SEEDS 0,1)", lambda: experiments.check_parameters(

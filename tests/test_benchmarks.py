@@ -31,6 +31,25 @@ def test_training_loop_benchmark_writes_every_configuration(tmp_path):
     assert json.loads((tmp_path / "training_loop_grids_cpu.provenance.json").read_text())["git"]["revision"]
 
 
+def test_loader_benchmark_reports_images_per_second_per_core_for_each_decoder(tmp_path):
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "loaders.py"), "--repeats", "1",
+                          "--images-per-class", "4", "--batches", "2", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads((tmp_path / "loaders.json").read_text())
+    cases = {(c["split"], c["decoder"], c["workers"]): c for c in result["cases"]}
+    splits = {split for split, _, _ in cases}
+    assert len(splits) == 3 and {decoder for _, decoder, _ in cases} == {"pil", "torchvision"}
+    for split in splits:  # decoding alone runs in process; the feeds with 0 and 2 workers
+        workers = [0] if split.startswith("decode only") else [0, 2]
+        assert {(d, w) for s, d, w in cases if s == split} == {(d, w) for d in ("pil", "torchvision") for w in workers}
+    for c in cases.values():
+        assert c["cores"] == max(1, c["workers"]) and c["median_images_per_s"] > 0
+        assert c["median_images_per_s_per_core"] == pytest.approx(c["median_images_per_s"] / c["cores"], abs=0.1)
+    assert len(result["torchvision_vs_pil_images_per_s"]) == 5
+    assert json.loads((tmp_path / "loaders.provenance.json").read_text())["git"]["revision"]
+
+
 def test_device_check_runs_end_to_end_in_its_cpu_mode(tmp_path):
     """`make device-check` without a GPU: the ResNet-50 loop, the JPEG loader and a paper-profile MILe
     run stopped and resumed, without the notebook stack; on the CPU the resume is exact."""

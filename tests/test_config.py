@@ -1,6 +1,7 @@
 """A run config in parts: dotted overrides, switching parts, round trips, the hash; bad settings
 fail with one clear line."""
 import json
+import os
 
 import pytest
 
@@ -50,6 +51,15 @@ def test_a_sigmoid_run_hashes_the_same_whatever_mile_settings_it_was_switched_fr
     one = RunConfig().override({"method.rho": 0.1}).override({"method": "sigmoid"})
     two = RunConfig().override({"method.teacher_steps": 9}).override({"method": "sigmoid"})
     assert one.config_hash() == two.config_hash()
+
+
+def test_a_config_read_back_from_a_dict_keeps_its_hash():
+    # data.exclude defaults to (); JSON gives back [], which once put it in the hash, so a sweep
+    # worker's or a result.json's copy of an image-folder run hashed differently from the run
+    given = RunConfig().override({"data": "image_folder", "data.root": "/data/x"})
+    for again in (given.override({"seed": 0}), RunConfig.from_dict(json.loads(json.dumps(given.to_dict())))):
+        assert again.data.exclude == [] and again.config_hash() == given.config_hash()
+    assert given.override({"data.exclude": ["a.jpg"]}).config_hash() != given.config_hash()
 
 
 def test_grid_points():
@@ -107,6 +117,8 @@ def test_grid_points():
     (lambda: RunConfig().override({"method": "elr", "method.lam": -1}), r"method.lam be >= 0, got 0.7 and -1"),
     (lambda: RunConfig().override({"model.width": 0}), r"model.width must be >= 1, got 0"),
     (lambda: RunConfig().override({"run.workers": -2}), r"run.workers must be >= 0, got -2"),
+    (lambda: RunConfig().override({"run.workers": "many"}),
+     r"^run.workers must be >= 0, got 'many' \(or 'auto': the cores this process may use, less one\)$"),
     (lambda: RunConfig.from_dict({"method": {"name": ["mile"]}}),  # a config file's part named by a list
      r"^method.name takes str, got \['mile'\]: write one of softmax, sigmoid, .*mile"),
     (lambda: RunConfig().override({"data.name": {"grids": 1}}),
@@ -125,3 +137,27 @@ def test_a_home_relative_out_dir_is_expanded(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     assert rundir.prepare("~/runs/a") == tmp_path / "runs" / "a" and (tmp_path / "runs" / "a").is_dir()
     assert not (tmp_path / "~").exists()
+
+
+@pytest.mark.parametrize("cores, processes, workers", [(16, None, 15), (16, 4, 3), (128, 8, 15), (2, None, 1),
+                                                       (1, None, 0), (3, 4, 0)])
+def test_auto_workers_are_the_cores_of_each_gpu_process_less_one(monkeypatch, cores, processes, workers):
+    """The cores this process may use (a sweep pins each GPU's run to its share), over the processes
+    torchrun started on this machine (LOCAL_WORLD_SIZE), less one for the process feeding the GPU."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    if processes:
+        monkeypatch.setenv("LOCAL_WORLD_SIZE", str(processes))
+    else:
+        monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    assert RunConfig().override({"run.workers": "auto"}).run.loader_workers() == workers
+    assert RunConfig().override({"run.workers": 5}).run.loader_workers() == 5  # a count is kept as it is
+
+
+# data.root "/data/x", run.device "cpu": their hashes when the profiles fixed 8 workers
+PAPER_HASHES = {"imagenet_fractions": "d59bd0bd63e6", "webvision": "cb5bcac3eb6f", "self_supervised": "6e26ef7d51d3"}
+
+
+@pytest.mark.parametrize("name", PAPER_HASHES)
+def test_paper_profiles_size_their_workers_to_the_cores_and_keep_their_hashes(name):
+    cfg = experiments.get(name).EXPERIMENT.config("paper", {"run.device": "cpu"}, data_root="/data/x")
+    assert cfg.run.workers == "auto" and cfg.config_hash() == PAPER_HASHES[name]

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import added_later, check_choice
+from ..config import added_later, check_choice, not_hashed
 from ..notices import warn
 from .feeds import Data, LoaderData, Split, without_labels
+from .decoders import check_decoder
 from .images import BAD_IMAGES, ImageFiles, class_folders, transforms
 
 REAL_ENTRIES = 50_000  # ImageNet's validation images, hence ReaL's lists
@@ -44,9 +45,11 @@ class ImageNetData:
     bad_images: str = "fail"        # fail | skip (and count) unreadable training images
     unlabelled: bool = added_later(False)  # serve every training image but the holdout without its label
                                            # too (semi-supervised: the fraction's and the rest)
+    decoder: str = not_hashed("pil")  # pil | torchvision (decoders.py): the same pixels, torchvision's faster
 
     def __post_init__(self):
         check_choice("bad_images", self.bad_images, BAD_IMAGES)
+        check_decoder(self.decoder)
         if not str(self.root).strip():
             raise ValueError("data.root is empty: the imagenet dataset reads root/train/<wnid>/ and root/val/<wnid>/; "
                              "give that folder (DATA_ROOT in a notebook, MILELIB_DATA in the shell)")
@@ -152,10 +155,10 @@ def build(cfg: ImageNetData) -> Data:
     training = transforms(True, cfg.image_size)
 
     def files(rows, transform, bad):
-        return ImageFiles([train_all.samples[r] for r in rows], train_all.classes, transform, bad)
+        return ImageFiles([train_all.samples[r] for r in rows], train_all.classes, transform, bad, cfg.decoder)
 
     val_labels = np.array(val.targets)
-    val_files = ImageFiles(val.samples, val.classes, evaluation)
+    val_files = ImageFiles(val.samples, val.classes, evaluation, decoder=cfg.decoder)
     val_sets = None
     if cfg.real:
         val_sets = real_sets([p for p, _ in val.samples], read_real(_under(root, cfg.real), num_classes), num_classes)

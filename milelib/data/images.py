@@ -18,49 +18,24 @@ import numpy as np
 import torch
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from ..config import added_later, check_choice
+from ..config import added_later, check_choice, not_hashed
+from .decoders import PixelRangeError, check_decoder, decode, read_image  # noqa: F401 - read_image: read from here
 from .digits import stratified_split
 from .feeds import Data, LoaderData, Split
 
 BAD_IMAGES = ("fail", "skip")
 
 
-class PixelRangeError(ValueError):
-    """An image whose values no 8-bit scaling fits: refused even under bad_images='skip', as a whole
-    folder saved that way would otherwise be skipped image by image."""
-
-
-def read_image(path) -> np.ndarray:
-    """An RGB uint8 [H, W, 3] array; decodes the whole file, so truncation is caught here."""
-    with Image.open(path) as img:
-        img.load()
-        if img.mode == "I" or img.mode.startswith("I;16") or img.mode == "F":  # convert("RGB") clips them at 255
-            return np.repeat(_to_8_bits(np.asarray(img), path)[:, :, None], 3, axis=2)
-        return np.array(img.convert("RGB"))  # a writable copy, as torch.from_numpy wants
-
-
-def _to_8_bits(values: np.ndarray, path) -> np.ndarray:
-    """16-bit values (0..65535) and float ones in [0, 1] scaled to 0..255; floats in [0, 255] kept."""
-    low, high = values.min(), values.max()
-    if values.dtype.kind == "f":
-        if not 0 <= low <= high <= 255:  # NaN fails this too
-            raise PixelRangeError(f"image {path} holds float values from {low:g} to {high:g}: expected [0, 1] or "
-                                  f"[0, 255]; save it scaled to one of them, or as 8 or 16 bits")
-        return np.rint(values * (255 if high <= 1 else 1)).astype(np.uint8)
-    if not 0 <= low <= high <= 65535:
-        raise PixelRangeError(f"image {path} holds 32-bit values from {low} to {high}: expected 0..65535 (16 bits); "
-                              f"save it as 8 or 16 bits")
-    return ((values.astype(np.int64) * 255 + 32767) // 65535).astype(np.uint8)  # rounded, in integers
-
-
 class ImageFiles(torch.utils.data.Dataset):
-    """(path, label) samples read as uint8 tensors [3, H, W], passed through `transform` (crops,
-    resizes and flips, still uint8: see `transforms`). Workers hand uint8 over, a quarter of float32's
-    bytes; LoaderData makes them floats and normalises them on the device."""
+    """(path, label) samples decoded by `decoder` (decoders.py) as uint8 tensors [3, H, W], passed
+    through `transform` (crops, resizes and flips, still uint8: see `transforms`). Workers hand uint8
+    over, a quarter of float32's bytes; LoaderData makes them floats and normalises them on the device."""
 
-    def __init__(self, samples, classes, transform=None, bad_images: str = "fail"):
+    def __init__(self, samples, classes, transform=None, bad_images: str = "fail", decoder: str = "pil"):
         check_choice("bad_images", bad_images, BAD_IMAGES)
+        check_decoder(decoder)
         self.samples, self.classes, self.transform, self.bad_images = list(samples), list(classes), transform, bad_images
+        self.decoder = decoder
 
     def __len__(self):
         return len(self.samples)
@@ -68,7 +43,7 @@ class ImageFiles(torch.utils.data.Dataset):
     def __getitem__(self, i):
         path, label = self.samples[i]
         try:
-            array = read_image(path)
+            x = decode(path, self.decoder)
         except PixelRangeError:
             raise
         except (OSError, UnidentifiedImageError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
@@ -78,7 +53,6 @@ class ImageFiles(torch.utils.data.Dataset):
             what = "too large to decode safely" if bomb else "truncated or corrupt"
             raise ValueError(f"image {path} is {what} ({str(err).splitlines()[0]}): remove it, "
                              f"or set bad_images='skip' to skip and count such files") from None
-        x = torch.from_numpy(array).permute(2, 0, 1)
         return (self.transform(x) if self.transform else x), label
 
 
@@ -249,9 +223,11 @@ class ImageFolderData:
     fold: int = added_later(0)
     content: str = added_later("")  # the folder's fingerprint (see `fingerprint`): a changed folder refuses
     exclude: tuple[str, ...] = added_later(())  # files (paths under root) left out: unreadable ones, under bad_images=skip
+    decoder: str = not_hashed("pil")  # pil | torchvision (decoders.py): the same pixels, torchvision's faster
 
     def __post_init__(self):
         check_choice("bad_images", self.bad_images, BAD_IMAGES)
+        check_decoder(self.decoder)
         if self.folds == 1 or self.folds < 0 or not 0 <= self.fold < max(self.folds, 1):
             raise ValueError(f"data.folds must be 0 (no cross-fitting) or >= 2 and data.fold in 0..folds-1, got "
                              f"folds {self.folds} and fold {self.fold}")
@@ -268,13 +244,13 @@ def build(cfg: ImageFolderData) -> Data:
     each run's threshold (as for ImageNet, never the data reported); `test_root` is reported."""
     evaluation = transforms(False, cfg.image_size, crop=False)
     training = transforms(True, cfg.image_size, crop=False, flip=cfg.flip)
-    everything = image_folder(cfg.root, bad_images=cfg.bad_images)
+    everything = image_folder(cfg.root, bad_images=cfg.bad_images, decoder=cfg.decoder)
     if cfg.content and fingerprint(Path(cfg.root).expanduser(), everything.samples) != cfg.content:
         raise ValueError(f"{cfg.root} has changed (files added, removed or rewritten) since data.content "
                          f"{cfg.content} was taken: take its fingerprint again (milelib relabel does so itself)")
     root, excluded = Path(cfg.root).expanduser(), set(cfg.exclude)
     kept = [s for s in everything.samples if str(Path(s[0]).relative_to(root)) not in excluded]
-    everything = ImageFiles(kept, everything.classes)
+    everything = ImageFiles(kept, everything.classes, decoder=cfg.decoder)
     labels = np.array([label for _, label in everything.samples])
     num_classes = len(everything.classes)
     heldout = np.zeros(len(labels), bool)
@@ -288,7 +264,7 @@ def build(cfg: ImageFolderData) -> Data:
                          f"change data.val_fraction")
 
     def files(rows, transform, bad_images):
-        return ImageFiles([everything.samples[r] for r in rows], everything.classes, transform, bad_images)
+        return ImageFiles([everything.samples[r] for r in rows], everything.classes, transform, bad_images, cfg.decoder)
 
     splits = {"val": Split(LoaderData(files(val_rows, evaluation, "fail"), labels[val_rows]), labels[val_rows],
                            np.eye(num_classes, dtype=bool)[labels[val_rows]])}
@@ -296,7 +272,7 @@ def build(cfg: ImageFolderData) -> Data:
         rows = np.flatnonzero(heldout)
         splits["heldout"] = Split(LoaderData(files(rows, evaluation, "fail"), labels[rows]), labels[rows])
     if cfg.test_root:
-        test = image_folder(cfg.test_root, num_classes=num_classes, transform=evaluation)
+        test = image_folder(cfg.test_root, num_classes=num_classes, transform=evaluation, decoder=cfg.decoder)
         if test.classes != everything.classes:
             raise ValueError(f"{cfg.test_root} has other class folders than {cfg.root}: both need the same "
                              f"class names (first differences: {sorted(set(test.classes) ^ set(everything.classes))[:3]})")

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import check_choice
+from ..config import check_choice, not_hashed
 from .feeds import Data, LoaderData, Split
+from .decoders import check_decoder
 from .images import BAD_IMAGES, ImageFiles, class_folders, transforms
 
 MINI_CLASSES = 50
@@ -39,9 +40,11 @@ class WebVisionData:
     image_size: int = 224
     resize: int = 256
     bad_images: str = "fail"        # fail | skip (and count) unreadable training images
+    decoder: str = not_hashed("pil")  # pil | torchvision (decoders.py): the same pixels, torchvision's faster
 
     def __post_init__(self):
         check_choice("bad_images", self.bad_images, BAD_IMAGES)
+        check_decoder(self.decoder)
         if not str(self.root).strip():
             raise ValueError("data.root is empty: the webvision dataset reads root/info/train_filelist_google.txt "
                              "and the images beside it; give that folder (DATA_ROOT in a notebook)")
@@ -115,13 +118,14 @@ def build(cfg: WebVisionData) -> Data:
     labels, val_labels = np.array([y for _, y in train]), np.array([y for _, y in val])
     names = [str(c) for c in range(num_classes)]
     evaluation = transforms(False, cfg.image_size, cfg.resize)
-    splits = {"val": Split(LoaderData(ImageFiles(val, names, evaluation), val_labels), val_labels)}
+    splits = {"val": Split(LoaderData(ImageFiles(val, names, evaluation, decoder=cfg.decoder), val_labels), val_labels)}
     if cfg.imagenet_root:
         imagenet = imagenet_val(Path(cfg.imagenet_root).expanduser(), root, num_classes)
         imagenet_labels = np.array([y for _, y in imagenet])
-        splits["imagenet"] = Split(LoaderData(ImageFiles(imagenet, names, evaluation), imagenet_labels), imagenet_labels)
+        imagenet_files = ImageFiles(imagenet, names, evaluation, decoder=cfg.decoder)
+        splits["imagenet"] = Split(LoaderData(imagenet_files, imagenet_labels), imagenet_labels)
     weights = rebalancing_weights(labels) if cfg.rebalance else None
-    files = ImageFiles(train, names, transforms(True, cfg.image_size), cfg.bad_images)
+    files = ImageFiles(train, names, transforms(True, cfg.image_size), cfg.bad_images, cfg.decoder)
     return Data(train=LoaderData(files, labels, weights=weights), splits=splits, num_classes=num_classes,
                 in_channels=3, threshold_split=None, report_split="val", raw={"classes": names})
 

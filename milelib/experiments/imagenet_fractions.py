@@ -33,9 +33,10 @@ METHODS = {"Softmax": {"method": "softmax"}, "ELR": {"method": "elr"}, "Sigmoid"
 # its default, k_t + k_s = 10k) and our choices where it is silent (cosine schedule, lr 0.1, the k_t/k_s split).
 PAPER_TRAINING = {"model": "resnet50", "method": "mile", "method.rho": 0.25, "method.teacher_steps": 8_000,
                   "method.student_steps": 2_000, "optim.batch_size": 256, "optim.lr": 0.1, "optim.weight_decay": 1e-4,
-                  "optim.warmup_steps": 2_500, "optim.bce": "sum", "run.workers": 8, "run.checkpoint_every": 5_000}
+                  "optim.warmup_steps": 2_500, "optim.bce": "sum", "run.workers": "auto", "run.checkpoint_every": 5_000}
 # (optim.bce "sum": BCE summed over the 1,000 classes with the bias at -log(C), the authors' choice, so
 # Sigmoid and MILe learn at Softmax's pace at the same lr)
+# (run.workers "auto": the cores each GPU's process may use, less one; outside the config hash)
 
 PROFILES = {
     **{name: REAL_LIKE_PROFILES[name] for name in ("smoke", "quick")},
