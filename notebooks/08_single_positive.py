@@ -53,7 +53,7 @@
 # | profile | data | runtime |
 # |---|---|---|
 # | `smoke` | 256 grids, 16 steps, one candidate per method, 1 + 1 seeds | about a minute on a CPU (wiring only) |
-# | `quick` | both stand-ins at 7x7 digits, 10k grids, 3,200 (ReaL-like) and 12,800 (Multi-MNIST) steps as their convergence protocols chose, 3 + 5 seeds | selection: 402 runs, 1 h 42 min for the first 300 and about 40 min for the rest (2-core CPU); final stage: about 80 minutes (estimated: 130 final and 50 control runs) |
+# | `quick` | both stand-ins at 7x7 digits, 10k grids, 3,200 (ReaL-like) and 12,800 (Multi-MNIST) steps as their convergence protocols chose, 3 + 5 seeds | selection: 402 runs, 1 h 42 min for the first 300 and about 40 min for the rest (2-core CPU); final stage: 76 minutes from an empty store (140 final and 30 control runs, other work beside it) |
 # | `paper` | both stand-ins from the full MNIST (`DATA_ROOT`), ResNet-18 | a GPU; hours |
 
 # %% tags=["parameters"]
