@@ -130,7 +130,7 @@ def test_real_notebooks_through_papermill_and_a_failing_one(tmp_path, notebooks)
     assert not list((tmp_path / "results").rglob("*.tmp.ipynb"))
 
 
-def test_ctrl_c_stops_the_batch_and_leaves_no_half_executed_notebook(tmp_path):
+def test_ctrl_c_stops_the_batch_and_leaves_no_half_executed_notebook(tmp_path, ctrl_c_as_in_a_terminal):
     folder = tmp_path / "notebooks"
     folder.mkdir()
     notebook(folder / "01_slow.ipynb", "import time; time.sleep(120)")

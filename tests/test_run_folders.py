@@ -189,7 +189,7 @@ def test_resume_with_the_same_facts_does_not_warn(tmp_path, monkeypatch, recwarn
 
 # --- Ctrl-C --------------------------------------------------------------------------------------
 
-def test_ctrl_c_stops_at_a_step_with_a_checkpoint_and_the_rerun_is_exact(tmp_path, monkeypatch):
+def test_ctrl_c_stops_at_a_step_with_a_checkpoint_and_the_rerun_is_exact(tmp_path, monkeypatch, ctrl_c_as_in_a_terminal):
     expected = train(smoke(tmp_path / "alone", **{"run.checkpoint_every": 8}))
     calls, real = [], S.sgd_step
 
