@@ -242,6 +242,12 @@ class RunConfig:
                 raise ValueError(f"unknown setting {key!r}: {hint}")
         return RunConfig.from_dict(d)
 
+    def out_of_hash(self, part: str) -> set[str]:
+        """The settings of `part` that the config hash leaves out at this config's values: read back,
+        a stored config may lack them (`rundir.settings_lacking`)."""
+        settings = getattr(self, part)
+        return {f.name for f in dataclasses.fields(settings) if _out_of_hash(f, getattr(settings, f.name))}
+
     def config_hash(self) -> str:
         """A short hash of every setting that changes the run's results (all but the `run` part)."""
         d = {part: _hashed(getattr(self, part)) for part in PARTS if part != "run"}
@@ -253,11 +259,17 @@ def _hashed(part) -> dict:
     those `not_hashed` always."""
     out = dataclasses.asdict(part)
     for f in dataclasses.fields(part):
-        if f.metadata.get("hashed") is False or f.metadata.get("hash_when_set") and _same(out[f.name], f.default):
+        if _out_of_hash(f, out[f.name]):
             del out[f.name]
         elif f.metadata.get("identity") and out[f.name] is not None:
             out[f.name] = _identity(f.metadata["identity"], out[f.name])
     return out
+
+
+def _out_of_hash(f: dataclasses.Field, value) -> bool:
+    """Whether setting `f` at `value` is left out of the config hash: a `not_hashed` one always, an
+    `added_later` one at its default (so a stored config may lack it)."""
+    return f.metadata.get("hashed") is False or bool(f.metadata.get("hash_when_set")) and _same(value, f.default)
 
 
 def _same(value, default) -> bool:

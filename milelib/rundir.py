@@ -5,7 +5,6 @@ another config), and its files written, result.json last.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import json
 import os
@@ -101,8 +100,7 @@ def settings_lacking(stored: dict, cfg) -> list[str]:
             lacking += [] if part in stored else [part]
             continue
         given = stored.get(part) if isinstance(stored.get(part), dict) else {}
-        later = {f.name for f in dataclasses.fields(getattr(cfg, part)) if f.metadata.get("hashed") is False
-                 or f.metadata.get("hash_when_set") and settings[f.name] == f.default}
+        later = cfg.out_of_hash(part)
         lacking += [f"{part}.{key}" for key in settings if key not in given and key not in later]
     return lacking
 

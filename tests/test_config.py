@@ -60,6 +60,12 @@ def test_a_config_read_back_from_a_dict_keeps_its_hash():
     for again in (given.override({"seed": 0}), RunConfig.from_dict(json.loads(json.dumps(given.to_dict())))):
         assert again.data.exclude == [] and again.config_hash() == given.config_hash()
     assert given.override({"data.exclude": ["a.jpg"]}).config_hash() != given.config_hash()
+    # and a stored config without that default setting does not lack it, whichever form it came back in
+    from milelib.rundir import settings_lacking
+
+    stored = given.to_dict()
+    del stored["data"]["exclude"]
+    assert "exclude" in given.out_of_hash("data") and settings_lacking(stored, again) == []
 
 
 def test_grid_points():
