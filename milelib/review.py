@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .data.images import ImageFiles, read_image
+from .data.decoders import read_image
+from .data.images import ImageFiles
 from .results import atomic_write_bytes
 
 MARK = "milelib relabel"

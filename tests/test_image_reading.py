@@ -11,7 +11,8 @@ import torch
 from PIL import Image
 
 from milelib.data import LoaderData
-from milelib.data.images import PixelRangeError, class_folders, image_folder, read_image
+from milelib.data.decoders import PixelRangeError, read_image
+from milelib.data.images import class_folders, image_folder
 
 
 @contextlib.contextmanager

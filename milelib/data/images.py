@@ -19,7 +19,7 @@ import torch
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from ..config import added_later, check_choice, not_hashed
-from .decoders import PixelRangeError, check_decoder, decode, read_image  # noqa: F401 - read_image: read from here
+from .decoders import PixelRangeError, check_decoder, decode
 from .digits import stratified_split
 from .feeds import Data, LoaderData, Split
 
