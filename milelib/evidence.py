@@ -10,7 +10,10 @@ own gap, and whether our interval contains it.
 
 Controls are claims that must hold if a stand-in can test anything (the oracle above single-label
 methods, LL-R above AN on mAP, ...). `untestable_unless` turns every claim of a notebook whose
-controls do not all hold into "untestable here": the stand-in cannot say the claim fails.
+controls do not all hold into "untestable here": the stand-in cannot say the claim fails. A control
+about some runs only ("every run learned": its `scope`, the labels of the runs that did not) makes
+untestable only the claims that read one of them (their `reads`, the labels they compare; a claim
+that does not list them reads every run).
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from scipy import stats
 from .report import scale
 
 LEVEL = 0.95
+SEP = "; "  # between the labels of a claim's `reads` and a control's `scope` (labels hold commas)
 VERDICTS = ("holds", "contradicted", "inconclusive", "untestable here")
 
 
@@ -59,20 +63,22 @@ def claim(table: pd.DataFrame, a: str, b: str, key: str, text: str, paper: str =
     the paired 95% interval of the gap in the claim's direction. `paper_gap` is the paper's own
     gap in that direction (points), where the paper gives one."""
     gaps = paired_gaps(table, a, b, key) * (1 if higher else -1)
-    return gap_claim(gaps, key, a, b, text, paper, paper_gap)
+    return gap_claim(gaps, key, a, b, text, paper, paper_gap, reads=(a, b))
 
 
-def gap_claim(gaps: pd.Series, key: str, a: str, b: str, text: str, paper: str = "", paper_gap=None) -> dict:
+def gap_claim(gaps: pd.Series, key: str, a: str, b: str, text: str, paper: str = "", paper_gap=None,
+              reads: tuple = ()) -> dict:
     """A claim row from per-seed gaps already in the claim's direction: two runs' paired gap, or a
     statistic of several runs (a gap to the best of several, a difference of two gaps); seeds
-    missing one of the runs (NaN) are left out."""
+    missing one of the runs (NaN) are left out. `reads`: the labels of the runs it compares, where
+    the caller knows them (none: it reads every run, as far as a failed control is concerned)."""
     gaps = gaps.dropna()
     mean, low, high = paired_interval(gaps)
     paper_gap = None if paper_gap is None else round(paper_gap, 2)
     inside = None if paper_gap is None or math.isnan(low) else bool(low <= paper_gap <= high)
     return {"claim": text, "paper": paper, "metric": key, "a": a, "b": b, "seeds": len(gaps),
             "gap": round(mean, 2), "low": round(low, 2), "high": round(high, 2), "verdict": verdict(low, high),
-            "paper gap": paper_gap, "paper gap inside": inside}
+            "paper gap": paper_gap, "paper gap inside": inside, "reads": SEP.join(reads)}
 
 
 def seed_gaps(table: pd.DataFrame, a: str, rivals, key: str) -> pd.Series:
@@ -80,14 +86,27 @@ def seed_gaps(table: pd.DataFrame, a: str, rivals, key: str) -> pd.Series:
     return pd.concat([paired_gaps(table, a, b, key) for b in rivals], axis=1).min(axis=1, skipna=False)
 
 
+def labels(cell) -> set[str]:
+    """The labels of a `reads` or `scope` cell: none for a blank, a missing column's NaN, or no cell."""
+    return set(filter(None, cell.split(SEP))) if isinstance(cell, str) else set()
+
+
 def untestable_unless(controls: pd.DataFrame, claims: pd.DataFrame) -> pd.DataFrame:
-    """The claims as decided when every control holds; else each verdict "untestable here" (the
-    numbers stay, for the reader), and a column naming the failed controls."""
-    failed = [] if controls.empty else list(controls.loc[controls.verdict != "holds", "claim"])
+    """The claims as decided when the controls that concern them hold; else "untestable here" (the
+    numbers stay, for the reader), and a column naming the failed controls. A failed control
+    concerns every claim, unless it has a `scope` (labels of runs) and the claim `reads` none of them."""
+    failed = [] if controls.empty else controls[controls.verdict != "holds"].to_dict("records")
+
+    def against(claim: dict) -> list[str]:
+        reads = labels(claim.get("reads"))
+        return [c["claim"] + (f" (runs of {', '.join(sorted(labels(c.get('scope'))))})" if labels(c.get("scope")) else "")
+                for c in failed if not labels(c.get("scope")) or not reads or reads & labels(c.get("scope"))]
+
+    names = [against(c) for c in claims.to_dict("records")]
     out = claims.copy()
-    if failed:
-        out["verdict"] = "untestable here"
-    out["controls"] = "all hold" if not failed else "failed: " + "; ".join(failed)
+    out["verdict"] = ["untestable here" if n else v for n, v in zip(names, claims.verdict)]
+    spared = "all hold" if not failed else "all that concern its runs hold"
+    out["controls"] = ["failed: " + SEP.join(n) if n else spared for n in names]
     return out
 
 
@@ -105,7 +124,7 @@ def compact(claims: pd.DataFrame) -> pd.DataFrame:
     with whether our interval holds it, and neither the runs' keys (the claim text names them) nor the
     failed controls (said once, above the table)."""
     named = ("a", "b", "metric") if "claim" in claims else ()
-    df = claims.drop(columns=[c for c in (*named, "controls") if c in claims])
+    df = claims.drop(columns=[c for c in (*named, "controls", "reads", "scope") if c in claims])
     if {"low", "high"} <= set(df):
         at = list(df).index("low")
         interval = [_interval(lo, hi) for lo, hi in zip(df.low, df.high)]
@@ -144,8 +163,8 @@ def prose(claims: pd.DataFrame) -> list[str]:
     lines = [f"{len(rows)} {noun}: " + ", ".join(f"{sum(r['verdict'] == v for r in rows)} {v}" for v in order) + "."]
     failed = sorted({r["controls"][len("failed: "):] for r in rows if str(r.get("controls", "")).startswith("failed")})
     if failed:
-        lines.append("Untestable here, because a positive control failed (" + "; ".join(failed) + "): the gaps are "
-                     "shown as measured, and say nothing for or against the paper.")
+        lines.append("Untestable here, because a positive control that concerns them failed (" + "; ".join(failed) +
+                     "): the gaps are shown as measured, and say nothing for or against the paper.")
     for v in order:
         if v != "untestable here":
             lines.append(f"{v[0].upper()}{v[1:]}: " + "; ".join(_said(r) for r in rows if r["verdict"] == v) + ".")

@@ -32,7 +32,8 @@
 # Each claim is then decided by a paired 95% interval over seeds (the same seed gives both runs the
 # same initialisation draw and batch order): *holds* when the interval lies above zero,
 # *contradicted* below, *inconclusive* when it straddles zero or one seed ran; every claim reads
-# *untestable here* when a control fails.
+# *untestable here* when a control fails, and a claim that compares a run that did not learn (at
+# chance, or diverged) when that run's control fails.
 #
 # | profile | data | runtime |
 # |---|---|---|

@@ -65,6 +65,30 @@ def test_a_failed_control_makes_every_claim_untestable():
     assert list(out.verdict) == ["untestable here"] and out.controls[0] == "failed: LL-R > AN"
 
 
+def test_a_control_on_some_runs_makes_only_the_claims_reading_them_untestable():
+    """'Every run learned' failed for C's runs: a claim comparing A and B stands; one reading C, or one
+    that does not say what it reads (a statistic of many runs), is untestable; a control with no
+    scope still concerns every claim."""
+    from milelib.evidence import gap_claim
+    from milelib.experiments.controls import trained
+
+    runs = pd.DataFrame([{"label": m, "seed": s, "val/accuracy": 0.05 if m == "C" and s == 1 else 0.8}
+                         for m in "ABC" for s in range(3)])
+    learned = pd.DataFrame([trained(runs)])
+    assert learned.scope[0] == "C" and learned.verdict[0] == "fails"
+    t = table([0.90, 0.92, 0.91], [0.88, 0.895, 0.89])  # gaps 2, 2.5, 2 points
+    claims = pd.DataFrame([claim(t, "A", "B", "map", "A beats B"),
+                           {**claim(t, "A", "B", "map", "A beats C"), "reads": "A; C"},
+                           gap_claim(pd.Series([1.0, 2.0, 3.0]), "map", "A - B", "C - B", "a difference of gaps")])
+    out = untestable_unless(learned, claims)
+    assert list(out.verdict) == ["holds", "untestable here", "untestable here"]
+    assert out.controls[0] == "all that concern its runs hold"
+    assert out.controls[1] == ("failed: control: every run learned (validation accuracy above twice chance) "
+                               "(runs of C)")
+    wide = pd.concat([learned, pd.DataFrame([{"claim": "LL-R > AN", "verdict": "inconclusive"}])], ignore_index=True)
+    assert list(untestable_unless(wide, claims).verdict) == ["untestable here"] * 3
+
+
 def test_unknown_label_is_named():
     with pytest.raises(ValueError, match="no runs labelled 'C' in the table: its labels are A, B"):
         claim(table([0.9], [0.8]), "C", "B", "map", "")
@@ -102,7 +126,8 @@ def test_prose_counts_the_verdicts_and_names_failed_controls_once():
     failed = untestable_unless(controls, _three_claims())
     lines = prose(failed)
     assert lines[0] == "3 claims: 3 untestable here."
-    assert lines[1].startswith("Untestable here, because a positive control failed (control: the oracle above Sigmoid)")
+    assert lines[1].startswith("Untestable here, because a positive control that concerns them failed (control: the "
+                               "oracle above Sigmoid)")
     assert len(lines) == 2  # the control named once, not on every row
     shown = Verdicts(failed, banner="SMOKE PROFILE: wiring only")
     assert repr(shown).startswith("SMOKE PROFILE: wiring only\n3 claims")

@@ -10,7 +10,8 @@ from milelib.evidence import claim, gap_claim, seed_gaps
 from milelib.experiments import real_like
 
 FRACTIONS, WEBVISION, SELF_SUPERVISED = map(experiments.get, ("imagenet_fractions", "webvision", "self_supervised"))
-KEYS = ["claim", "paper", "metric", "a", "b", "seeds", "gap", "low", "high", "verdict", "paper gap", "paper gap inside"]
+KEYS = ["claim", "paper", "metric", "a", "b", "seeds", "gap", "low", "high", "verdict", "paper gap", "paper gap inside",
+        "reads"]
 
 
 def runs(values: dict[str, list[float]], key: str = "accuracy", **columns) -> pd.DataFrame:

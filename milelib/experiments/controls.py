@@ -8,7 +8,8 @@ stand-in can test anything at all. Shared by every notebook on the grids:
 - every run learned: none ended at chance (a shared learning rate can break one family of losses).
 
 A notebook passes its table to `controls(...)` and its claims through `evidence.untestable_unless`:
-when a control fails, its claims read "untestable here", never "does not hold".
+when a control fails, its claims read "untestable here", never "does not hold"; when only some runs
+did not learn, only the claims that compare one of them (a broken run says nothing of the others).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import pandas as pd
 
 from .. import data as datasets
 from ..data.feeds import epochs_started
-from ..evidence import claim
+from ..evidence import SEP, claim
 from ..results import read_json
 
 ORACLE, LL_R, SIGMOID = "Oracle", "LL-R", "Sigmoid"
@@ -97,12 +98,13 @@ def trained(table: pd.DataFrame, num_classes: int = GRID_CLASSES, runs_read: str
     `runs_read` names the runs `table` holds, in the claim's text."""
     key = "val/accuracy" if "val/accuracy" in table else "accuracy"
     runs = table[table.seed.notna()] if "seed" in table else table
-    failed = runs[runs[key] <= 2 / num_classes]
+    failed = runs[~(runs[key] > 2 / num_classes)]  # NaN: a run that diverged (sweep.DIVERGED)
     names = sorted({f"{r.label} (seed {int(r.seed)})" for r in failed.itertuples()})
     return {"claim": f"control: {runs_read} learned (validation accuracy above twice chance)", "paper": "",
             "metric": key, "a": "every run", "b": f"{2 / num_classes:.0%}", "seeds": int(runs.seed.nunique()),
             "gap": float(len(failed)), "verdict": "fails" if names else "holds",
-            **({"failed runs": ", ".join(names[:8]) + (" ..." if len(names) > 8 else "")} if names else {})}
+            **({"failed runs": ", ".join(names[:8]) + (" ..." if len(names) > 8 else ""),
+                "scope": SEP.join(sorted(set(failed.label)))} if names else {})}  # the claims it concerns
 
 
 def controls(table: pd.DataFrame, base, stand_in: str, profile: str, results_dir,

@@ -167,7 +167,8 @@ def _model_claims(table: pd.DataFrame, model: str | None, fractions: list[str]) 
              for k in ("accuracy", "real_accuracy", "f1@0.5") for f in fractions}
     rows = [gap_claim(gaps, k, at("MILe", f), f"best of {', '.join(BASELINES)}", f"MILe beats Softmax, ELR and "
                       f"Sigmoid on {k} at {f} ({name})", f"holds ({source})",
-                      _paper_gap(k, model, ["MILe"], BASELINES, f)) for (k, f), gaps in gains.items()]
+                      _paper_gap(k, model, ["MILe"], BASELINES, f), reads=(at("MILe", f), *(at(b, f) for b in BASELINES)))
+            for (k, f), gaps in gains.items()]
     smaller = pd.concat([gains[("f1@0.5", f)] for f in small], axis=1).mean(axis=1, skipna=False)
     paper = [_paper_gap("f1@0.5", model, ["MILe"], BASELINES, f) for f in fractions]
     rows.append(gap_claim(smaller - gains[("f1@0.5", full)], "f1@0.5", f"MILe - best, mean of {', '.join(small)}",
