@@ -16,6 +16,11 @@ seeing only its own (CUDA_VISIBLE_DEVICES) and pinned to its share of the cores,
 runs at once. Several sweeps may share one store (two notebooks, two machines on a shared disk):
 a run another process is training is skipped, and picked up once that process lets it go (read
 back when it finished, resumed when it stopped).
+
+A run whose loss became NaN or infinite (a shared learning rate too large for one method on little
+data) does not stop the sweep: its error is kept in its folder's diverged.json, read back as such on
+a rerun (delete the file to train it again), and its row carries the error and no metrics, so the
+"every run learned" control names it.
 """
 from __future__ import annotations
 
@@ -39,12 +44,13 @@ import pandas as pd
 
 from . import rundir, runlock
 from .config import SWITCHABLE, RunConfig
-from .results import read_json, undefined_as_nan
+from .results import atomic_write_json, read_json, undefined_as_nan
 from .rundir import result_problem
 from .training import Stopped, pick_device, train, train_quietly
 
 
 LAUNCHERS = ("local", "torchrun", "slurm")
+DIVERGED = "diverged.json"  # a run stopped on a NaN or infinite loss: its config hash and error
 BUSY_POLL_S = 30  # how often a sweep looks again at runs another process is training
 
 
@@ -70,6 +76,20 @@ def finished_result(folder, config: RunConfig | str) -> dict | None:
     if not isinstance(config, str) and result_problem(saved, config):
         return None
     return {**saved, "metrics": undefined_as_nan(saved["metrics"])}
+
+
+def diverged(folder, cfg: RunConfig) -> str | None:
+    """The error of the run of `cfg` that stopped on a NaN or infinite loss in `folder`, or None."""
+    try:
+        saved = read_json(Path(folder) / DIVERGED)
+    except (OSError, ValueError):
+        return None
+    return saved.get("error") if isinstance(saved, dict) and saved.get("config_hash") == cfg.config_hash() else None
+
+
+def _record_divergence(task, err: FloatingPointError) -> None:
+    atomic_write_json(Path(task.folder) / DIVERGED, {"config_hash": task.cfg.config_hash(), "error": str(err),
+                                                     "config": task.cfg.to_dict()})
 
 
 @dataclass
@@ -149,7 +169,7 @@ def run(points: dict[str, dict] | Callable[[int], dict[str, dict]], base: RunCon
         cfg = base.override({**overrides, "seed": seed})
         folder = run_dir(store, cfg)
         tasks.append(Task(label, cfg.override({"run.out_dir": str(folder)}), folder))
-    pending = [t for t in tasks if finished_result(t.folder, t.cfg) is None]
+    pending = [t for t in tasks if finished_result(t.folder, t.cfg) is None and diverged(t.folder, t.cfg) is None]
     # a device that cannot be had refuses before any run starts (finished runs read back without it);
     # on SLURM the GPUs are the nodes'
     slots = slots_for(base, launcher, gpus) if pending and launcher != "slurm" else []
@@ -169,6 +189,11 @@ def run(points: dict[str, dict] | Callable[[int], dict[str, dict]], base: RunCon
                     continue
                 done += 1
                 saved = finished_result(task.folder, task.cfg)
+                if saved is None:  # it diverged
+                    log(f"[{done}/{len(pending)}] {task.label} seed {task.cfg.seed}: DIVERGED, "
+                        f"{diverged(task.folder, task.cfg)}; recorded in {task.folder / DIVERGED} (delete it to train "
+                        f"the run again)", flush=True)
+                    continue
                 log(f"[{done}/{len(pending)}] {task.label} seed {task.cfg.seed}: {_headline(saved['metrics'], shown)} "
                     f"({saved['run']['wall_time_s']:.0f} s; {time.time() - started:.0f} s so far)", flush=True)
             while busy and all(runlock.holder(task.folder) for task in busy):
@@ -182,10 +207,10 @@ def run(points: dict[str, dict] | Callable[[int], dict[str, dict]], base: RunCon
     for task in tasks:
         saved = finished_result(task.folder, task.cfg)
         flat = _flatten(task.cfg.to_dict())
+        trained_as = ({**saved["metrics"], "train_wall_time_s": saved["run"]["wall_time_s"],
+                       "threads": saved["run"]["threads"]} if saved else {"diverged": diverged(task.folder, task.cfg)})
         rows.append({"label": task.label, **{axis: flat.get(axis) for axis in axes}, "seed": task.cfg.seed,
-                     "config_hash": task.cfg.config_hash(), **saved["metrics"],
-                     "train_wall_time_s": saved["run"]["wall_time_s"], "threads": saved["run"]["threads"],
-                     "reused": task.folder not in trained,
+                     "config_hash": task.cfg.config_hash(), **trained_as, "reused": task.folder not in trained,
                      "run_dir": str(task.folder)})
     return pd.DataFrame(rows)
 
@@ -294,6 +319,8 @@ def _train_all(tasks: list[Task], jobs: int, launcher: str = "local", gpus: int 
             except runlock.RunFolderBusy as busy:  # taken between the look above and now
                 yield task, busy.holder
                 continue
+            except FloatingPointError as err:
+                _record_divergence(task, err)
             yield task, None
         return
     # spawn, not fork: the parent may hold torch threads (a notebook kernel), which fork would break
@@ -311,6 +338,8 @@ def _train_all(tasks: list[Task], jobs: int, launcher: str = "local", gpus: int 
                 except runlock.RunFolderBusy as busy:
                     yield futures[future], busy.holder
                     continue
+                except FloatingPointError as err:
+                    _record_divergence(futures[future], err)
                 except BrokenProcessPool:
                     raise RuntimeError(
                         f"a worker process training {futures[future].folder} died: out of memory, killed, or "

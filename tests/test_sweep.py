@@ -169,3 +169,31 @@ def test_workers_end_when_the_sweep_process_is_killed(tmp_path):
     while any(map(alive, pids)) and time.time() < deadline:
         time.sleep(0.2)
     assert not any(map(alive, pids))
+
+
+def test_a_run_that_diverges_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    """A NaN loss on seed 1 stops that run only: the others train, its error is kept in its folder's
+    diverged.json and read back on a rerun (not retrained), and its row has the error and no metrics,
+    which the 'every run learned' control names and scopes to its label."""
+    import milelib.methods.supervised as S
+    from milelib.experiments.controls import trained
+
+    real = S.Sigmoid.loss
+    monkeypatch.setattr(S.Sigmoid, "loss", lambda self, logits, batch: real(self, logits, batch) *
+                        (float("nan") if self.cfg.seed == 1 else 1.0))
+    calls, base, logged = counting(monkeypatch), EXP.config("smoke", {"run.progress": False}), []
+    table = sweep.run(POINTS, base, (0, 1, 2), tmp_path, jobs=1, log=lambda line, **_: logged.append(line))
+    assert calls == [0, 1, 2]
+    folder = tmp_path / "sigmoid" / f"seed1-{table.config_hash[1]}"
+    assert not (folder / "result.json").exists()
+    error = json.loads((folder / sweep.DIVERGED).read_text())["error"]
+    assert error.startswith("loss became nan at step 1 (sigmoid); run stopped")
+    assert any(line.startswith(f"[2/3] Sigmoid seed 1: DIVERGED, {error}; recorded in {folder / sweep.DIVERGED} "
+                               "(delete it to train the run again)") for line in logged)
+    assert list(table.diverged.isna()) == [True, False, True] and table.loc[1, "diverged"] == error
+    assert table["val/accuracy"].isna().tolist() == [False, True, False]
+    again = sweep.run(POINTS, base, (0, 1, 2), tmp_path, jobs=1, log=lambda *a, **k: None)
+    assert calls == [0, 1, 2] and list(again.reused) == [True, True, True]
+    smoke_learned = again["val/accuracy"].where(again["val/accuracy"].isna(), 0.8)  # 24 steps learn nothing
+    learned = trained(again.assign(**{"val/accuracy": smoke_learned}))
+    assert learned["verdict"] == "fails" and learned["failed runs"] == "Sigmoid (seed 1)" and learned["scope"] == "Sigmoid"
