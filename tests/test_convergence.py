@@ -3,6 +3,7 @@ profile, and the convergence control that notebooks read from that record."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 
@@ -109,3 +110,23 @@ def test_a_best_value_at_an_end_of_its_list_is_extended_past_it():
     assert cv.past_edge(0.2, [0.2, 0.4, 0.8]) == 0.1  # at the bottom: halved
     assert cv.past_edge(0.4, [0.2, 0.4, 0.8]) is None  # inside: an optimum
     assert cv.past_edge(0.08, [0.08]) == 0.16          # a list of one: doubled
+
+
+def test_a_collapsed_candidate_is_never_the_best_and_06s_f1_setting_is_the_grids_choice():
+    """`best` leaves out a candidate that collapsed on any seed, though its F1 at 0.25 is the highest
+    (predicting every class); on the recorded Multi-MNIST grid it gives notebook 06's settings: on
+    validation mAP the profile's, on validation F1@0.25 multi_mnist.F1_CHOICE."""
+    from milelib.experiments import multi_mnist
+
+    rows = [{"candidate": "everything", "seed": s, "val/f1@0.25": 0.75, "final_full_share": 1.0 if s else 0.2}
+            for s in range(2)]
+    rows += [{"candidate": "learned", "seed": s, "val/f1@0.25": 0.4, "final_full_share": 0.0} for s in range(2)]
+    assert cv.best(pd.DataFrame(rows), "val/f1@0.25").candidate == "learned"
+    grid = pd.read_csv(Path(__file__).parents[1] / "results/convergence/multi_mnist/quick/mile.csv")
+    setting = lambda row: {f"method.{k}": row[k] for k in ("teacher_steps", "student_steps", "rho")}  # noqa: E731
+    quick = multi_mnist.PROFILES["quick"].settings
+    assert setting(cv.best(grid)) == {k: quick[k] for k in setting(cv.best(grid))}
+    assert setting(cv.best(grid, "val/f1@0.25")) == multi_mnist.F1_CHOICE["quick"]
+    points = multi_mnist.EXPERIMENT.points_for("quick")
+    assert points[multi_mnist.MILE_F1] == {"method.variant": "released", **multi_mnist.F1_CHOICE["quick"]}
+    assert multi_mnist.MILE_F1 not in multi_mnist.EXPERIMENT.points_for("smoke")
