@@ -23,6 +23,12 @@ are read:
 
 `python -m milelib.convergence STAND_IN` runs the stages and writes, per stage, a CSV of every
 run's validation numbers, a figure and provenance under results/convergence/STAND_IN/PROFILE/.
+
+5. fractions (`--fractions`, for notebook 01's table over fractions of the training images): at each
+   fraction below 100%, stage 1 again at the chosen loss and length over FRACTION_LRS (extended
+   past an edge), read by the same rule, so that the lr every method shares at that fraction trains
+   both families there too (on 100 images, 2,048 epochs at the full data's lr 0.4 sent Softmax and
+   ELR to chance or to a NaN loss on some seeds). It writes fractions.csv and fraction_lrs.json.
 """
 from __future__ import annotations
 
@@ -34,7 +40,7 @@ import pandas as pd
 
 from . import plots, sweep
 from .experiments.controls import fits_ll_share, large_loss_delta
-from .results import atomic_write_bytes, atomic_write_json, provenance
+from .results import atomic_write_bytes, atomic_write_json, provenance, read_json
 
 SEEDS = (100, 101, 102)  # never reported: notebooks report 0-4, notebook 08 10-14; means over the three
 TOLERANCE = 0.5       # points of validation mAP that doubling the length may still add
@@ -99,7 +105,7 @@ def best(table: pd.DataFrame, metric: str = METRIC) -> pd.Series:
     every candidate collapsed (the smoke profile's seconds of training), among them all."""
     whole = table[~collapsed(table).groupby(table.candidate).transform("any")]
     whole = table if whole.empty else whole
-    means = whole.groupby("candidate", sort=False)[metric].mean()
+    means = whole[metric].fillna(0.0).groupby(whole.candidate, sort=False).mean()  # diverged: 0
     return whole[whole.candidate == means.idxmax()].iloc[0]
 
 
@@ -128,9 +134,45 @@ def loss_stage(base, lrs: dict, steps: int, store, jobs=None, log=print) -> pd.D
 def best_shared(loss: pd.DataFrame, metric: str = METRIC) -> pd.Series:
     """The (bce, lr) whose worse method (mean over seeds) is best: a learning rate every method
     shares must not leave one of them diverged (averaged BCE at lr 0.8 suited Sigmoid and sent
-    Softmax, whose gradient is C times larger, to chance)."""
-    worst = loss.groupby(["candidate", "method"], sort=False)[metric].mean().groupby("candidate", sort=False).min()
+    Softmax, whose gradient is C times larger, to chance). A run that diverged (no metric) scores 0."""
+    scores = loss.assign(**{metric: loss[metric].fillna(0.0)})
+    worst = scores.groupby(["candidate", "method"], sort=False)[metric].mean().groupby("candidate", sort=False).min()
     return loss[loss.candidate == worst.idxmax()].iloc[0]
+
+
+FRACTION_LRS = [0.05, 0.1, 0.2, 0.4]  # stage 5's candidates (the full data's 0.4 among them)
+
+
+def fraction_stage(stand_in: str, fractions, profile: str = "quick", results_dir="results", jobs=None,
+                   log=print) -> dict:
+    """Stage 5 for `stand_in`'s recorded choice: per fraction, the lr by `best_shared` over Sigmoid
+    and Softmax at the chosen loss and length; writes fractions.csv and fraction_lrs.json."""
+    from .experiments import Experiment
+
+    started, out = time.time(), Path(results_dir) / "convergence" / stand_in / profile
+    choice = read_json(out / "choice.json")
+    base = Experiment(stand_in, stand_ins()[stand_in][0], {}).config(profile)
+    store, bce, steps = sweep.store_dir(results_dir, profile), choice["optim.bce"], choice["optim.steps"]
+    tables, lrs = [], {}
+    for fraction in fractions:
+        tried = list(FRACTION_LRS if profile != "smoke" else SMOKE["lrs"][bce])
+        while True:
+            table = loss_stage(base.override({"data.fraction": fraction}), {bce: tried}, steps, store, jobs, log)
+            top = best_shared(table)
+            further = past_edge(top.lr, tried)
+            if further is None or profile == "smoke":
+                break
+            tried.append(further)
+        tables.append(table.assign(fraction=fraction))
+        lrs[str(fraction)] = float(top.lr)
+        atomic_write_bytes(out / "fractions.csv", pd.concat(tables, ignore_index=True).to_csv(index=False).encode())
+    chosen = {"stand_in": stand_in, "profile": profile, "seeds": list(SEEDS), "metric": METRIC, "optim.bce": bce,
+              "optim.steps": steps, "rule": "best_shared: the lr whose worse of Sigmoid and Softmax is best",
+              "fraction_lrs": lrs}
+    atomic_write_json(out / "fraction_lrs.json", chosen)
+    atomic_write_json(out / "fractions_provenance.json", provenance({"base": base.to_dict()}, time.time() - started))
+    log(f"{stand_in} ({profile}), lr per fraction: {lrs}")
+    return chosen
 
 
 def length_stage(base, methods: dict[str, dict], lengths, store, jobs=None, log=print) -> pd.DataFrame:
@@ -257,8 +299,13 @@ def main(argv=None) -> None:
     parser.add_argument("--profile", default="quick", choices=["smoke", "quick"])
     parser.add_argument("--results-dir", default="results")
     parser.add_argument("--jobs", type=int, default=None)
+    parser.add_argument("--fractions", type=float, nargs="+", metavar="F",
+                        help="stage 5 only, after the others: the shared lr at each of these fractions (e.g. 0.01 0.05 0.1)")
     args = parser.parse_args(argv)
-    protocol(args.stand_in, args.profile, args.results_dir, args.jobs)
+    if args.fractions:
+        fraction_stage(args.stand_in, args.fractions, args.profile, args.results_dir, args.jobs)
+    else:
+        protocol(args.stand_in, args.profile, args.results_dir, args.jobs)
 
 
 if __name__ == "__main__":

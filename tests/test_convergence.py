@@ -130,3 +130,26 @@ def test_a_collapsed_candidate_is_never_the_best_and_06s_f1_setting_is_the_grids
     points = multi_mnist.EXPERIMENT.points_for("quick")
     assert points[multi_mnist.MILE_F1] == {"method.variant": "released", **multi_mnist.F1_CHOICE["quick"]}
     assert multi_mnist.MILE_F1 not in multi_mnist.EXPERIMENT.points_for("smoke")
+
+
+def test_a_diverged_run_scores_zero_in_the_shared_lr_rule():
+    """lr 0.4 suits both families but one Softmax seed diverged (no metric): 0.2 wins, not 0.4."""
+    rows = [{"candidate": f"lr={lr}", "lr": lr, "method": m, "seed": s, "val/map": v}
+            for lr, values in ((0.4, {"sigmoid": [0.9, 0.9], "softmax": [0.9, float("nan")]}),
+                               (0.2, {"sigmoid": [0.8, 0.8], "softmax": [0.8, 0.8]}))
+            for m, vs in values.items() for s, v in enumerate(vs)]
+    assert cv.best_shared(pd.DataFrame(rows)).lr == 0.2
+
+
+def test_the_fraction_stage_chooses_the_shared_lr_at_each_fraction(tmp_path):
+    """Stage 5 reads the stand-in's recorded loss and length, trains Sigmoid and Softmax at each lr
+    and fraction on the protocol's seeds, and records its table and the lr per fraction."""
+    out = tmp_path / "convergence" / "real_like" / "smoke"
+    out.mkdir(parents=True)
+    (out / "choice.json").write_text(json.dumps({"optim.bce": "mean", "optim.steps": 8}))
+    chosen = cv.fraction_stage("real_like", [0.5], "smoke", tmp_path, jobs=1, log=lambda *a, **k: None)
+    table = pd.read_csv(out / "fractions.csv")
+    assert set(table.method) == {"sigmoid", "softmax"} and set(table.seed) == set(cv.SEEDS)
+    assert set(table.fraction) == {0.5} and set(table.steps) == {8} and set(table.lr) == set(cv.SMOKE["lrs"]["mean"])
+    assert chosen["fraction_lrs"] == {"0.5": cv.SMOKE["lrs"]["mean"][0]}
+    assert json.loads((out / "fraction_lrs.json").read_text()) == chosen
