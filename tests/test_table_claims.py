@@ -50,7 +50,8 @@ def test_under_paper_ll_r_per_model_and_none_on_webvision():
 def test_a_gap_to_the_best_of_several_per_seed_by_hand():
     table = runs({"A": [50, 60, 70], "B": [48, 61, 65], "C": [49, 55, 69]})
     assert list(seed_gaps(table, "A", ["B", "C"], "accuracy")) == pytest.approx([1, -1, 1])
-    row = gap_claim(seed_gaps(table, "A", ["B"], "accuracy"), "accuracy", "A", "B", "A beats B", paper_gap=3.0)
+    row = gap_claim(seed_gaps(table, "A", ["B"], "accuracy"), "accuracy", "A", "B", "A beats B", paper_gap=3.0,
+                    reads=("A", "B"))
     assert list(row) == KEYS and row == claim(table, "A", "B", "accuracy", "A beats B", paper_gap=3.0)
 
 
@@ -77,6 +78,26 @@ def test_02_robustness_is_the_per_seed_difference_of_the_two_drops():
     assert list(rows.columns) == KEYS and robust.gap == pytest.approx((5 + 5 + 2) / 3, abs=0.01)
     sigmoid = rows[rows.claim == "MILe beats Sigmoid on accuracy (noise 30%)"].iloc[0]
     assert sigmoid["paper gap"] == pytest.approx(75.2 - 72.1)  # Table 2, ResNet-50
+
+
+def test_02_a_noise_level_that_does_not_hurt_makes_only_its_own_claims_untestable(monkeypatch):
+    """30% noise leaves Softmax's top-1 as it was, 60% lowers it: the claims at 30% (the robustness
+    one included, which reads the clean runs too) read untestable, those at 60% are decided."""
+    from milelib.evidence import untestable_unless
+
+    monkeypatch.setitem(WEBVISION.NOISE, "smoke", [0.0, 0.3, 0.6])
+    by = {0: [80, 81, 80], 0.3: [80, 81, 80], 0.6: [70, 72, 71]}  # Softmax's top-1 per noise level
+    values = {f"Softmax, {WEBVISION.noise_label(n)}": v for n, v in by.items()}
+    values |= {f"{m}, {WEBVISION.noise_label(n)}": [x + d for x in v] for n, v in by.items()
+               for m, d in (("Sigmoid", 1), ("MILe", 2))}
+    table = runs(values, top5_accuracy=0.9)
+    controls = WEBVISION.noise_controls(table, "smoke")
+    assert list(controls.verdict) == ["inconclusive", "holds"]  # drops 0, 0, 0 and 10, 9, 9
+    assert controls.scope[1] == "Softmax, noise 60%; Sigmoid, noise 60%; MILe, noise 60%"
+    out = untestable_unless(controls, WEBVISION.claims(table))
+    at = lambda level: out[out.claim.str.endswith(f"({level})")].verdict  # noqa: E731
+    assert set(at("noise 30%")) == {"untestable here"} and "untestable here" not in set(at("noise 60%"))
+    assert len(at("noise 30%")) == len(at("noise 60%")) == 5  # 2 rivals x top-1, top-5, and robustness
 
 
 def test_03_the_gain_from_an_encoder_minus_the_gain_from_scratch_per_seed():

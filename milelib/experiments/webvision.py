@@ -20,13 +20,16 @@ import os
 import numpy as np
 import pandas as pd
 
-from ..evidence import claim, gap_claim, paired_gaps
+from ..evidence import SEP, claim, gap_claim, paired_gaps
 from . import Experiment, Profile, controls
 from .imagenet_fractions import PAPER_TRAINING
 from .real_like import CONTROL_RUNS, PROFILES as REAL_LIKE_PROFILES, STAND_IN
 
 WEBVISION_TRAIN = 2_439_574  # Google + Flickr images of WebVision 1.0
-NOISE = {"smoke": [0.0, 0.3], "quick": [0.0, 0.3]}  # shares of training labels replaced (quick, smoke)
+# Shares of training labels replaced. `quick` added 60% on 2026-12-06, after 30% was seen not to lower the
+# converged Softmax's top-1 (its control inconclusive): each share has its own control, and the claims at a
+# share whose control fails read untestable; none is chosen among them.
+NOISE = {"smoke": [0.0, 0.3], "quick": [0.0, 0.3, 0.6]}
 METHODS = {"Softmax": {"method": "softmax"}, "Sigmoid": {"method": "sigmoid"}, "MILe": {}}
 PAPER_RUNS = {"Softmax, ResNet-50": {"method": "softmax"}, "Sigmoid, ResNet-50": {"method": "sigmoid"},
               "MILe, ResNet-50": {}, "Sigmoid, ResNet-50-D": {"model": "resnet50d", "method": "sigmoid"},
@@ -124,22 +127,30 @@ def claims(table: pd.DataFrame) -> pd.DataFrame:
                       for m in ("MILe", "Sigmoid")}
             rows.append(gap_claim(change["MILe"] - change["Sigmoid"], "accuracy", f"MILe, {setting} - {clean}",
                                   f"Sigmoid, {setting} - {clean}", f"MILe is more robust to label noise than Sigmoid: "
-                                  f"a smaller top-1 drop ({setting})", "argued from WebVision (Sec. 4.1)"))
+                                  f"a smaller top-1 drop ({setting})", "argued from WebVision (Sec. 4.1)",
+                                  reads=tuple(f"{m}, {s}" for m in ("MILe", "Sigmoid") for s in (setting, clean))))
     return pd.DataFrame(rows)
 
 
 def positive_controls(table: pd.DataFrame, base, profile: str, results_dir) -> pd.DataFrame:
     """On the stand-in: `controls.controls` on the clean runs, and that each noise level lowers
-    Softmax's clean-test top-1 (paired by seed), else the noise tests nothing. Under `paper`: LL-R's
+    Softmax's clean-test top-1 (paired by seed), else the noise tests nothing: that control concerns
+    the claims at its level only (its `scope`). Under `paper`: LL-R's
     control cannot be read (no mAP on single-labelled val sets), and the convergence control."""
     if profile == "paper":
         unread = {"claim": "control: LL-R above AN (Sigmoid) on mAP: not measurable, the val sets are single-labelled",
                   "paper": controls.PAPER_LL_R, "metric": "map", "a": controls.LL_R, "b": controls.SIGMOID,
                   "seeds": 0, "gap": np.nan, "verdict": "not measured"}
         return pd.DataFrame([unread, controls.converged(base, "webvision", profile, results_dir)])
-    clean = noise_label(0)
-    rows = controls.controls(table, base, STAND_IN, profile, results_dir, lambda name: f"{name}, {clean}")
-    noise = [claim(table, f"Softmax, {clean}", f"Softmax, {noise_label(share)}", "accuracy",
-                   f"control: {100 * share:g}% label noise lowers Softmax's top-1 on the clean test grids",
-                   "the premise of Table 2: web labels hurt") for share in NOISE[profile] if share]
-    return pd.concat([rows, pd.DataFrame(noise)], ignore_index=True)
+    rows = controls.controls(table, base, STAND_IN, profile, results_dir, lambda name: f"{name}, {noise_label(0)}")
+    return pd.concat([rows, noise_controls(table, profile)], ignore_index=True)
+
+
+def noise_controls(table: pd.DataFrame, profile: str) -> pd.DataFrame:
+    """Per noise level of the profile: it lowers Softmax's clean-test top-1 (paired by seed); its
+    `scope`, the runs at that level, whose claims it concerns."""
+    return pd.DataFrame([{**claim(table, f"Softmax, {noise_label(0)}", f"Softmax, {noise_label(share)}", "accuracy",
+                                  f"control: {100 * share:g}% label noise lowers Softmax's top-1 on the clean test "
+                                  "grids", "the premise of Table 2: web labels hurt"),
+                          "scope": SEP.join(f"{m}, {noise_label(share)}" for m in METHODS)}
+                         for share in NOISE[profile] if share])
