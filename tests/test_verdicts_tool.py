@@ -27,6 +27,17 @@ def test_a_verdict_that_differs_between_machines_is_marked():
     assert lines[3].startswith("| MILe beats BoostLU on mAP (Multi-MNIST) |") and "not recorded" in lines[3]
 
 
+def test_untestable_claims_are_compared_by_their_intervals():
+    here = {"claims": [claim("MILe > Sigmoid on f1", -0.88, -1.27, -0.49, "untestable here"),
+                       claim("MILe > Sigmoid on map", 0.18, -0.10, 0.46, "untestable here")]}
+    there = {"claims": [claim("MILe > Sigmoid on f1", -0.10, -0.50, 0.30, "untestable here"),
+                        claim("MILe > Sigmoid on map", 0.20, -0.05, 0.45, "inconclusive")]}
+    lines = verdicts.compare(here, there).splitlines()[2:]
+    assert lines[0] == ("| MILe > Sigmoid on f1 | -0.88 (-1.27 to -0.49) **untestable here** (as measured: contradicted) | "
+                        "-0.10 (-0.50 to +0.30) **untestable here** (as measured: inconclusive) | **no** |")
+    assert lines[1].endswith("**inconclusive** | yes |")
+
+
 def test_notebook_08s_older_answers_are_read_by_their_rival():
     old = {"MILe": "MILe", "versus": "LL-R (best SPML)", "gap": -6.1, "low": -7.1, "high": -5.2, "verdict": "contradicted",
            "stand-in": "Multi-MNIST"}

@@ -45,15 +45,26 @@ def key(c: dict) -> tuple:
     return claim_of(c), c.get("stand_in") or c.get("stand-in")
 
 
+def measured(c: dict) -> str:
+    """A claim's verdict as its interval reads, "untestable here" or not (a failed control on one
+    machine, or a rule that changed between the records, says nothing of the interval)."""
+    if c.get("verdict") != "untestable here" or c.get("low") is None or c["low"] != c["low"]:
+        return c["verdict"]
+    return "holds" if c["low"] > 0 else "contradicted" if c["high"] < 0 else "inconclusive"
+
+
 def compare(mine: dict, theirs: dict) -> str:
-    """The controls and claims of two records of one notebook side by side, a differing verdict marked."""
+    """The controls and claims of two records of one notebook side by side, a differing verdict
+    marked; an untestable claim is compared by its interval, and shows how it reads."""
     lines = ["| claim | here | there | same verdict |", "|---|---|---|---|"]
     there = {key(c): c for c in theirs.get("controls", []) + theirs["claims"]}
     for c in mine.get("controls", []) + mine["claims"]:
         other = there.get(key(c))
         cells = [row(x) for x in (c, other) if x is not None]
         said = [f"{cell[3]} ({cell[4]}) {cell[5]}" if cell[4] else f"{cell[3]} {cell[5]}" for cell in cells]
-        same = "" if other is None else "yes" if other["verdict"] == c["verdict"] else "**no**"
+        said = [s + (f" (as measured: {measured(x)})" if measured(x) != x["verdict"] else "")
+                for s, x in zip(said, [x for x in (c, other) if x is not None])]
+        same = "" if other is None else "yes" if measured(other) == measured(c) else "**no**"
         lines.append("| " + " | ".join(x.replace("|", "/") for x in [cells[0][0], said[0], said[1] if other else
                                                                          "not recorded", same]) + " |")
     return "\n".join(lines)
