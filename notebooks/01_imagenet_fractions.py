@@ -22,7 +22,9 @@
 # 100 epochs at every fraction; on several GPUs set `LAUNCHER = "torchrun"` and `GPUS`. Under
 # `quick`: the *ReaL-like* stand-in of notebooks 04, 05 and 07 (3x3 grids of MNIST digits, 1.23
 # classes per image as in ReaL, one of them the label) at the same fractions of its training grids,
-# a small CNN, and 800 steps at every fraction (at equal epochs, 1% of 10k grids would be 8 steps).
+# a small CNN, and 3,200 steps at every fraction (at equal epochs, 1% of 10k grids would be 32 steps)
+# at the lr the convergence protocol chose on validation for that fraction (`FRACTION_LRS`; at 1%,
+# 3,200 steps are 2,048 epochs of 100 grids, and the full data's lr sent Softmax and ELR to chance).
 # Stand-in numbers are never set beside the paper's as the same measurement: the paper's *claims*
 # are checked on them. Its runs at 100% are the other notebooks' runs, read back from the run store.
 #

@@ -153,3 +153,15 @@ def test_the_fraction_stage_chooses_the_shared_lr_at_each_fraction(tmp_path):
     assert set(table.fraction) == {0.5} and set(table.steps) == {8} and set(table.lr) == set(cv.SMOKE["lrs"]["mean"])
     assert chosen["fraction_lrs"] == {"0.5": cv.SMOKE["lrs"]["mean"][0]}
     assert json.loads((out / "fraction_lrs.json").read_text()) == chosen
+
+
+def test_01s_lr_per_fraction_is_stage_5s_recorded_choice_and_100_percent_keeps_the_shared_lr():
+    from milelib.experiments import imagenet_fractions as table1
+
+    recorded = json.loads((Path(__file__).parents[1] / "results/convergence/real_like/quick/fraction_lrs.json")
+                          .read_text())["fraction_lrs"]
+    assert {float(f): lr for f, lr in recorded.items()} == table1.FRACTION_LRS["quick"]
+    points = table1.EXPERIMENT.points_for("quick")
+    assert {f: points[f"Softmax, {table1.pct(f)}"]["optim.lr"] for f in table1.FRACTION_LRS["quick"]} \
+        == table1.FRACTION_LRS["quick"]
+    assert "optim.lr" not in points["MILe, 100%"]  # the profile's lr: the runs of notebooks 04, 05 and 07

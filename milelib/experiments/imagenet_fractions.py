@@ -6,7 +6,8 @@ accuracy, ReaL accuracy, ReaL-F1 and label coverage, plus mAP and F1@best.
   steps shrink with the fraction; SimCLR's subset files are used where `SUBSETS` names them.
 - `quick` / `smoke`: the ReaL-like stand-in of notebooks 04, 05 and 07 (its runs at 100% are the
   same runs, read back from the store) at the same fractions of its training grids, small CNN. At
-  equal epochs 1% of 10k grids would be 8 steps; here every fraction takes the profile's 800 steps.
+  equal epochs 1% of 10k grids would be 32 steps; here every fraction takes the profile's 3,200 steps,
+  at the lr the convergence protocol chose for that fraction (FRACTION_LRS).
 
 At 100% the control runs of `controls.points` train beside the methods (the oracle and LL-R on the
 stand-in, LL-R on ImageNet), per model. Every claim is decided by a paired 95% interval over seeds;
@@ -28,6 +29,12 @@ MODELS = {"smoke": [None], "quick": [None], "paper": ["resnet50", "resnet18"]}  
 SUBSETS = {0.01: None, 0.1: None}  # fraction -> SimCLR subset file under DATA_ROOT (e.g. "1percent.txt"); None: a draw
 METHODS = {"Softmax": {"method": "softmax"}, "ELR": {"method": "elr"}, "Sigmoid": {"method": "sigmoid"},
            "MILe": {}}  # MILe: the profile's own settings (k_t, k_s, rho)
+# The lr every method shares at each fraction below 100% under `quick`, by stage 5 of the convergence
+# protocol (`python -m milelib.convergence real_like --fractions 0.01 0.05 0.1`; results/convergence/
+# real_like/quick/fraction_lrs.json): the lr whose worse of Sigmoid and Softmax has the best validation
+# mAP there, seeds 100-102. At the full data's 0.4, Softmax and ELR on 100 images ended at chance or
+# at a NaN loss on some seeds (3 of 10 ELR runs at 1% and 5% on one machine, a NaN on another).
+FRACTION_LRS = {"quick": {0.01: 0.2, 0.05: 0.2, 0.1: 0.4}}  # 0.1: the full data's, chosen over 0.05-0.8
 
 # ResNet-50 at the paper's scale (shared with notebook 02): what the paper states (batch 256, rho 0.25 as
 # its default, k_t + k_s = 10k) and our choices where it is silent (cosine schedule, lr 0.1, the k_t/k_s split).
@@ -71,12 +78,14 @@ def label(method: str, fraction: str, model: str | None = None) -> str:
 
 def points(profile: str, base) -> dict[str, dict]:
     """Every method at every fraction (and, under `paper`, both ResNets), and the control runs at
-    100%. Under `paper` the steps follow the fraction (equal epochs) and MILe's k_t, k_s and the
-    warm-up shrink with them."""
+    100%. Under `quick` each fraction takes its lr (FRACTION_LRS); under `paper` the steps follow the
+    fraction (equal epochs) and MILe's k_t, k_s and the warm-up shrink with them."""
     out = {}
     for model in MODELS[profile]:
         for fraction in FRACTIONS[profile]:
             shared, mile = {"data.fraction": fraction}, {}
+            if fraction in FRACTION_LRS.get(profile, {}):
+                shared["optim.lr"] = FRACTION_LRS[profile][fraction]
             if profile == "paper":
                 steps, mile = scaled_steps(base, max(base.optim.batch_size, round(base.optim.steps * fraction)))
                 shared.update({**steps, **({"data.subset": SUBSETS[fraction]} if SUBSETS.get(fraction) else {})})
