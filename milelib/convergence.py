@@ -300,7 +300,8 @@ def main(argv=None) -> None:
     parser.add_argument("--results-dir", default="results")
     parser.add_argument("--jobs", type=int, default=None)
     parser.add_argument("--fractions", type=float, nargs="+", metavar="F",
-                        help="stage 5 only, after the others: the shared lr at each of these fractions (e.g. 0.01 0.05 0.1)")
+                        help="stage 5 only, after the others: the shared lr at each of these fractions "
+                             "(e.g. 0.01 0.05 0.1)")
     args = parser.parse_args(argv)
     if args.fractions:
         fraction_stage(args.stand_in, args.fractions, args.profile, args.results_dir, args.jobs)

@@ -97,10 +97,13 @@ def untestable_unless(controls: pd.DataFrame, claims: pd.DataFrame) -> pd.DataFr
     concerns every claim, unless it has a `scope` (labels of runs) and the claim `reads` none of them."""
     failed = [] if controls.empty else controls[controls.verdict != "holds"].to_dict("records")
 
+    def named(control: dict) -> str:
+        scope = sorted(labels(control.get("scope")))
+        return control["claim"] + (f" (runs of {', '.join(scope)})" if scope else "")
+
     def against(claim: dict) -> list[str]:
         reads = labels(claim.get("reads"))
-        return [c["claim"] + (f" (runs of {', '.join(sorted(labels(c.get('scope'))))})" if labels(c.get("scope")) else "")
-                for c in failed if not labels(c.get("scope")) or not reads or reads & labels(c.get("scope"))]
+        return [named(c) for c in failed if not labels(c.get("scope")) or not reads or reads & labels(c.get("scope"))]
 
     names = [against(c) for c in claims.to_dict("records")]
     out = claims.copy()
