@@ -40,7 +40,7 @@
 # | profile | data | runtime |
 # |---|---|---|
 # | `smoke` | 256 ReaL-like grids, 16 steps, fractions 25% and 100%, 1 seed | under a minute (wiring only) |
-# | `quick` | ReaL-like grids at 7x7, 10k training grids, fractions 1/5/10/100%, 2 seeds | minutes on a 2-core CPU |
+# | `quick` | ReaL-like grids at 7x7, 10k training grids, fractions 1/5/10/100% each at its own lr, 5 seeds (controls 10) | 19 minutes on a 2-core CPU, notebook 04 beside it (measured; its runs at 100% are 04, 05 and 07's) |
 # | `paper` | ImageNet + ReaL (`DATA_ROOT`), ResNet-50 and -18, 100 epochs, 1 seed | GPUs; days |
 
 # %% tags=["parameters"]

