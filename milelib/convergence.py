@@ -140,6 +140,21 @@ def best_shared(loss: pd.DataFrame, metric: str = METRIC) -> pd.Series:
     return loss[loss.candidate == worst.idxmax()].iloc[0]
 
 
+def shared_lr(base, lrs: dict, steps: int, store, jobs=None, log=print, extend: bool = True,
+              save=lambda loss: None) -> tuple[pd.DataFrame, pd.Series]:
+    """The loss stage over `lrs` (bce -> lrs, extended in place) and its `best_shared` row: a best lr
+    at the edge of its list is no optimum, so with `extend` the list goes past it (`past_edge`) until
+    the best lies inside. `save` gets each table as soon as it is known."""
+    while True:
+        loss = loss_stage(base, lrs, steps, store, jobs, log)
+        save(loss)
+        top = best_shared(loss)
+        further = past_edge(top.lr, lrs[top.bce])
+        if further is None or not extend:
+            return loss, top
+        lrs[top.bce].append(further)
+
+
 FRACTION_LRS = [0.05, 0.1, 0.2, 0.4]  # stage 5's candidates (the full data's 0.4 among them)
 
 
@@ -155,14 +170,9 @@ def fraction_stage(stand_in: str, fractions, profile: str = "quick", results_dir
     store, bce, steps = sweep.store_dir(results_dir, profile), choice["optim.bce"], choice["optim.steps"]
     tables, lrs = [], {}
     for fraction in fractions:
-        tried = list(FRACTION_LRS if profile != "smoke" else SMOKE["lrs"][bce])
-        while True:
-            table = loss_stage(base.override({"data.fraction": fraction}), {bce: tried}, steps, store, jobs, log)
-            top = best_shared(table)
-            further = past_edge(top.lr, tried)
-            if further is None or profile == "smoke":
-                break
-            tried.append(further)
+        tried = {bce: list(FRACTION_LRS if profile != "smoke" else SMOKE["lrs"][bce])}
+        table, top = shared_lr(base.override({"data.fraction": fraction}), tried, steps, store, jobs, log,
+                               profile != "smoke")
         tables.append(table.assign(fraction=fraction))
         lrs[str(fraction)] = float(top.lr)
         atomic_write_bytes(out / "fractions.csv", pd.concat(tables, ignore_index=True).to_csv(index=False).encode())
@@ -244,14 +254,8 @@ def protocol(stand_in: str, profile: str = "quick", results_dir="results", jobs=
         atomic_write_bytes(out / f"{name}.csv", table.to_csv(index=False).encode())
 
     lrs = {bce: list(values) for bce, values in spec["lrs"].items()}
-    while True:  # a best lr at the edge of its list is no optimum: extend the list past it, by doubling
-        loss = loss_stage(base, lrs, spec["loss_steps"], store, jobs, log)
-        save("loss", loss)
-        top = best_shared(loss)
-        further = past_edge(top.lr, lrs[top.bce])
-        if further is None or profile == "smoke":
-            break
-        lrs[top.bce].append(further)
+    _, top = shared_lr(base, lrs, spec["loss_steps"], store, jobs, log, profile != "smoke",
+                       lambda loss: save("loss", loss))
     chosen = {"optim.bce": top.bce, "optim.lr": float(top.lr)}
     base = base.override(chosen)
     mile_before = {k: getattr(base.method, k.split(".")[1]) for k in spec["mile"]}
