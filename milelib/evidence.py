@@ -96,14 +96,12 @@ def untestable_unless(controls: pd.DataFrame, claims: pd.DataFrame) -> pd.DataFr
     numbers stay, for the reader), and a column naming the failed controls. A failed control
     concerns every claim, unless it has a `scope` (labels of runs) and the claim `reads` none of them."""
     failed = [] if controls.empty else controls[controls.verdict != "holds"].to_dict("records")
-
-    def named(control: dict) -> str:
-        scope = sorted(labels(control.get("scope")))
-        return control["claim"] + (f" (runs of {', '.join(scope)})" if scope else "")
+    scoped = [(c["claim"] + (f" (runs of {', '.join(sorted(scope))})" if scope else ""), scope)
+              for c in failed for scope in [labels(c.get("scope"))]]  # (its name, the labels it concerns)
 
     def against(claim: dict) -> list[str]:
         reads = labels(claim.get("reads"))
-        return [named(c) for c in failed if not labels(c.get("scope")) or not reads or reads & labels(c.get("scope"))]
+        return [name for name, scope in scoped if not scope or not reads or reads & scope]
 
     names = [against(c) for c in claims.to_dict("records")]
     out = claims.copy()
