@@ -14,6 +14,8 @@ import argparse
 import json
 from pathlib import Path
 
+from milelib.evidence import verdict
+
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 COLUMNS = ["claim", "metric", "seeds", "gap", "95% interval", "verdict", "paper gap", "inside"]
 
@@ -50,7 +52,7 @@ def measured(c: dict) -> str:
     machine, or a rule that changed between the records, says nothing of the interval)."""
     if c.get("verdict") != "untestable here" or c.get("low") is None or c["low"] != c["low"]:
         return c["verdict"]
-    return "holds" if c["low"] > 0 else "contradicted" if c["high"] < 0 else "inconclusive"
+    return verdict(c["low"], c["high"])
 
 
 def compare(mine: dict, theirs: dict) -> str:
@@ -60,10 +62,11 @@ def compare(mine: dict, theirs: dict) -> str:
     there = {key(c): c for c in theirs.get("controls", []) + theirs["claims"]}
     for c in mine.get("controls", []) + mine["claims"]:
         other = there.get(key(c))
-        cells = [row(x) for x in (c, other) if x is not None]
-        said = [f"{cell[3]} ({cell[4]}) {cell[5]}" if cell[4] else f"{cell[3]} {cell[5]}" for cell in cells]
-        said = [s + (f" (as measured: {measured(x)})" if measured(x) != x["verdict"] else "")
-                for s, x in zip(said, [x for x in (c, other) if x is not None])]
+        records = [x for x in (c, other) if x is not None]
+        cells = [row(x) for x in records]
+        said = [(f"{cell[3]} ({cell[4]}) {cell[5]}" if cell[4] else f"{cell[3]} {cell[5]}")
+                + (f" (as measured: {measured(x)})" if measured(x) != x["verdict"] else "")
+                for cell, x in zip(cells, records)]
         same = "" if other is None else "yes" if measured(other) == measured(c) else "**no**"
         lines.append("| " + " | ".join(x.replace("|", "/") for x in [cells[0][0], said[0], said[1] if other else
                                                                          "not recorded", same]) + " |")
