@@ -122,7 +122,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     args = parser.parse_args()
     flags, steps, started = cpu_flags(), args.steps, time.time()
-    batches = Batches(Experiment("real_like", PROFILES, {}).config("quick"))
+    batches = Batches(Experiment(name="real_like", notebook="", profiles=PROFILES).config("quick"))
     torch.set_num_threads(1)
 
     def threads(n, fn):

@@ -166,7 +166,7 @@ def fraction_stage(stand_in: str, fractions, profile: str = "quick", results_dir
 
     started, out = time.time(), Path(results_dir) / "convergence" / stand_in / profile
     choice = read_json(out / "choice.json")
-    base = Experiment(stand_in, stand_ins()[stand_in][0], {}).config(profile)
+    base = Experiment(name=stand_in, notebook="", profiles=stand_ins()[stand_in][0]).config(profile)
     store, bce, steps = sweep.store_dir(results_dir, profile), choice["optim.bce"], choice["optim.steps"]
     tables, lrs = [], {}
     for fraction in fractions:
@@ -246,7 +246,7 @@ def protocol(stand_in: str, profile: str = "quick", results_dir="results", jobs=
     started = time.time()
     from .experiments import Experiment
 
-    base = Experiment(stand_in, profiles, {}).config(profile)
+    base = Experiment(name=stand_in, notebook="", profiles=profiles).config(profile)
     store, out = sweep.store_dir(results_dir, profile), Path(results_dir) / "convergence" / stand_in / profile
     tolerance = spec.get("tolerance", TOLERANCE)
 

@@ -54,12 +54,11 @@ LAUNCHER = "local"          # local | torchrun | slurm: runs on GPUS processes e
 GPUS = 1                    # processes (GPUs) per run under torchrun or slurm
 
 # %%
-from milelib import evidence, experiments, plots, report
+from milelib import experiments, plots, report
 
-# every parameter is checked first: a mistyped papermill -p NAME fails here, in one line
-session = experiments.Session.from_parameters("imagenet_fractions", globals())
-table1, base, out = session.module, session.base, session.out
-experiments.describe_data(base)
+session = experiments.Session.from_parameters("imagenet_fractions", globals())  # checks every parameter first
+table1, out = session.module, session.out
+session.describe()
 
 # %% [markdown]
 # ## Train every method at every fraction over the seeds
@@ -84,30 +83,15 @@ table1.our_table(table)
 table1.paper_table()
 
 # %% [markdown]
-# ## Positive controls, before any claim
-# What must hold if these runs can test anything: the oracle above Sigmoid (on the stand-in) and
-# LL-R above AN (Sigmoid) on mAP at 100%, per model, and both Sigmoid and MILe trained to their
-# plateau (`python -m milelib.convergence`). Each gap is paired by seed, with a 95% t interval; a
-# control holds when its interval lies above zero.
-# The control runs also train on the profile's `control_seeds` (0-9 under `quick`; the claims'
-# seeds among them): a control needs more seeds than a claim to be decided.
+# ## Positive controls, then Table 1's claims
+# A claim "at every fraction" is one row per fraction. "MILe beats Softmax, ELR and Sigmoid" takes,
+# per seed, MILe minus the best of the three; "the gain is larger at small fractions" the mean of
+# that ReaL-F1 gain over the smaller fractions minus the gain at 100%
+# ([docs/evidence.md](../docs/evidence.md)).
 
 # %%
-controls = session.controls(table, table1.positive_controls)
-session.show(controls)
-
-# %% [markdown]
-# ## The paper's claims, decided by paired intervals
-# Per claim: the mean gap over seeds (points; label coverage in labels per image), its paired 95%
-# interval, the verdict, and Table 1's own gap beside it (`paper's gap`: ResNet-50's
-# for the stand-in's small CNN) with whether our interval contains it. A claim "at every fraction"
-# is one row per fraction. "MILe beats Softmax, ELR and Sigmoid" takes, per seed, MILe minus the
-# best of the three; "the gain is larger at small fractions" takes, per seed, the mean of that
-# ReaL-F1 gain over the smaller fractions minus the gain at 100%.
-
-# %%
-claims = evidence.untestable_unless(controls, table1.claims(table))
-session.show(claims)
+decision = session.decide(table)
+decision
 
 # %% [markdown]
 # ## Figure 2: what Sigmoid and MILe predict
@@ -117,7 +101,7 @@ session.show(claims)
 # (the paper shows images where MILe finds labels Sigmoid misses). Not drawn for ImageNet.
 
 # %%
-fig = table1.figure2(table, base)
+fig = table1.figure2(table, session.base)
 if fig is not None:
     plots.savefig(fig, out, "fig2_label_sets")
 
@@ -126,8 +110,5 @@ if fig is not None:
 # %%
 report.mean_std_table(table, table1.KEYS)
 
-# %% [markdown]
-# ## Record the numbers
-
 # %%
-session.record(table, claims, controls)
+session.record(table, decision)

@@ -57,12 +57,11 @@ LAUNCHER = "local"          # local | torchrun | slurm: runs on GPUS processes e
 GPUS = 1                    # processes (GPUs) per run under torchrun or slurm
 
 # %%
-from milelib import evidence, experiments, report
+from milelib import experiments, report
 
-# every parameter is checked first: a mistyped papermill -p NAME fails here, in one line
-session = experiments.Session.from_parameters("self_supervised", globals())
-tables, base, out = session.module, session.base, session.out
-experiments.describe_data(base)
+session = experiments.Session.from_parameters("self_supervised", globals())  # checks every parameter first
+tables = session.module
+session.describe()
 
 # %% [markdown]
 # ## Pretrain, fine-tune, distil
@@ -98,33 +97,19 @@ paper3, paper4 = tables.paper_tables()
 display(paper3, paper4)
 
 # %% [markdown]
-# ## Positive controls, before any claim
-# Each gap is paired by seed, with a 95% t interval; a control holds when its interval lies above
-# zero. The control runs also train on the profile's `control_seeds` (0-9 under `quick`; the claims'
-# seeds among them): a control needs more seeds than a claim to be decided.
+# ## Positive controls, then Tables 3 and 4's claims
+# The paper's own gap stands beside ours where Tables 1, 3 and 4 give one. "MILe's gain is larger
+# from the encoder than from scratch" takes, per seed, MILe minus Sigmoid from the encoder minus the
+# same from scratch, one row per fraction ([docs/evidence.md](../docs/evidence.md)).
 
 # %%
-controls = session.controls(table, tables.positive_controls)
-session.show(controls)
-
-# %% [markdown]
-# ## The paper's claims, decided by paired intervals
-# Per claim: the mean gap over seeds (points), its paired 95% interval, the verdict,
-# and the paper's own gap beside it where Tables 1, 3 and 4 give one (`paper's gap`) with whether our
-# interval contains it. "MILe's gain is larger from the encoder than from scratch" takes, per seed,
-# MILe minus Sigmoid from the encoder minus the same from scratch, one row per fraction.
-
-# %%
-claims = evidence.untestable_unless(controls, tables.claims(table, PROFILE))
-session.show(claims)
+decision = session.decide(table)
+decision
 
 # %% [markdown]
 # ## Every run
 # %%
 report.mean_std_table(table[table.stage != "encoder"], tables.KEYS)
 
-# %% [markdown]
-# ## Record the numbers
-
 # %%
-session.record(table, claims, controls)
+session.record(table, decision)

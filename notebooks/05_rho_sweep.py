@@ -56,13 +56,12 @@ LAUNCHER = "local"          # local | torchrun | slurm: runs on GPUS processes e
 GPUS = 1                    # processes (GPUs) per run under torchrun or slurm
 
 # %%
-from milelib import evidence, experiments, plots, report
+from milelib import experiments, plots, report
 from milelib.experiments import real_like
 
-# every parameter is checked first: a mistyped papermill -p NAME fails here, in one line
-session = experiments.Session.from_parameters("rho_sweep", globals())
-fig3b, base, out = session.module, session.base, session.out
-real_like.describe(base)
+session = experiments.Session.from_parameters("rho_sweep", globals())  # checks every parameter first
+fig3b, out = session.module, session.out
+session.describe()
 
 # %% [markdown]
 # ## Train every value of rho over the seeds
@@ -91,31 +90,15 @@ plots.savefig(fig, out, "fig3b_rho_sweep")
 report.mean_std_table(table, real_like.KEYS)
 
 # %% [markdown]
-# ## Positive controls, before any claim
-# What must hold if this stand-in can test anything: the oracle above Sigmoid and LL-R above AN
-# (Sigmoid) on mAP, and Sigmoid and MILe trained to their plateau (`python -m milelib.convergence
-# real_like`). Each gap is paired by seed, with a 95% t interval; a control holds when its interval
-# lies above zero.
-# The control runs also train on the profile's `control_seeds` (0-9 under `quick`; the claims'
-# seeds among them): a control needs more seeds than a claim to be decided.
+# ## Positive controls, then the paper's claims
+# A claim about the curve is a statistic of each seed's curve: the mean over the lower half of the
+# rhos minus that over the upper half, the rho of the accuracy peak minus that of the ReaL-F1 peak,
+# the empty share at the highest rho minus at the lowest; its interval is over those statistics.
+# How a verdict is made: [docs/evidence.md](../docs/evidence.md).
 
 # %%
-controls = session.controls(table, real_like.positive_controls)
-session.show(controls)
-
-# %% [markdown]
-# ## The paper's claims, decided by paired intervals
-# Per claim: the mean over seeds of its per-seed statistic (points; for the peaks, in rho), the
-# paired 95% interval and the verdict: *holds* (interval above zero), *contradicted*
-# (below zero), *inconclusive* (straddles zero). `a` and `b` name what each seed's statistic sets
-# against what. When a control fails, every claim reads *untestable here*: the stand-in cannot say.
+decision = session.decide(table)
+decision
 
 # %%
-claims = evidence.untestable_unless(controls, fig3b.claims(table))
-session.show(claims)
-
-# %% [markdown]
-# ## Record the numbers
-
-# %%
-session.record(table, claims, controls)
+session.record(table, decision)

@@ -48,13 +48,12 @@ LAUNCHER = "local"          # local | torchrun | slurm: runs on GPUS processes e
 GPUS = 1                    # processes (GPUs) per run under torchrun or slurm
 
 # %%
-from milelib import evidence, experiments, plots, report
+from milelib import experiments, plots, report
 from milelib.experiments import real_like
 
-# every parameter is checked first: a mistyped papermill -p NAME fails here, in one line
-session = experiments.Session.from_parameters("distillation", globals())
-fig5, base, out = session.module, session.base, session.out
-real_like.describe(base)
+session = experiments.Session.from_parameters("distillation", globals())  # checks every parameter first
+fig5, out = session.module, session.out
+session.describe()
 
 # %% [markdown]
 # ## Train every schedule over the seeds
@@ -81,30 +80,13 @@ plots.savefig(fig, out, "fig5_distillation")
 report.mean_std_table(table, real_like.KEYS)
 
 # %% [markdown]
-# ## Positive controls, before any claim
-# What must hold if this stand-in can test anything: the oracle (trained on the true label sets)
-# above Sigmoid, LL-R above AN (Sigmoid) on mAP as in the single-positive field's papers, and both
-# Sigmoid and MILe trained to their plateau (`python -m milelib.convergence real_like`). Each gap is
-# paired by seed, with a 95% t interval; a control holds when its interval lies above zero.
-# The control runs also train on the profile's `control_seeds` (0-9 under `quick`; the claims'
-# seeds among them): a control needs more seeds than a claim to be decided.
+# ## Positive controls, then Fig. 5's claims
+# Hard distillation against soft, and MILe's iterations against one round, each gap paired by seed
+# ([docs/evidence.md](../docs/evidence.md) says how the controls and the family-wise rule decide).
 
 # %%
-controls = session.controls(table, real_like.positive_controls)
-session.show(controls)
-
-# %% [markdown]
-# ## The paper's claims, decided by paired intervals
-# Per claim: the mean gap over seeds (points), its paired 95% interval and the
-# verdict: *holds* (interval above zero), *contradicted* (below zero), *inconclusive* (straddles
-# zero). When a control fails, every claim reads *untestable here*: the stand-in cannot say.
+decision = session.decide(table)
+decision
 
 # %%
-claims = evidence.untestable_unless(controls, fig5.claims(table))
-session.show(claims)
-
-# %% [markdown]
-# ## Record the numbers
-
-# %%
-session.record(table, claims, controls)
+session.record(table, decision)

@@ -80,29 +80,24 @@ def test_the_trained_control_names_runs_left_at_chance():
     assert controls.trained(table[table["val/accuracy"] > 0.5])["verdict"] == "holds"
 
 
-def test_session_controls_train_the_control_runs_on_the_control_seeds_too(tmp_path, monkeypatch):
+def test_session_trains_the_control_runs_on_the_control_seeds_too(tmp_path, monkeypatch):
     import dataclasses
 
     from milelib.experiments import Session, kt_ks_heatmap
+    from milelib.experiments.session import CONTROLS_ONLY
 
     smoke = kt_ks_heatmap.PROFILES["smoke"]
     monkeypatch.setitem(kt_ks_heatmap.PROFILES, "smoke", dataclasses.replace(smoke, control_seeds=(0, 1)))
-    session = Session("kt_ks_heatmap", "smoke", seeds=0, results_dir=str(tmp_path), log=lambda *a, **k: None)
+    session = Session(name="kt_ks_heatmap", profile="smoke", seeds=0, results_dir=str(tmp_path), log=lambda *a, **k: None)
     table = pd.DataFrame([{"label": label, "seed": 0, "map": 0.5} for label in ("Sigmoid", "MILe, k_t=2, k_s=2")])
-    seen = {}
-
-    def positive_controls(t, base, profile, results_dir):
-        seen["table"] = t
-        return pd.DataFrame()
-
-    session.controls(table, positive_controls)
-    more = seen["table"][seen["table"].seed == 1]
+    every = session.with_control_runs(table)
+    more = every[every.seed == 1]
     assert sorted(more.label) == sorted(kt_ks_heatmap.EXPERIMENT.control_runs)  # only the control runs, only seed 1
-    assert len(seen["table"][seen["table"].seed == 0]) == 2                      # the table's own rows kept as they were
+    assert more[CONTROLS_ONLY].all() and every[every.seed == 0][CONTROLS_ONLY].isna().all()  # marked for the record
+    assert len(every[every.seed == 0]) == 2                                      # the table's own rows kept as they were
     # a profile without control seeds trains nothing more
     monkeypatch.setitem(kt_ks_heatmap.PROFILES, "smoke", smoke)
-    session.controls(table, positive_controls)
-    assert seen["table"].equals(table)
+    assert session.with_control_runs(table).equals(table)
 
 
 def test_a_best_value_at_an_end_of_its_list_is_extended_past_it():

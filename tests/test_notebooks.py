@@ -9,16 +9,18 @@ import papermill
 import pytest
 import torch
 
+from milelib import experiments
+
 ROOT = Path(__file__).parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 VERDICTS = ("holds", "contradicted", "inconclusive", "untestable here")
 CONTROL_VERDICTS = ("holds", "contradicted", "inconclusive", "fails", "not measured", "not measured for these settings")
-EXPECTED = {"01_imagenet_fractions", "02_webvision", "03_self_supervised", "04_kt_ks_heatmap", "05_rho_sweep", "06_multi_mnist",
-            "07_distillation", "08_single_positive"}
+EXPECTED = set(experiments.names().values())  # the registry's: one experiment module per notebook
 
 
-def test_every_planned_notebook_is_there_with_its_source():
-    assert EXPECTED <= {nb.stem for nb in NOTEBOOKS}
+def test_every_registered_notebook_is_there_with_its_source():
+    assert {"01_imagenet_fractions", "06_multi_mnist", "08_single_positive"} <= EXPECTED  # the registry found them
+    assert EXPECTED == {nb.stem for nb in NOTEBOOKS}
     assert {nb.stem for nb in NOTEBOOKS} == {py.stem for py in (ROOT / "notebooks").glob("[0-9][0-9]_*.py")}
 
 
@@ -197,3 +199,68 @@ def test_saving_in_jupyterlab_leaves_the_notebooks_as_committed(tmp_path):
         assert (tmp_path / "notebooks" / f"{name}.py").read_bytes() == (ROOT / "notebooks" / f"{name}.py").read_bytes()
         saved, committed = ((folder / "notebooks" / f"{name}.ipynb").read_text() for folder in (tmp_path, ROOT))
         assert comparable(saved) == comparable(committed), name
+
+
+SMOKE_PARAMETERS = {"PROFILE": "smoke", "SEEDS": None, "DATA_ROOT": None, "JOBS": None, "SETTINGS": {},
+                    "LAUNCHER": "local", "GPUS": 1, "SELECT": False}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_NAMES := experiments.names()))
+def test_settings_naming_what_the_runs_set_themselves_are_refused(name, tmp_path):
+    # 05's points set method.rho (its axis): SETTINGS={"method.rho": 0.2} would change no run, silently
+    from milelib.experiments import Session
+
+    exp = experiments.get(name).EXPERIMENT
+    axis = sorted(exp.keys_set_by_runs("smoke", exp.config("smoke")) - {"method", "method.name"})[0]
+    with pytest.raises(ValueError, match=rf"SETTINGS sets {axis}, which the runs of {EXPECTED_NAMES[name]} set themselves"):
+        Session.from_parameters(name, {**SMOKE_PARAMETERS, "RESULTS_DIR": str(tmp_path), "SETTINGS": {axis: 1}})
+    Session.from_parameters(name, {**SMOKE_PARAMETERS, "RESULTS_DIR": str(tmp_path),  # a setting no run sets: taken
+                                   "SETTINGS": {"optim.weight_decay": 1e-3}})
+
+
+def test_05s_axis_is_named_in_the_refusal():
+    from milelib.experiments import Session
+
+    with pytest.raises(ValueError, match=r"SETTINGS sets method.rho, which the runs of 05_rho_sweep set themselves .*"
+                                         r"change its values in milelib/experiments/rho_sweep.py"):
+        Session(name="rho_sweep", profile="smoke", settings={"method.rho": 0.2})
+
+
+def test_a_notebook_made_from_the_template_runs_under_smoke(tmp_path):
+    """As a user adds one: `tools/new_notebook.py 99 ...` in a copy of the repository writes the
+    experiment module and the notebook; the registry lists it, the sync check passes, and the
+    notebook runs under smoke and records its controls and claims."""
+    import os
+    import shutil
+
+    root = tmp_path / "repo"
+    shutil.copytree(ROOT / "milelib", root / "milelib", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "tools", root / "tools", ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "notebooks").mkdir()
+    for source in (ROOT / "notebooks").glob("[0-9][0-9]_*.*"):
+        shutil.copy(source, root / "notebooks")
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    made = subprocess.run([sys.executable, str(root / "tools" / "new_notebook.py"), "99", "ninety_nine", "A new question"],
+                          capture_output=True, text=True, env=env)
+    assert made.returncode == 0, made.stderr
+    again = subprocess.run([sys.executable, str(root / "tools" / "new_notebook.py"), "99", "ninety_nine", "Again"],
+                           capture_output=True, text=True, env=env)
+    assert again.returncode == 1 and "exists" in again.stderr and "never overwrites" in again.stderr
+    listed = subprocess.run([sys.executable, "-c", "from milelib.experiments import names; print(names()['ninety_nine'])"],
+                            capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert listed.stdout.strip() == "99_ninety_nine", listed.stderr
+    check = subprocess.run([sys.executable, str(root / "tools" / "sync_notebooks.py"), "--check"],
+                           capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert check.returncode == 0, check.stderr
+    results = tmp_path / "results"
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = str(root)  # the kernel papermill starts inherits it
+    try:
+        papermill.execute_notebook(str(root / "notebooks" / "99_ninety_nine.ipynb"), str(tmp_path / "out.ipynb"),
+                                   kernel_name="python3", cwd=str(root / "notebooks"), progress_bar=False,
+                                   parameters={"PROFILE": "smoke", "RESULTS_DIR": str(results)})
+    finally:
+        os.environ.pop("PYTHONPATH") if old is None else os.environ.update(PYTHONPATH=old)
+    recorded = json.loads((results / "99_ninety_nine" / "smoke" / "metrics.json").read_text())
+    assert [c["claim"] for c in recorded["claims"]] == ["MILe above Sigmoid on mAP"]
+    assert recorded["controls"] and {r["label"] for r in recorded["records"]} >= {"Sigmoid", "MILe", "LL-R"}

@@ -91,8 +91,12 @@ def test_02_a_noise_level_that_does_not_hurt_makes_only_its_own_claims_untestabl
     values |= {f"{m}, {WEBVISION.noise_label(n)}": [x + d for x in v] for n, v in by.items()
                for m, d in (("Sigmoid", 1), ("MILe", 2))}
     table = runs(values, top5_accuracy=0.9)
+    table["val/accuracy"] = table["accuracy"]  # the control reads validation top-1, never a test number
+    table["accuracy"] = 0.5
     controls = WEBVISION.noise_controls(table, "smoke")
+    assert set(controls.metric) == {"val/accuracy"}
     assert list(controls.verdict) == ["inconclusive", "holds"]  # drops 0, 0, 0 and 10, 9, 9
+    table["accuracy"] = table["val/accuracy"]
     assert controls.scope[1] == "Softmax, noise 60%; Sigmoid, noise 60%; MILe, noise 60%"
     out = untestable_unless(controls, WEBVISION.claims(table))
     at = lambda level: out[out.claim.str.endswith(f"({level})")].verdict  # noqa: E731

@@ -2,7 +2,8 @@
 format): no outputs, stable cell ids, paired so JupyterLab's jupytext keeps both in step.
 
     python tools/sync_notebooks.py          # regenerate (make notebooks)
-    python tools/sync_notebooks.py --check  # exit 1 naming any notebook that disagrees with its source
+    python tools/sync_notebooks.py --check  # exit 1 naming any notebook that disagrees with its source,
+                                            # or a registered experiment without its notebook source
 """
 import copy
 import json
@@ -44,7 +45,20 @@ def comparable(text: str) -> dict:
     return nb
 
 
+def unpaired() -> list[str]:
+    """Registered experiments without a notebook source, and sources without an experiment."""
+    from milelib.experiments import names
+
+    sources = {p.stem for p in FOLDER.glob("[0-9][0-9]_*.py")}
+    registered = set(names().values())
+    return ([f"experiment notebook {n} has no notebooks/{n}.py" for n in sorted(registered - sources)] +
+            [f"notebooks/{n}.py has no registered experiment" for n in sorted(sources - registered)])
+
+
 def main(check: bool) -> int:
+    lonely = unpaired()
+    for line in lonely:
+        print(line, file=sys.stderr)
     stale = []
     for source in sorted(FOLDER.glob("[0-9][0-9]_*.py")):
         target, text = source.with_suffix(".ipynb"), render(source)
@@ -55,7 +69,7 @@ def main(check: bool) -> int:
             target.write_text(text)
     if stale:
         print(f"out of step with their .py sources: {', '.join(stale)}; run make notebooks", file=sys.stderr)
-    return 1 if stale else 0
+    return 1 if stale or lonely else 0
 
 
 if __name__ == "__main__":

@@ -11,9 +11,9 @@ from __future__ import annotations
 import pandas as pd
 
 from ..report import seed_stats
-from . import Experiment
+from .protocol import Experiment, register
 from ..evidence import claim
-from .real_like import CONTROL_RUNS, PROFILES, baselines
+from .real_like import CONTROL_RUNS, PROFILES, baselines, positive_controls
 
 TARGETS = {"Soft": "soft_distillation", "Hard": "hard_distillation", "MILe": "mile"}
 SCHEDULES = {"one round": 1, "two iterations": 2, "many iterations": None}  # cycles; None: the profile's k_t, k_s
@@ -29,7 +29,6 @@ def points(profile: str, base) -> dict[str, dict]:
     return out
 
 
-EXPERIMENT = Experiment("distillation", PROFILES, points, ("method.name", "method.teacher_steps"), control_runs=CONTROL_RUNS)
 
 
 def bar_stats(table: pd.DataFrame, keys=("accuracy", "f1@0.5")) -> pd.DataFrame:
@@ -40,7 +39,7 @@ def bar_stats(table: pd.DataFrame, keys=("accuracy", "f1@0.5")) -> pd.DataFrame:
     return stats.assign(group=parts.str[0], hue=parts.str[1])
 
 
-def claims(table: pd.DataFrame) -> pd.DataFrame:
+def claims(table: pd.DataFrame, profile: str | None = None) -> pd.DataFrame:
     rows = [claim(table, "Hard, many iterations", "Soft, many iterations", k,
                     f"hard labels beat soft labels with many iterations ({k})", "holds (Fig. 5)")
             for k in ("f1@0.5", "accuracy")]
@@ -50,3 +49,8 @@ def claims(table: pd.DataFrame) -> pd.DataFrame:
     rows += [claim(table, "MILe, many iterations", "Sigmoid", k, f"MILe > Sigmoid on {k}", "not in Fig. 5")
              for k in ("f1@0.5", "f1@best", "map")]
     return pd.DataFrame(rows)
+
+
+EXPERIMENT = register(Experiment(name="distillation", notebook="07_distillation", profiles=PROFILES, points=points,
+                                     axes=("method.name", "method.teacher_steps"), control_runs=CONTROL_RUNS,
+                                     controls=positive_controls, claims=claims), __name__)

@@ -19,7 +19,8 @@ import pandas as pd
 
 from ..evidence import claim, gap_claim, seed_gaps
 from ..report import seed_stats
-from . import Experiment, Profile, controls
+from . import controls
+from .protocol import Experiment, Profile, register
 from .real_like import CONTROL_RUNS, PROFILES as REAL_LIKE_PROFILES, STAND_IN
 
 IMAGENET_TRAIN = 1_281_167
@@ -96,8 +97,6 @@ def points(profile: str, base) -> dict[str, dict]:
     return out
 
 
-EXPERIMENT = Experiment("imagenet_fractions", PROFILES, points, ("data.fraction", "model.name"),
-                        control_runs=tuple(label(name, pct(1.0)) for name in CONTROL_RUNS))  # the stand-in's
 
 # Table 1 of the paper, percent (coverage: labels per image).
 PAPER_FRACTIONS = ("1%", "5%", "10%", "100%")
@@ -196,7 +195,7 @@ def _model_claims(table: pd.DataFrame, model: str | None, fractions: list[str]) 
     return rows
 
 
-def claims(table: pd.DataFrame) -> pd.DataFrame:
+def claims(table: pd.DataFrame, profile: str | None = None) -> pd.DataFrame:
     """Table 1's claims per model, each a paired 95% interval over seeds (points; coverage in labels
     per image). Claims "at every fraction" are one row per fraction; "MILe beats the baselines" is
     per seed MILe minus the best of the three; "the gain is larger at small fractions" is per seed
@@ -237,3 +236,9 @@ def figure2(table: pd.DataFrame, base, n: int = 4):
     runs = dict(zip(first.label, first.run_dir))
     grids, sets = example_predictions({k: runs[k] for k in FIGURE2}, base, n, differ=FIGURE2)
     return plots.grid_predictions(grids, {k.split(",")[0]: v for k, v in sets.items()})
+
+
+EXPERIMENT = register(Experiment(
+    name="imagenet_fractions", notebook="01_imagenet_fractions", profiles=PROFILES, points=points,
+    axes=("data.fraction", "model.name"), control_runs=tuple(label(name, pct(1.0)) for name in CONTROL_RUNS),  # the stand-in's
+    controls=positive_controls, claims=claims), __name__)

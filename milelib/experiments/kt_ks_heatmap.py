@@ -17,8 +17,8 @@ import pandas as pd
 
 from ..evidence import claim, gap_claim
 from ..report import scale
-from . import Experiment, grid
 from . import real_like
+from .protocol import Experiment, grid, register
 from .real_like import CONTROL_RUNS, PROFILES, baselines, best_on_val
 
 # k_t and k_s values per profile, in steps: quick's span 1/6 of an epoch (156 steps) to half of the
@@ -35,7 +35,6 @@ def points(profile: str, base) -> dict[str, dict]:
     return {**baselines(base), **grid({"method.teacher_steps": ks, "method.student_steps": ks}, label=label)}
 
 
-EXPERIMENT = Experiment("kt_ks_heatmap", PROFILES, points, AXES, control_runs=CONTROL_RUNS)
 
 
 def positive_controls(table: pd.DataFrame, base, profile: str, results_dir) -> pd.DataFrame:
@@ -100,9 +99,14 @@ def grid_claims(table: pd.DataFrame) -> list[dict]:
     ]
 
 
-def claims(table: pd.DataFrame) -> pd.DataFrame:
+def claims(table: pd.DataFrame, profile: str | None = None) -> pd.DataFrame:
     best = best_on_val(table, key=HEADLINE)
     rows = grid_claims(table)
     rows += [claim(table, best, "Sigmoid", k, f"{best} (best on val) > Sigmoid on {k}", f"not in {PAPER}")
              for k in (HEADLINE, "f1@best", "map")]
     return pd.DataFrame(rows)
+
+
+EXPERIMENT = register(Experiment(name="kt_ks_heatmap", notebook="04_kt_ks_heatmap", profiles=PROFILES, points=points,
+                                     axes=AXES, control_runs=CONTROL_RUNS, controls=positive_controls, claims=claims),
+                      __name__)

@@ -13,7 +13,8 @@ from ..data.grids import MNIST_MEAN, MNIST_STD
 from ..evaluate import predict
 from ..evidence import claim
 from ..training import load_run
-from . import Experiment, Profile, controls
+from . import controls
+from .protocol import Experiment, Profile, register
 
 MILE = {"method": "mile", "method.rho": 0.1}  # the paper's rho for Multi-MNIST (`quick`: 0.5, chosen on validation)
 
@@ -83,7 +84,6 @@ def points(profile: str, base) -> dict[str, dict]:
     return {**METHODS, **on_f1, controls.LL_R: controls.points(base, STAND_IN)[controls.LL_R]}
 
 
-EXPERIMENT = Experiment("multi_mnist", PROFILES, points, control_runs=("Sigmoid", ORACLE, controls.LL_R))
 
 PREDICT_ALL = "Predict every class"
 SHORT = {"Softmax": "Softmax", "Sigmoid": "Sigmoid", "MILe (released code)": "MILe",
@@ -123,7 +123,7 @@ def paper_gap(key: str, baseline: str) -> float:
     return None if theirs is None else round(PAPER["MILe"][key] - theirs, 2)
 
 
-def claims(table: pd.DataFrame, mile: str = "MILe (released code)", baseline: str = "Sigmoid") -> pd.DataFrame:
+def reading_claims(table: pd.DataFrame, mile: str = "MILe (released code)", baseline: str = "Sigmoid") -> pd.DataFrame:
     """The paper's Table 5 claims (MILe above Sigmoid and Softmax, beside the paper's gaps), then
     the two it does not make: each method at its best threshold, and mAP. Paired 95% intervals."""
     rows = [claim(table, mile, b, k, f"{mile} > {b} on {k}", "holds (Table 5)", paper_gap(k, b))
@@ -134,11 +134,11 @@ def claims(table: pd.DataFrame, mile: str = "MILe (released code)", baseline: st
     return pd.DataFrame(rows)
 
 
-def all_claims(table: pd.DataFrame) -> pd.DataFrame:
-    """`claims` for each reading of MILe the table holds: the released code at the setting chosen on
+def claims(table: pd.DataFrame, profile: str | None = None) -> pd.DataFrame:
+    """`reading_claims` for each reading of MILe the table holds: the released code at the setting chosen on
     mAP, then on F1@0.25, then Algorithm 1."""
     readings = [m for m in ("MILe (released code)", MILE_F1, "MILe (Algorithm 1)") if m in set(table.label)]
-    return pd.concat([claims(table, mile=m) for m in readings], ignore_index=True)
+    return pd.concat([reading_claims(table, mile=m) for m in readings], ignore_index=True)
 
 
 def example_predictions(run_dirs: dict, cfg, n: int = 4, threshold: float = 0.25, differ: tuple | None = None,
@@ -161,3 +161,13 @@ def example_predictions(run_dirs: dict, cfg, n: int = 4, threshold: float = 0.25
         rows = np.sort(order[np.argsort(-apart[order], kind="stable")[:n]])
         grids, sets = test.subset(rows), {label: s[rows] for label, s in sets.items()}
     return grids, sets
+
+
+def run_stages(session) -> pd.DataFrame:
+    """The methods' runs, then the row that frames them: predicting every class (nothing trained)."""
+    return with_predict_all(session.run_points(session.exp.points_for(session.profile, session.base)), session.base)
+
+
+EXPERIMENT = register(Experiment(name="multi_mnist", notebook="06_multi_mnist", profiles=PROFILES, points=points,
+                                 control_runs=("Sigmoid", ORACLE, controls.LL_R), stages=run_stages,
+                                 controls=positive_controls, claims=claims), __name__)

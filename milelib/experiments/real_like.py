@@ -16,7 +16,8 @@ import pandas as pd
 
 from .. import data as datasets, metrics as M
 from ..data.grids import REAL_LIKE
-from . import Profile, controls
+from . import controls
+from .protocol import Profile
 
 # MILe's schedule when not swept, for `quick`: k_t=400, k_s=25, rho=0.25, the best of a 3 x 2 x 2 grid
 # (k_t 100/200/400, k_s 25/100, rho 0.25/0.5) by mean VALIDATION mAP over seeds 100-102 at the

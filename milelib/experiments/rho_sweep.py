@@ -17,9 +17,9 @@ import pandas as pd
 
 from ..evidence import claim, gap_claim
 from ..report import seed_stats
-from . import Experiment, grid
+from .protocol import Experiment, grid, register
 from .kt_ks_heatmap import seed_values
-from .real_like import CONTROL_RUNS, PROFILES, baselines, best_on_val
+from .real_like import CONTROL_RUNS, PROFILES, baselines, best_on_val, positive_controls
 
 RHOS = {"smoke": [0.1, 0.9], "quick": [0.05, 0.1, 0.25, 0.5, 0.75, 0.9], "paper": [0.05, 0.1, 0.25, 0.5, 0.75, 0.9]}
 AXES = ("method.rho",)
@@ -31,7 +31,6 @@ def points(profile: str, base) -> dict[str, dict]:
     return {**baselines(base), **grid({"method.rho": RHOS[profile]}, label=lambda s: f"MILe rho={s['method.rho']}")}
 
 
-EXPERIMENT = Experiment("rho_sweep", PROFILES, points, AXES, control_runs=CONTROL_RUNS)
 
 
 def curve(table: pd.DataFrame) -> pd.DataFrame:
@@ -59,9 +58,13 @@ def curve_claims(table: pd.DataFrame) -> list[dict]:
     return rows
 
 
-def claims(table: pd.DataFrame) -> pd.DataFrame:
+def claims(table: pd.DataFrame, profile: str | None = None) -> pd.DataFrame:
     best = best_on_val(table)
     rows = curve_claims(table)
     rows += [claim(table, best, "Sigmoid", k, f"{best} (best on val) > Sigmoid on {k}", f"not in {PAPER}")
              for k in ("f1@0.5", "f1@best", "map")]
     return pd.DataFrame(rows)
+
+
+EXPERIMENT = register(Experiment(name="rho_sweep", notebook="05_rho_sweep", profiles=PROFILES, points=points, axes=AXES,
+                                     control_runs=CONTROL_RUNS, controls=positive_controls, claims=claims), __name__)

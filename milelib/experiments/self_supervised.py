@@ -35,7 +35,8 @@ from ..evidence import claim, gap_claim, paired_gaps
 from ..report import seed_stats
 from ..results import atomic_write_bytes
 from ..training import load_run
-from . import Experiment, Profile, controls
+from . import controls
+from .protocol import Experiment, Profile, register
 from .imagenet_fractions import (EPOCHS, IMAGENET_TRAIN, PAPER as TABLE1, PAPER_FRACTIONS, PAPER_TRAINING,
                                  _fraction_order, pct, scaled_steps)
 from .real_like import CONTROL_RUNS, PROFILES as REAL_LIKE, STAND_IN
@@ -150,6 +151,14 @@ def student_points(profile: str, base, encoders: dict[str, str], runs: dict[str,
     return out
 
 
+def set_by_runs(profile: str, base) -> set[str]:
+    """The dotted keys its three stages' runs set themselves (an encoder path stands in for each)."""
+    encoders = {SCRATCH: None, SEMI_CHECKPOINT[profile]: "encoder", WIDE: "encoder"}
+    stages = (encoder_points(profile, base), finetune_points(profile, base, encoders),
+              student_points(profile, base, encoders, {}))
+    return {key for points in stages for point in points.values() for key in point} | {"method.teacher_run"}
+
+
 def encoders_found(data_root) -> dict[str, str]:
     """Under `paper`: the CHECKPOINTS present under DATA_ROOT; one line when there is none."""
     root = Path(data_root or ".").expanduser()
@@ -216,9 +225,6 @@ def scratch_points(profile: str, base) -> dict[str, dict]:
     return {} if profile == "paper" else finetune_points(profile, base, {SCRATCH: None})
 
 
-EXPERIMENT = Experiment("self_supervised", PROFILES, scratch_points, ("data.fraction", "model.pretrained"),
-                        control_runs=tuple(f"{name}, {SCRATCH}, {pct(1.0)}" for name in CONTROL_RUNS),
-                        stages=run_stages)
 
 # The paper's numbers, percent: Table 3 (ImageNet top-1, ReaL-F1 at 1%, 10%, 100%) and Table 4 (top-1).
 PAPER_T3 = {"SimCLR": ((48.3, 65.6, 76.25), (51.54, 69.16, 76.91)),
@@ -307,7 +313,7 @@ def _semi_claims(table: pd.DataFrame, profile: str) -> list[dict]:
     return rows
 
 
-def claims(table: pd.DataFrame, profile: str) -> pd.DataFrame:
+def claims(table: pd.DataFrame, profile: str = "quick") -> pd.DataFrame:
     """Tables 3 and 4's claims on what ran, each a paired 95% interval over seeds (points): per
     fraction and encoder (from scratch only on the stand-in), then Table 4's students."""
     starts = dict.fromkeys(table[table.stage == "fine-tuning"].label.str.split(", ").str[1])
@@ -322,3 +328,9 @@ def positive_controls(table: pd.DataFrame, base, profile: str, results_dir) -> p
     start = control_init(profile, table.attrs.get("encoders", {}))
     return controls.controls(table, base, "imagenet" if profile == "paper" else STAND_IN, profile, results_dir,
                              lambda name: f"{name}, {start}, {pct(1.0)}")
+
+
+EXPERIMENT = register(Experiment(
+    name="self_supervised", notebook="03_self_supervised", profiles=PROFILES, points=scratch_points,
+    axes=("data.fraction", "model.pretrained"), control_runs=tuple(f"{name}, {SCRATCH}, {pct(1.0)}" for name in CONTROL_RUNS),
+    stages=run_stages, set_by_runs=set_by_runs, controls=positive_controls, claims=claims), __name__)

@@ -1,9 +1,9 @@
 """A notebook's session: made once from its parameters cell, it checks them, builds the base config,
 and holds what every later cell needs (the experiment, seeds, output folder, run store, jobs,
-launcher). `run()` is the experiment's one entry point: its points, or its stages (notebook 03's
-pretraining, fine-tuning and students; notebook 08's selection and final runs); `record()` writes
-the table, controls and claims with their provenance. The command line (`milelib sweep NAME`)
-makes the same session, so a notebook and the shell run the same runs.
+launcher). Four calls make a notebook: `describe()` the data, `run()` the experiment's runs (its
+points, or its stages), `decide(table)` its controls and claims, `record(table, decision)`. The
+command line (`milelib sweep NAME`) makes the same session, so a notebook and the shell run the same
+runs.
 """
 from __future__ import annotations
 
@@ -17,16 +17,36 @@ import pandas as pd
 from .. import sweep
 from ..evidence import Verdicts
 from ..results import notebook_dir
-from . import check_parameters, get
-
+from .protocol import check_parameters, decide, get
 
 SMOKE_BANNER = ("SMOKE PROFILE: these runs are seconds long, so every number and verdict below proves that the "
                 "wiring works and nothing about the paper's claims; run PROFILE='quick' for the evidence")
+CONTROLS_ONLY = "controls_only"  # a record's column: a run on a control seed, read by the controls alone
 
 
-@dataclass
+@dataclass(frozen=True)
+class Decision:
+    """A notebook's verdicts: the positive controls, then its claims decided under them; shown as a
+    reader sees them (the verdicts in sentences above a compact table, each under its heading)."""
+    controls: pd.DataFrame
+    claims: pd.DataFrame
+    table: pd.DataFrame             # every run the controls and claims read, control seeds included
+    banner: str | None = None       # on smoke results: they prove the wiring only
+
+    def _parts(self):
+        return (("Positive controls", Verdicts(self.controls, self.banner)),
+                ("Claims", Verdicts(self.claims, self.banner)))
+
+    def _repr_html_(self) -> str:
+        return "".join(f"<h3>{title}</h3>{part._repr_html_()}" for title, part in self._parts())
+
+    def __repr__(self) -> str:
+        return "\n\n".join(f"{title}\n{repr(part)}" for title, part in self._parts())
+
+
+@dataclass(kw_only=True)
 class Session:
-    name: str                       # the experiment (experiments.NAMES)
+    name: str                       # the experiment (experiments.names())
     profile: str = "quick"
     seeds: tuple | int | None = None  # None: the profile's; one int: that seed
     results_dir: str = "results"
@@ -44,28 +64,30 @@ class Session:
         """The session of a notebook's parameters cell (`globals()`): every parameter checked first,
         in one line; `extra` settings go under SETTINGS (02's ImageNet val on the paper path)."""
         check_parameters(namespace)
-        session = cls(name, namespace["PROFILE"], namespace.get("SEEDS"), namespace["RESULTS_DIR"],
-                      {**(extra or {}), **namespace["SETTINGS"]}, namespace.get("JOBS"), namespace.get("DATA_ROOT"), namespace.get("LAUNCHER", "local"),
-                      namespace.get("GPUS", 1), namespace.get("SELECT", False))
+        get_ = namespace.get
+        session = cls(name=name, profile=namespace["PROFILE"], seeds=get_("SEEDS"), results_dir=namespace["RESULTS_DIR"],
+                      settings={**(extra or {}), **namespace["SETTINGS"]}, jobs=get_("JOBS"), data_root=get_("DATA_ROOT"),
+                      launcher=get_("LAUNCHER", "local"), gpus=get_("GPUS", 1), select=get_("SELECT", False))
         if session.profile == "smoke":
             print(SMOKE_BANNER)
         print(f"profile {session.profile!r}: {session.exp.profile(session.profile).note}\n"
               f"results in {session.out.resolve()}")
         return session
 
-    def show(self, claims: pd.DataFrame) -> Verdicts:
-        """Claims (or controls) as a reader sees them: the verdicts in sentences above a compact table,
-        and on smoke results the banner saying they prove the wiring only."""
-        return Verdicts(claims, SMOKE_BANNER if self.profile == "smoke" else None)
-
     def __post_init__(self):
+        seeds = self.exp.profile(self.profile).seeds if self.seeds is None else self.seeds
+        self.seeds = (seeds,) if isinstance(seeds, int) else tuple(seeds)
         switch = next((k for k in ("method", "method.name") if k in self.settings), None)
         if switch:  # each point names its method: the switch would be dropped by some runs, and break others
             raise ValueError(f"SETTINGS switch every run's method ({switch}={self.settings[switch]!r}), but the runs of "
-                             f"{self.exp.notebook} each choose their own (its tables compare them): give settings of those "
-                             f"methods instead (e.g. method.rho=0.2), or train one method with `milelib train`")
-        seeds = self.exp.profile(self.profile).seeds if self.seeds is None else self.seeds
-        self.seeds = (seeds,) if isinstance(seeds, int) else tuple(seeds)
+                             f"{self.exp.notebook} each choose their own (its tables compare them): give settings the "
+                             f"runs do not choose (e.g. optim.weight_decay=1e-3), or train one method with `milelib train`")
+        profile_base = self.exp.config(self.profile, data_root=self.data_root)  # before SETTINGS, which may not fit it
+        axis = sorted(set(self.settings) & self.exp.keys_set_by_runs(self.profile, profile_base))
+        if axis:  # some run sets it itself: the given value would be overridden there, silently
+            raise ValueError(f"SETTINGS sets {axis[0]}, which the runs of {self.exp.notebook} set themselves (an axis of "
+                             f"the experiment): change its values in {self.module.__name__.replace('.', '/')}.py, or "
+                             f"train one value with `milelib train --experiment {self.name} --set {axis[0]}=...`")
 
     @cached_property
     def module(self):
@@ -87,6 +109,12 @@ class Session:
     def store(self) -> Path:
         return sweep.store_dir(self.results_dir, self.profile)
 
+    def describe(self):
+        """What the runs' data hold (the stand-in's labels, or the images per split on disk)."""
+        if self.exp.describe is not None:
+            return self.exp.describe(self.base, self.profile)
+        return describe_data(self.base)
+
     def run_points(self, points, seeds=None):
         """Train `points` (label -> dotted settings, or a function of the seed) over `seeds` (the
         session's by default) in the run store; the sweep's table."""
@@ -99,18 +127,57 @@ class Session:
             return self.exp.stages(self)
         return self.run_points(points or self.exp.points_for(self.profile, self.base))
 
-    def controls(self, table, positive_controls):
-        """`positive_controls(table, base, profile, results_dir)` on the table, the experiment's
-        control runs also trained on the profile's control seeds (those not among the session's):
-        a control decided by a paired interval needs more seeds than a claim may afford (LL-R above
-        AN on ReaL-like: +0.6 mAP, interval -0.1 to +1.3 over 5 seeds; +0.7, +0.3 to +1.1 over 10)."""
-        extra = tuple(s for s in self.exp.profile(self.profile).control_seeds if s not in self.seeds)
-        points = {label: p for label, p in self.exp.points_for(self.profile, self.base).items()
-                  if label in self.exp.control_runs} if extra else {}
-        if points:
-            attrs, table = table.attrs, pd.concat([table, self.run_points(points, extra)], ignore_index=True)
-            table.attrs = attrs  # (03 passes its encoders there)
-        return positive_controls(table, self.base, self.profile, self.results_dir)
+    def control_seeds(self) -> tuple:
+        """The profile's control seeds that are not the session's: the control runs train on them too."""
+        return tuple(s for s in self.exp.profile(self.profile).control_seeds if s not in self.seeds)
 
-    def record(self, table, claims, controls=None) -> None:
-        self.exp.record(self.out, self.profile, self.base, table, claims, self.started, controls)
+    def with_control_runs(self, table: pd.DataFrame) -> pd.DataFrame:
+        """`table` and the experiment's control runs on the control seeds (`control_seeds`), marked
+        CONTROLS_ONLY: a control decided by a paired interval needs more seeds than a claim may afford
+        (LL-R above AN on ReaL-like: +0.6 mAP, interval -0.1 to +1.3 over 5 seeds; +0.7, +0.3 to +1.1
+        over 10)."""
+        extra = self.control_seeds()
+        if not extra:
+            return table
+        if self.exp.control_seed_runs is not None:  # experiments in stages know their control runs
+            more = self.exp.control_seed_runs(self, table, extra)
+        else:
+            more = self.run_points({label: p for label, p in self.exp.points_for(self.profile, self.base).items()
+                                    if label in self.exp.control_runs}, extra)
+        attrs, table = table.attrs, pd.concat([table, more.assign(**{CONTROLS_ONLY: True})], ignore_index=True)
+        table.attrs = attrs  # (03 passes its encoders there)
+        return table
+
+    def decide(self, table: pd.DataFrame) -> Decision:
+        """The positive controls (on the control seeds too), then the claims as one family, each
+        decided by its paired interval under the family-wise rule, untestable where a control that
+        concerns it failed (docs/evidence.md)."""
+        every = self.with_control_runs(table)
+        controls = self.exp.controls(every, self.base, self.profile, self.results_dir)
+        claims = self.exp.claims(table, self.profile)
+        return Decision(controls, decide(controls, claims, self.exp.group), every,
+                        SMOKE_BANNER if self.profile == "smoke" else None)
+
+    def record(self, table: pd.DataFrame, decision: Decision) -> None:
+        """metrics.json (every run the verdicts read, the controls, the claims) and provenance.json."""
+        self.exp.record(self.out, self.profile, self.base, table, decision.claims, self.started, decision.controls,
+                        every=decision.table)
+
+
+def describe_data(cfg):
+    """What a run's data hold, as a small table: the ReaL-like stand-in's labels (real_like.describe),
+    or, for data on disk, the images per split and the ReaL labels where there are any."""
+    from .. import data as datasets
+    from .real_like import describe
+
+    if cfg.data.name == "grids":
+        return describe(cfg)
+    data = datasets.build(cfg.data)
+    rows = [("classes", data.num_classes), ("training images", len(data.train))]
+    for name, split in data.splits.items():
+        rows.append((f"{name} images", len(split.labels)))
+        if split.true_sets is not None and name != data.threshold_split:
+            sizes = split.true_sets.sum(axis=1)
+            rows += [(f"{name} images with ReaL labels", int((sizes > 0).sum())),
+                     (f"{name} ReaL labels per labelled image", round(float(sizes[sizes > 0].mean()), 3))]
+    return pd.DataFrame(rows, columns=["data", "value"]).set_index("data")

@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from ..evidence import SEP, claim, gap_claim, paired_gaps
-from . import Experiment, Profile, controls
+from . import controls
+from .protocol import Experiment, Profile, register
 from .imagenet_fractions import PAPER_TRAINING
 from .real_like import CONTROL_RUNS, PROFILES as REAL_LIKE_PROFILES, STAND_IN
 
@@ -62,8 +63,6 @@ def points(profile: str, base) -> dict[str, dict]:
                        for name, settings in controls.points(base, STAND_IN).items()}}
 
 
-EXPERIMENT = Experiment("webvision", PROFILES, points, ("data.label_noise", "model.name"),
-                        control_runs=tuple(f"{name}, {noise_label(0)}" for name in CONTROL_RUNS))
 
 
 def imagenet_settings(imagenet_root=None) -> dict:
@@ -109,7 +108,7 @@ def _paper_gap(key: str, rival: str, setting: str) -> tuple[str, float | None]:
     return f"holds (Table 2, {arch}: {a:g} vs {b:g}, {PAPER_ROWS[rival]})", round(a - b, 2)
 
 
-def claims(table: pd.DataFrame) -> pd.DataFrame:
+def claims(table: pd.DataFrame, profile: str | None = None) -> pd.DataFrame:
     """Table 2's claims, each a paired 95% interval over seeds: MILe against Sigmoid and Softmax in
     each setting (noise level or architecture) on each top-1/top-5 metric; where a clean setting ran
     too, robustness: per seed, MILe's top-1 change from clean to noisy minus Sigmoid's."""
@@ -134,7 +133,7 @@ def claims(table: pd.DataFrame) -> pd.DataFrame:
 
 def positive_controls(table: pd.DataFrame, base, profile: str, results_dir) -> pd.DataFrame:
     """On the stand-in: `controls.controls` on the clean runs, and that each noise level lowers
-    Softmax's clean-test top-1 (paired by seed), else the noise tests nothing: that control concerns
+    Softmax's clean validation top-1 (paired by seed), else the noise tests nothing: that control concerns
     the claims at its level only (its `scope`). Under `paper`: LL-R's
     control cannot be read (no mAP on single-labelled val sets), and the convergence control."""
     if profile == "paper":
@@ -147,10 +146,17 @@ def positive_controls(table: pd.DataFrame, base, profile: str, results_dir) -> p
 
 
 def noise_controls(table: pd.DataFrame, profile: str) -> pd.DataFrame:
-    """Per noise level of the profile: it lowers Softmax's clean-test top-1 (paired by seed); its
+    """Per noise level of the profile: it lowers Softmax's top-1 on the clean validation grids (paired
+    by seed; a control reads no test number); its
     `scope`, the runs at that level, whose claims it concerns."""
-    return pd.DataFrame([{**claim(table, f"Softmax, {noise_label(0)}", f"Softmax, {noise_label(share)}", "accuracy",
-                                  f"control: {100 * share:g}% label noise lowers Softmax's top-1 on the clean test "
-                                  "grids", "the premise of Table 2: web labels hurt"),
+    return pd.DataFrame([{**claim(table, f"Softmax, {noise_label(0)}", f"Softmax, {noise_label(share)}", "val/accuracy",
+                                  f"control: {100 * share:g}% label noise lowers Softmax's top-1 on the clean "
+                                  "validation grids", "the premise of Table 2: web labels hurt"),
                           "scope": SEP.join(f"{m}, {noise_label(share)}" for m in METHODS)}
                          for share in NOISE[profile] if share])
+
+
+EXPERIMENT = register(Experiment(
+    name="webvision", notebook="02_webvision", profiles=PROFILES, points=points, axes=("data.label_noise", "model.name"),
+    control_runs=tuple(f"{name}, {noise_label(0)}" for name in CONTROL_RUNS), controls=positive_controls,
+    claims=claims), __name__)
