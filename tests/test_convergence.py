@@ -71,6 +71,17 @@ def test_the_convergence_control_reads_the_record(tmp_path):
     assert controls.converged(base, "real_like", "smoke", tmp_path)["verdict"] == "fails"
 
 
+def test_the_convergence_control_finds_the_committed_record_when_results_go_elsewhere(tmp_path):
+    # `milelib reproduce --results-dir OTHER` (or RESULTS_DIR=OTHER) read OTHER/convergence, found nothing,
+    # and made every claim untestable; the committed record is the one the protocol chose the profile by
+    base = experiments.get("rho_sweep").EXPERIMENT.config("quick")
+    here = controls.converged(base, "real_like", "quick", tmp_path / "elsewhere")
+    committed = controls.converged(base, "real_like", "quick", controls.REPOSITORY_RESULTS)
+    assert here == committed and here["verdict"] == "holds"
+    missing = controls.converged(base, "real_like", "smoke", tmp_path / "elsewhere")  # no record anywhere
+    assert missing["verdict"] == "not measured" and str(tmp_path / "elsewhere") in missing["looked in"]
+
+
 def test_the_trained_control_names_runs_left_at_chance():
     table = pd.DataFrame([{"label": "Sigmoid", "seed": 0, "val/accuracy": 0.85},
                           {"label": "Softmax", "seed": 0, "val/accuracy": 0.10},

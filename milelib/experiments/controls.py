@@ -70,17 +70,33 @@ def points(base, stand_in: str) -> dict[str, dict]:
             LL_R: {"method": "ll_r", "method.delta_rel": large_loss_delta(base, LL_SHARES[stand_in])}}
 
 
+REPOSITORY_RESULTS = Path(__file__).resolve().parents[2] / "results"  # the committed records, in a checkout
+
+
+def _record_folders(results_dir, stand_in: str, profile: str) -> list[Path]:
+    return [Path(root) / "convergence" / stand_in / profile for root in (results_dir, REPOSITORY_RESULTS)]
+
+
+def convergence_record(results_dir, stand_in: str, profile: str) -> Path:
+    """Where the convergence protocol's record of `stand_in` is: under `results_dir` when the protocol
+    ran there, else the record committed with the repository (a batch run with --results-dir
+    elsewhere reads the same record as the default one)."""
+    folders = _record_folders(results_dir, stand_in, profile)
+    return next((f for f in folders if (f / "choice.json").exists()), folders[0])
+
+
 def converged(base, stand_in: str, profile: str, results_dir) -> dict:
     """The convergence control, read from the protocol's record for this stand-in and profile: it
     holds when the base config trains as the protocol chose (loss, lr, steps) and doubling its steps
     added at most the tolerance to Sigmoid's and MILe's mean validation mAP."""
-    folder = Path(results_dir) / "convergence" / stand_in / profile
     row = {"claim": "control: Sigmoid and MILe trained to their plateau", "paper": "trained to convergence",
            "metric": "val/map", "a": f"{base.optim.steps} steps", "b": "twice as many", "seeds": 0}
+    folder = convergence_record(results_dir, stand_in, profile)
     try:
         choice, lengths = read_json(folder / "choice.json"), pd.read_csv(folder / "lengths.csv")
     except (OSError, ValueError):
-        return {**row, "verdict": "not measured", "gap": math.nan}
+        looked = " or ".join(str(f) for f in dict.fromkeys(_record_folders(results_dir, stand_in, profile)))
+        return {**row, "verdict": "not measured", "gap": math.nan, "looked in": looked}
     steps = base.optim.steps
     same = (choice["optim.steps"], choice["optim.bce"], choice["optim.lr"]) == (steps, base.optim.bce, base.optim.lr)
     means = 100 * lengths.groupby(["method", "steps"])["val/map"].mean()
