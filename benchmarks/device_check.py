@@ -42,7 +42,7 @@ def benchmark(script: str, args: list[str], out: Path) -> float:
 def resume_check(device: str, folder: Path) -> dict:
     """A paper-profile MILe run on a generated ImageNet tree, whole and stopped-then-resumed."""
     from milelib import experiments, fixtures, train
-    from milelib.methods import teacher_student
+    from milelib.methods import mile
 
     root = fixtures.imagenet(folder / "imagenet", num_classes=4, train_per_class=16, val_per_class=4, size=(80, 64))
     cfg = experiments.get("imagenet_fractions").EXPERIMENT.config("paper", {
@@ -55,7 +55,7 @@ def resume_check(device: str, folder: Path) -> dict:
     class Stop(BaseException):
         pass
 
-    real, calls = teacher_student.sgd_step, []
+    real, calls = mile.sgd_step, []
 
     def stopping(*args):
         calls.append(1)
@@ -64,13 +64,13 @@ def resume_check(device: str, folder: Path) -> dict:
         return real(*args)
 
     stopped = cfg.override({"run.out_dir": str(folder / "stopped")})
-    teacher_student.sgd_step = stopping
+    mile.sgd_step = stopping
     try:
         train(stopped)
     except Stop:
         pass
     finally:
-        teacher_student.sgd_step = real
+        mile.sgd_step = real
     resumed = train(stopped)
     record = json.loads((folder / "stopped" / "result.json").read_text())["run"]
     nets = [torch.load(folder / name / "checkpoints" / "step-000012.pt", map_location="cpu", weights_only=False)

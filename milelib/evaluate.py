@@ -47,7 +47,7 @@ def evaluate(method, data, device, workers: int = 0, world: World = World()) -> 
             scores = {"accuracy": M.top1_accuracy(probs[name], split.labels),
                       "top5_accuracy": M.topk_accuracy(probs[name], split.labels, 5)}
         else:
-            scores = M.evaluate(probs[name], split.labels, split.true_sets, extra_threshold=threshold)
+            scores = M.scores(probs[name], split.labels, split.true_sets, extra_threshold=threshold)
         scores["images"] = len(probs[name])  # every image counted once, whatever the process count
         prefix = "" if name == data.report_split else f"{name}/"
         result.update({prefix + key: value for key, value in scores.items()})

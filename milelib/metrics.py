@@ -157,7 +157,7 @@ def best_threshold(probs, true_sets, candidates=None):
     return float(candidates[best]), float(f1s[best])
 
 
-def evaluate(probs, labels, true_sets, thresholds=(0.25, 0.5), extra_threshold=None):
+def scores(probs, labels, true_sets, thresholds=(0.25, 0.5), extra_threshold=None):
     """All metrics in one flat dict: accuracy, real_accuracy, map and f1/precision/recall/coverage@t.
 
     ``extra_threshold`` (chosen on validation data, e.g. by ``best_threshold``)

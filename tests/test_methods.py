@@ -17,7 +17,7 @@ import milelib.methods.supervised as S
 from milelib import RunConfig, experiments, methods, train
 from milelib.data import Batch, Data, Split, TensorData
 from milelib.methods.base import Parts
-from milelib.methods.teacher_student import Argmax, MileSettings, SoftTargets, Threshold
+from milelib.methods.mile import Argmax, MileSettings, SoftTargets, Threshold
 from milelib.registry import DATASETS
 from stopping import stopped_and_resumed
 

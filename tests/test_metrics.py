@@ -7,7 +7,7 @@ import pytest
 
 from milelib.metrics import (
     best_threshold,
-    evaluate,
+    scores,
     mean_average_precision,
     predicted_sets,
     real_accuracy,
@@ -215,7 +215,7 @@ def test_best_threshold_default_candidates():
     assert real_f1(BT_PROBS, BT_TRUE, 0.05) == pytest.approx(13 / 20)
 
 
-# ------------------------------------------------------------------ evaluate
+# ------------------------------------------------------------------ scores
 
 def test_topk_accuracy_by_hand():
     probs = np.array([[0.10, 0.20, 0.30, 0.40],   # ranks 3, 2, 1, 0
@@ -230,8 +230,8 @@ def test_topk_accuracy_by_hand():
     assert topk_accuracy(probs, labels, 1) == top1_accuracy(probs, labels)
 
 
-def test_evaluate_keys_and_values():
-    result = evaluate(ACC_PROBS, ACC_LABELS, ACC_TRUE)
+def test_scores_keys_and_values():
+    result = scores(ACC_PROBS, ACC_LABELS, ACC_TRUE)
     per_t = [f"{m}@{t}" for t in ("0.25", "0.5") for m in ("f1", "precision", "recall", "coverage")]
     assert set(result) == {"accuracy", "top5_accuracy", "real_accuracy", "map", *per_t}
     assert result["accuracy"] == pytest.approx(1 / 2)
@@ -245,8 +245,8 @@ def test_evaluate_keys_and_values():
     assert result["coverage@0.25"] == pytest.approx(2.0)
 
 
-def test_evaluate_extra_threshold():
-    result = evaluate(ACC_PROBS, ACC_LABELS, ACC_TRUE, thresholds=(0.5,), extra_threshold=0.25)
+def test_scores_extra_threshold():
+    result = scores(ACC_PROBS, ACC_LABELS, ACC_TRUE, thresholds=(0.5,), extra_threshold=0.25)
     assert set(result) == {"accuracy", "top5_accuracy", "real_accuracy", "map", "best_threshold",
                            "f1@0.5", "precision@0.5", "recall@0.5", "coverage@0.5",
                            "f1@best", "precision@best", "recall@best", "coverage@best"}
@@ -254,17 +254,17 @@ def test_evaluate_extra_threshold():
     assert result["f1@best"] == pytest.approx(5 / 6)
 
 
-def test_evaluate_shape_errors_are_one_clear_line():
+def test_scores_shape_errors_are_one_clear_line():
     probs = np.full((4, 10), 0.1)
     with pytest.raises(ValueError) as err:
-        evaluate(probs, np.zeros(4, dtype=int), np.zeros((4, 9), dtype=bool))
+        scores(probs, np.zeros(4, dtype=int), np.zeros((4, 9), dtype=bool))
     message = str(err.value)
     assert "\n" not in message
     assert "(4, 9)" in message and "(4, 10)" in message
     with pytest.raises(ValueError, match=r"labels has shape \(3,\).*\(4, 10\)"):
-        evaluate(probs, np.zeros(3, dtype=int), np.zeros((4, 10), dtype=bool))
+        scores(probs, np.zeros(3, dtype=int), np.zeros((4, 10), dtype=bool))
     with pytest.raises(ValueError, match=r"probs must be 2-D.*\(10,\)"):
-        evaluate(np.full(10, 0.1), np.zeros(1, dtype=int), np.zeros((1, 10), dtype=bool))
+        scores(np.full(10, 0.1), np.zeros(1, dtype=int), np.zeros((1, 10), dtype=bool))
 
 
 # ------------------------------------------------------------ all-empty truth
@@ -276,6 +276,6 @@ def test_all_empty_true_sets_give_nan():
     assert math.isnan(real_f1(probs, empty, 0.5))
     assert math.isnan(mean_average_precision(probs, empty))
     assert all(math.isnan(v) for v in set_scores(predicted_sets(probs, 0.5), empty).values())
-    result = evaluate(probs, ACC_LABELS, empty)
+    result = scores(probs, ACC_LABELS, empty)
     assert result["accuracy"] == pytest.approx(1 / 2)  # still defined
     assert math.isnan(result["map"]) and math.isnan(result["f1@0.25"])

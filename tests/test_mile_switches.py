@@ -7,12 +7,12 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-import milelib.methods.teacher_student as TS
+import milelib.methods.mile as TS
 from milelib import RunConfig, experiments, train
 from milelib.distributed import World
-from milelib.methods.teacher_student import MileSettings, Schedule, Threshold
+from milelib.methods.mile import MileSettings, Schedule, Threshold
 from stopping import stopped_and_resumed
-from test_teacher_student import spy_steps
+from test_mile import spy_steps
 
 EXP = experiments.get("multi_mnist").EXPERIMENT
 
@@ -53,7 +53,7 @@ def test_sample_teacher_draws_bernoulli_of_the_tempered_sigmoid():
 
 
 def test_sampled_targets_are_a_function_of_seed_and_step():
-    method = TS.TeacherStudent.__new__(TS.TeacherStudent)  # the draw only: no training networks needed
+    method = TS.MILe.__new__(TS.MILe)  # the draw only: no training networks needed
     method.cfg = RunConfig().override({"method": "mile", "method.sample_teacher": True, "seed": 3})
     method.target, method.teacher = Threshold(method.cfg.method), torch.nn.Linear(4, 50)
     method.parts = SimpleNamespace(autocast=contextlib.nullcontext, world=World())

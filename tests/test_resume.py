@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import milelib.methods.supervised as S
-import milelib.methods.teacher_student as TS
+import milelib.methods.mile as TS
 from milelib import checkpoint, experiments, train
 from milelib.models import build_model
 from stopping import Stop, stop_on_call

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-import milelib.methods.teacher_student as TS
+import milelib.methods.mile as TS
 from milelib import data as datasets, experiments, train
 from milelib import fixtures
 from milelib.training import load_run
@@ -40,13 +40,13 @@ def test_imagenet_serves_every_image_but_the_holdout_unlabelled(tmp_path):
 
 def test_imitation_steps_read_the_unlabelled_stream_and_label_steps_the_labels(monkeypatch):
     seen = []
-    real = TS.TeacherStudent.step
+    real = TS.MILe.step
 
     def step(self, batch, i, lr):
         seen.append((self.schedule.phase(i), int(batch.y.min()), int(batch.y.max()), int(batch.index.max())))
         return real(self, batch, i, lr)
 
-    monkeypatch.setattr(TS.TeacherStudent, "step", step)
+    monkeypatch.setattr(TS.MILe, "step", step)
     train(smoke(**{"data.fraction": 0.25, "data.unlabelled": True}))  # k_t = 4, k_s = 2, 16 steps
     assert [p for p, *_ in seen] == (["teacher"] * 4 + ["student"] * 2) * 2 + ["teacher"] * 4
     assert all(lo == hi == -1 for p, lo, hi, _ in seen if p == "student")
@@ -70,7 +70,7 @@ def test_a_fixed_teacher_gives_its_softmax_as_targets_and_never_changes(tmp_path
     frozen, _ = load_run(out)
     before = {k: v.clone() for k, v in frozen.eval_net.state_dict().items()}
     targets = []
-    real = TS.TeacherStudent.pseudo_labels
+    real = TS.MILe.pseudo_labels
 
     def pseudo(self, x, labels=None, step=0):
         t = real(self, x, labels, step)
@@ -80,7 +80,7 @@ def test_a_fixed_teacher_gives_its_softmax_as_targets_and_never_changes(tmp_path
         assert all(torch.equal(v, before[k]) for k, v in self.teacher.state_dict().items())
         return t
 
-    monkeypatch.setattr(TS.TeacherStudent, "pseudo_labels", pseudo)
+    monkeypatch.setattr(TS.MILe, "pseudo_labels", pseudo)
     result = train(distill(out, **{"run.out_dir": str(tmp_path / "student")}))
     assert len(targets) == 16 and max(targets) < 1e-5  # every step imitates the run's own network
     assert result["imitation_steps"] == 16 and result["label_steps"] == 0

@@ -23,7 +23,7 @@ from milelib.data import Batch
 from milelib.distributed import World
 from milelib.methods.base import Parts
 from milelib.methods.single_positive import bce
-from milelib.methods.teacher_student import MileSettings, Threshold
+from milelib.methods.mile import MileSettings, Threshold
 from stopping import stopped_and_resumed
 
 EXP = experiments.get("multi_mnist").EXPERIMENT

@@ -103,7 +103,7 @@ KEYS = ["f1@0.25", "f1@0.5", "f1@best", "accuracy", "real_accuracy", "precision@
 def predict_every_class(cfg) -> dict:
     """The metrics of a 'model' that puts every class in every predicted set."""
     test = datasets.build(cfg.data).splits["test"]
-    return M.evaluate(np.ones(test.true_sets.shape), test.labels, test.true_sets, extra_threshold=0.5)
+    return M.scores(np.ones(test.true_sets.shape), test.labels, test.true_sets, extra_threshold=0.5)
 
 
 def with_predict_all(table: pd.DataFrame, cfg) -> pd.DataFrame:

@@ -1,7 +1,7 @@
 """Methods behind one interface (`base.Method`). A method is one module with a settings dataclass
 and a `Method` subclass, and one line here."""
 from ..registry import METHODS
-from . import acknowledge_unknown, large_loss, simclr, single_positive as spml, supervised, teacher_student
+from . import acknowledge_unknown, large_loss, simclr, single_positive as spml, supervised, mile
 from . import generalized_robust
 from . import boost_lu
 from .base import Method, Parts
@@ -10,9 +10,9 @@ METHODS.add("softmax", supervised.Plain, supervised.Softmax)        # CE on the 
 METHODS.add("sigmoid", supervised.Plain, supervised.Sigmoid)        # BCE on one-hot labels, eq. (1)
 METHODS.add("oracle", supervised.Plain, supervised.Oracle)          # BCE on the true label sets
 METHODS.add("elr", supervised.ELRSettings, supervised.ELR)          # early-learning regularisation
-METHODS.add("mile", teacher_student.MileSettings, teacher_student.TeacherStudent)
-METHODS.add("hard_distillation", teacher_student.Distillation, teacher_student.TeacherStudent)
-METHODS.add("soft_distillation", teacher_student.Distillation, teacher_student.TeacherStudent)
+METHODS.add("mile", mile.MileSettings, mile.MILe)
+METHODS.add("hard_distillation", mile.ScheduleSettings, mile.MILe)
+METHODS.add("soft_distillation", mile.ScheduleSettings, mile.MILe)
 # single-positive multi-label losses (notebook 08); "sigmoid" is their AN
 METHODS.add("an_ls", spml.SmoothingSettings, spml.SmoothedAssumeNegative)   # AN + label smoothing
 METHODS.add("wan", supervised.Plain, spml.WeakAssumeNegative)       # weak assume negative

@@ -3,9 +3,9 @@ import pytest
 import torch
 
 import milelib.methods.supervised as S
-import milelib.methods.teacher_student as TS
+import milelib.methods.mile as TS
 from milelib import experiments, train
-from milelib.methods.teacher_student import PseudoLabelStats, Schedule, TeacherStudent
+from milelib.methods.mile import PseudoLabelStats, Schedule, MILe
 
 EXP = experiments.get("multi_mnist").EXPERIMENT
 
@@ -26,7 +26,7 @@ def small(overrides=None, **settings):
 def spy_steps(monkeypatch):
     """Record, for every optimizer step, which network took it and whether it was an imitation step."""
     calls, imitating = [], []
-    real_step, real_pseudo = TS.sgd_step, TeacherStudent.pseudo_labels
+    real_step, real_pseudo = TS.sgd_step, MILe.pseudo_labels
 
     def pseudo(self, x, labels=None, step=0):
         imitating.append(id(self.teacher))
@@ -39,7 +39,7 @@ def spy_steps(monkeypatch):
 
     for module in (TS, S):
         monkeypatch.setattr(module, "sgd_step", step)
-    monkeypatch.setattr(TeacherStudent, "pseudo_labels", pseudo)
+    monkeypatch.setattr(MILe, "pseudo_labels", pseudo)
     return calls
 
 

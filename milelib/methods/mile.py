@@ -1,4 +1,5 @@
-"""Teacher/student training: MILe (section 3, Algorithm 1) and the distillations of Fig. 5.
+"""MILe (section 3, Algorithm 1): teacher/student training, of which the distillations of Fig. 5
+are the same schedule with other targets (the class `MILe` runs all three).
 
 A cycle is `teacher_steps` (k_t) optimizer steps on the single labels, then `student_steps` (k_s)
 steps on targets the teacher computes on the batch at hand. What the targets are is the method:
@@ -55,7 +56,7 @@ VARIANTS = ("released", "algorithm1")
 
 
 @dataclass
-class Distillation:
+class ScheduleSettings:
     """Settings of the teacher/student methods (hard and soft distillation; MILe adds rho)."""
     name: str = "hard_distillation"
     teacher_steps: int = 200        # k_t: label steps per cycle
@@ -88,7 +89,7 @@ NEGATIVES = ("assume", "weak")
 
 
 @dataclass
-class MileSettings(Distillation):
+class MileSettings(ScheduleSettings):
     """MILe's settings. Below rho: switches of the authors' released code, and two variants of ours
     beyond the paper (notebook 08); at their defaults the method is the paper's MILe."""
     name: str = "mile"
@@ -98,7 +99,7 @@ class MileSettings(Distillation):
     temperature: float = added_later(1.0)        # the sampling's T; 1: Bernoulli(sigma(z)) (their config: 0)
     negatives: str = added_later("assume")       # (b) "weak": every negative target weighted 1/(C-1), as WAN
     pseudo_labels: str = added_later("threshold")  # (c) "soft": the teacher's probabilities, not thresholded
-    renamed = {"keep_observed": "iterative_groundtruth"}  # old names, for the unknown-setting hint
+    renamed = {"keep_observed": "iterative_groundtruth"}  # an old name of the setting, for the unknown-setting hint
 
     def __post_init__(self):
         super().__post_init__()
@@ -162,7 +163,7 @@ class Threshold:
     sigmoid_outputs = True
 
     def __init__(self, settings):
-        self.rho, self.keep_observed = settings.rho, settings.iterative_groundtruth
+        self.rho, self.iterative_groundtruth = settings.rho, settings.iterative_groundtruth
         self.weak = settings.negatives == "weak"
         self.soft = settings.pseudo_labels == "soft"
         self.temperature = settings.temperature if settings.sample_teacher else None
@@ -179,7 +180,7 @@ class Threshold:
         else:
             p = teacher_logits.sigmoid()
             targets = p if self.soft else (p > self.rho).float()
-        if self.keep_observed and labels is not None:
+        if self.iterative_groundtruth and labels is not None:
             seen = labels >= 0  # unlabelled images (label -1) have no observed label to keep
             targets[seen, labels[seen]] = 1.0
         return targets
@@ -254,7 +255,7 @@ class PseudoLabelStats:
                 "mean_set_size": float(self.labels) / n}
 
 
-class TeacherStudent(Method):
+class MILe(Method):
     def __init__(self, cfg, parts):
         s = cfg.method
         self.target = TARGETS[s.name](s)  # first: it says whether the nets end in sigmoids
