@@ -53,11 +53,15 @@ SETTINGS = {}               # dotted settings over the profile's, e.g. {"run.wor
 LAUNCHER = "local"          # local | torchrun | slurm: runs on GPUS processes each, launched from here or as a SLURM array
 GPUS = 1                    # processes (GPUs) per run under torchrun or slurm
 
+# %% [markdown]
+# ## The data
+# The stand-in under `quick` (ReaL-like grids at each fraction), ImageNet and its ReaL labels under `paper`.
+
 # %%
 from milelib import experiments, plots, report
+from milelib.experiments import imagenet_fractions as table1
 
 session = experiments.Session.from_parameters("imagenet_fractions", globals())  # checks every parameter first
-table1, out = session.module, session.out
 session.describe()
 
 # %% [markdown]
@@ -103,7 +107,7 @@ decision
 # %%
 fig = table1.figure2(table, session.base)
 if fig is not None:
-    plots.savefig(fig, out, "fig2_label_sets")
+    plots.savefig(fig, session.out, "fig2_label_sets")
 
 # %% [markdown]
 # ## Every run

@@ -52,10 +52,14 @@ SETTINGS = {}               # dotted settings over the profile's, e.g. {"data.im
 LAUNCHER = "local"          # local | torchrun | slurm: runs on GPUS processes each, launched from here or as a SLURM array
 GPUS = 1                    # processes (GPUs) per run under torchrun or slurm
 
+# %% [markdown]
+# ## The data
+# ReaL-like grids with web-like label noise under `quick`; WebVision's file lists under `paper`.
+
 # %%
 from milelib import experiments, report
+from milelib.experiments import webvision as table2
 
-table2 = experiments.get("webvision")
 session = experiments.Session.from_parameters("webvision", globals(),  # checks every parameter first; with
                                               extra=table2.imagenet_settings() if PROFILE == "paper" else {})  # ImageNet val
 session.describe()

@@ -56,11 +56,15 @@ SETTINGS = {}               # dotted settings over the profile's, e.g. {"run.wor
 LAUNCHER = "local"          # local | torchrun | slurm: runs on GPUS processes each, launched from here or as a SLURM array
 GPUS = 1                    # processes (GPUs) per run under torchrun or slurm
 
+# %% [markdown]
+# ## The data
+# Unlabelled grids for pretraining and the labelled fractions under `quick`; the checkpoints and ImageNet under `paper`.
+
 # %%
 from milelib import experiments, report
+from milelib.experiments import self_supervised as tables
 
 session = experiments.Session.from_parameters("self_supervised", globals())  # checks every parameter first
-tables = session.module
 session.describe()
 
 # %% [markdown]

@@ -56,12 +56,15 @@ SETTINGS = {}               # dotted settings over the profile's, e.g. {"optim.s
 LAUNCHER = "local"          # local | torchrun | slurm: runs on GPUS processes each, launched from here or as a SLURM array
 GPUS = 1                    # processes (GPUs) per run under torchrun or slurm
 
+# %% [markdown]
+# ## The data
+# The ReaL-like grids every cell of the heatmap trains on.
+
 # %%
 from milelib import experiments, plots, report
-from milelib.experiments import real_like
+from milelib.experiments import kt_ks_heatmap as fig3a, real_like
 
 session = experiments.Session.from_parameters("kt_ks_heatmap", globals())  # checks every parameter first
-fig3a, out = session.module, session.out
 session.describe()
 
 # %% [markdown]
@@ -81,7 +84,7 @@ table = session.run()
 fig = plots.heatmaps({"ReaL-F1 (F1@0.5, %)": fig3a.cells(table), "mAP (%)": fig3a.cells(table, "map"),
                       "collapsed pseudo-label sets (%)": fig3a.collapse(table)},
                      fmt={"collapsed pseudo-label sets (%)": ".0f"})
-plots.savefig(fig, out, "fig3a_kt_ks_heatmap")
+plots.savefig(fig, session.out, "fig3a_kt_ks_heatmap")
 
 # %% [markdown]
 # ## MILe's best cell, chosen on the validation grids, beside the baselines

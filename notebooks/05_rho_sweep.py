@@ -55,12 +55,15 @@ SETTINGS = {}               # dotted settings over the profile's, e.g. {"optim.s
 LAUNCHER = "local"          # local | torchrun | slurm: runs on GPUS processes each, launched from here or as a SLURM array
 GPUS = 1                    # processes (GPUs) per run under torchrun or slurm
 
+# %% [markdown]
+# ## The data
+# The ReaL-like grids every value of rho trains on.
+
 # %%
 from milelib import experiments, plots, report
-from milelib.experiments import real_like
+from milelib.experiments import rho_sweep as fig3b, real_like
 
 session = experiments.Session.from_parameters("rho_sweep", globals())  # checks every parameter first
-fig3b, out = session.module, session.out
 session.describe()
 
 # %% [markdown]
@@ -80,7 +83,7 @@ baselines = report.seed_stats(table[table.label.isin(["Sigmoid", "Softmax"])], f
 fig = plots.curves(fig3b.curve(table), "rho", {"f1@0.5": "ReaL-F1 (F1@0.5, %)", "accuracy": "accuracy (%)",
                                                "map": "mAP (%)", "final_empty_share": "empty pseudo-label sets (%)"},
                    baselines={label: dict(zip(g.metric, g["mean"])) for label, g in baselines.groupby("label")})
-plots.savefig(fig, out, "fig3b_rho_sweep")
+plots.savefig(fig, session.out, "fig3b_rho_sweep")
 
 # %% [markdown]
 # ## Every value of rho beside the baselines

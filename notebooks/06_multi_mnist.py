@@ -49,11 +49,15 @@ SETTINGS = {}               # dotted settings over the profile's, e.g. {"optim.s
 LAUNCHER = "local"          # local | torchrun | slurm: runs on GPUS processes each, launched from here or as a SLURM array
 GPUS = 1                    # processes (GPUs) per run under torchrun or slurm
 
+# %% [markdown]
+# ## The data
+# The paper's Multi-MNIST grids: every cell filled, about six distinct digits a grid.
+
 # %%
 from milelib import experiments, plots, report
+from milelib.experiments import multi_mnist as mm
 
 session = experiments.Session.from_parameters("multi_mnist", globals())  # checks every parameter first
-mm, out = session.module, session.out
 session.describe()
 
 # %% [markdown]
@@ -102,7 +106,7 @@ decision
 first = table[table.seed == table.seed.min()]
 test_grids, predicted = mm.example_predictions(dict(zip(first.label, first.run_dir)), session.base)
 fig = plots.grid_predictions(test_grids, {mm.SHORT[k]: v for k, v in predicted.items()})
-plots.savefig(fig, out, "table5_example_grids")
+plots.savefig(fig, session.out, "table5_example_grids")
 
 # %%
 session.record(table, decision)

@@ -47,12 +47,15 @@ SETTINGS = {}               # dotted settings over the profile's, e.g. {"optim.s
 LAUNCHER = "local"          # local | torchrun | slurm: runs on GPUS processes each, launched from here or as a SLURM array
 GPUS = 1                    # processes (GPUs) per run under torchrun or slurm
 
+# %% [markdown]
+# ## The data
+# The ReaL-like grids every schedule trains on.
+
 # %%
 from milelib import experiments, plots, report
-from milelib.experiments import real_like
+from milelib.experiments import distillation as fig5, real_like
 
 session = experiments.Session.from_parameters("distillation", globals())  # checks every parameter first
-fig5, out = session.module, session.out
 session.describe()
 
 # %% [markdown]
@@ -70,7 +73,7 @@ table = session.run()
 # %%
 fig = plots.grouped_bars(fig5.bar_stats(table), list(fig5.TARGETS), list(fig5.SCHEDULES),
                          {"accuracy": "accuracy (%)", "f1@0.5": "ReaL-F1 (F1@0.5, %)"})
-plots.savefig(fig, out, "fig5_distillation")
+plots.savefig(fig, session.out, "fig5_distillation")
 
 # %% [markdown]
 # ## Every run beside the baselines

@@ -67,12 +67,16 @@ LAUNCHER = "local"          # local | torchrun | slurm: runs on GPUS processes e
 GPUS = 1                    # processes (GPUs) per run under torchrun or slurm
 SELECT = False              # True: rerun the selection sweep (else read selection.json when there is one)
 
+# %% [markdown]
+# ## The data
+# Both stand-ins: the ReaL-like grids (about 1.2 classes an image) and Multi-MNIST's (about 6).
+
 # %%
 from milelib import experiments, plots, report
+from milelib.experiments import single_positive as sp
 from milelib.results import read_json
 
 session = experiments.Session.from_parameters("single_positive", globals())  # checks every parameter first
-sp, out = session.module, session.out
 session.describe()
 
 # %% [markdown]
@@ -84,7 +88,7 @@ session.describe()
 
 # %%
 table = session.run()
-sp.candidates_table(read_json(out / sp.SELECTION))
+sp.candidates_table(read_json(session.out / sp.SELECTION))
 
 # %% [markdown]
 # ## The tables
@@ -101,7 +105,7 @@ sp.candidates_table(read_json(out / sp.SELECTION))
 
 # %%
 fig = plots.ranking({name: sp.ranking(table, name) for name in sp.STAND_INS})
-plots.savefig(fig, out, "ranking_map")
+plots.savefig(fig, session.out, "ranking_map")
 
 # %% [markdown]
 # ## Positive controls, then the answer
