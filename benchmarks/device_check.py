@@ -90,7 +90,7 @@ def main() -> None:
     if args.device == "cuda" and not torch.cuda.is_available():
         from milelib.training import no_gpu_reason
         raise SystemExit(f"device-check: --device cuda, but {no_gpu_reason()}; --device cpu checks the path on the CPU")
-    out = Path(args.out) / f"device_check_{args.device}"  # apart from the README's own benchmark files
+    out = Path(args.out) / f"device_check_{args.device}"  # apart from the CPU files benchmarks/README.md quotes
     out.mkdir(parents=True, exist_ok=True)
     loop_args, loader_args = SIZES[args.device]
     started = time.perf_counter()

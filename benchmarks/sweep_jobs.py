@@ -4,8 +4,9 @@ train; writes the median and range to results/benchmarks/sweep_jobs.json with pr
 
     python benchmarks/sweep_jobs.py [--repeats 3]
 
-Measured here: see the README's "Speed" table (the runs' numbers differ between the two modes in the
-last digits, as the thread count changes float sums; that is why profiles fix run.threads).
+Measured here: see the "Runs side by side" table of benchmarks/README.md (the runs' numbers differ
+between the two modes in the last digits, as the thread count changes float sums; that is why
+profiles fix run.threads).
 """
 import argparse
 import os

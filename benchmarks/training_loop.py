@@ -8,8 +8,8 @@ optimizer steps on the same data, model, batch, precision and memory format:
   through `milelib.train` (its loop, with logging and a checkpoint-free run).
 Both sides include building the model and scoring the (small) evaluation splits; the data are
 built once before timing. Reports images per second (median and range; peak memory on a GPU), the
-ratios the README quotes, and the achieved FLOP/s of a training step as a share of a large matmul's
-on the same device (a practical ceiling). Writes results/benchmarks/training_loop_<case>_<device>.json
+ratios benchmarks/README.md quotes, and the achieved FLOP/s of a training step as a share of a large
+matmul's on the same device (a practical ceiling). Writes results/benchmarks/training_loop_<case>_<device>.json
 (`_compiled.json` with `--compile`) with provenance.
 
     python benchmarks/training_loop.py                       # CPU: small CNN on the ReaL-like grids

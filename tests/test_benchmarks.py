@@ -1,5 +1,5 @@
-"""The training-loop benchmark runs end to end (a few steps): its numbers come from the README's
-one command, so it must not rot. Speed itself is measured by the benchmark, not asserted here."""
+"""The training-loop benchmark runs end to end (a few steps): the numbers benchmarks/README.md quotes
+come from its one command, so it must not rot. Speed itself is measured by the benchmark, not asserted here."""
 import json
 import subprocess
 import sys
