@@ -120,8 +120,8 @@ def _short(text: str, width: int = 78) -> str:
 
 def forest(claims, title: str | None = None, group: str | None = None, width: int = 78):
     """Every claim as one row: its mean gap (dot), its adjusted interval (thick: the level Holm used
-    for the claim, from `evidence.adjust`) and its unadjusted 95% interval (thin), the paper's gap
-    (an open diamond), coloured by the adjusted verdict; rows grouped under a heading per value of
+    for the claim, from `evidence.adjust`) and its unadjusted 95% interval (thin, in the colour of
+    the unadjusted verdict), the paper's gap (an open diamond), coloured by the adjusted verdict; rows grouped under a heading per value of
     `group` (a column, e.g. the notebook) in their order. The gap axis is linear within ±2 points
     and logarithmic beyond, so that gaps of 0.3 and 40 points share a page. A claim whose metric is
     not in points (a count of labels, a share, a rho) says so in brackets."""
@@ -151,8 +151,9 @@ def forest(claims, title: str | None = None, group: str | None = None, width: in
         fig, ax = plt.subplots(figsize=(11, 0.8 + 0.24 * (y + 1)))
         for pos, (_, r) in zip(positions, rows.iterrows()):
             colour = VERDICT_COLOURS.get(r["verdict"], "tab:blue")
-            if not pd.isna(r.get("low")):
-                ax.plot([r["low"], r["high"]], [pos, pos], color=colour, lw=1, solid_capstyle="butt")
+            raw = VERDICT_COLOURS.get(r.get("raw verdict", r["verdict"]), colour)
+            if not pd.isna(r.get("low")):  # on top of the thick bar, in the colour of its own verdict
+                ax.plot([r["low"], r["high"]], [pos, pos], color=raw, lw=1, solid_capstyle="butt", zorder=3)
             adj = (r.get("adjusted low"), r.get("adjusted high"))
             if not any(v is None or pd.isna(v) for v in adj):
                 ax.plot(adj, [pos, pos], color=colour, lw=4, alpha=0.6, solid_capstyle="butt")
@@ -160,7 +161,10 @@ def forest(claims, title: str | None = None, group: str | None = None, width: in
             if not pd.isna(r.get("paper gap", None)):
                 ax.plot([r["paper gap"]], [pos], "D", mfc="none", mec="black", ms=5)
         ax.axvline(0, color="black", lw=0.8)
-        ax.set_xscale("symlog", linthresh=2, linscale=1.5)
+        ax.set_xscale("symlog", linthresh=2, linscale=0.8)
+        low, high = ax.get_xlim()
+        marks = [x for x in (-50, -20, -10, -5, -2, -1, 0, 1, 2, 5, 10, 20, 50) if low <= x <= high]
+        ax.set_xticks(marks, [f"{x:+d}" if x else "0" for x in marks])
         ax.set_yticks(ticks + [pos for pos, _ in headings], labels + [text for _, text in headings], fontsize=8)
         for tick in ax.get_yticklabels()[len(ticks):]:
             tick.set_fontweight("bold")
@@ -170,7 +174,7 @@ def forest(claims, title: str | None = None, group: str | None = None, width: in
         ax.set_xlabel("gap in the claim's direction (points, or the unit in brackets); linear within ±2, log beyond")
         handles = [Line2D([], [], color=c, lw=4, alpha=0.6, label=v) for v, c in VERDICT_COLOURS.items()
                    if v in set(rows.verdict)]
-        handles += [Line2D([], [], color="black", lw=1, label="95% interval, unadjusted"),
+        handles += [Line2D([], [], color="black", lw=1, label="95% interval, unadjusted\n(coloured by its own verdict)"),
                     Line2D([], [], color="black", lw=4, alpha=0.6, label="interval at Holm's level"),
                     Line2D([], [], marker="D", mfc="none", mec="black", ls="", label="the paper's gap")]
         ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
