@@ -243,6 +243,8 @@ def adjust(claims: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
     multiplier Holm applied to this claim: it excludes zero exactly when Holm decides the claim),
     `paper size` (see `paper_size`, on the unadjusted 95% interval)."""
     out = claims.copy()
+    if out.empty:
+        return out.assign(**{c: [] for c in ("raw verdict", "p adjusted", "adjusted low", "adjusted high", "paper size")})
     raw = out["verdict"].tolist()
     given = pd.to_numeric(_column(out, "p"), errors="coerce")
     derived = [p_from_interval(g, lo, hi, n) for g, lo, hi, n in

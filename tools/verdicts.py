@@ -314,24 +314,25 @@ def _flat(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def _points(configs: dict, label: str) -> list[dict]:
-    """Every override dict of a run labelled `label` in a provenance's `points` (nested by stand-in
-    or seed in some notebooks)."""
-    found = []
+def _overrides(configs: dict) -> dict[tuple, dict]:
+    """Each run's overrides in a provenance's `points` ({label: {dotted key: value}}, nested by
+    stand-in or seed in some notebooks), keyed by its path there; the label is the path's end."""
+    found = {}
 
-    def walk(d):
+    def walk(d: dict, path: tuple) -> None:
         for k, v in d.items():
             if isinstance(v, dict):
-                (found.append(v) if k == label else walk(v))
-    walk(configs.get("points", {}))
+                if any(isinstance(x, dict) for x in v.values()):
+                    walk(v, path + (k,))
+                else:
+                    found[path + (k,)] = v
+    walk(configs.get("points", {}), ())
     return found
 
 
 def _effective(point: dict, base: dict, key: str):
-    if key in point:
-        return point[key]
-    value = base.get(key)
-    return value.get("name") if isinstance(value, dict) else value  # "method": "elr" is method.name
+    """A run's setting: its override, else its base's (flattened; "method": "elr" is method.name)."""
+    return point[key] if key in point else base.get(key, base.get(f"{key}.name"))
 
 
 def same_configs(a: dict, b: dict, labels: set[str]) -> bool:
@@ -342,16 +343,13 @@ def same_configs(a: dict, b: dict, labels: set[str]) -> bool:
     for k in set(base_a) & set(base_b):
         if not k.endswith(PATHS) and None not in (base_a[k], base_b[k]) and base_a[k] != base_b[k]:
             return False
-    names = labels or {k for c in (a, b) for k in _flat(c.get("points", {}))}
-    for label in labels:
-        pa, pb = _points(a, label), _points(b, label)
-        for x, y in zip(pa, pb):
-            for k in set(x) | set(y):
-                if not k.endswith(PATHS) and _effective(x, base_a, k) != _effective(y, base_b, k):
-                    return False
-    if not labels:
-        return _flat(a.get("points", {})) .keys() == _flat(b.get("points", {})).keys() and all(
-            k.endswith(PATHS) or _flat(a["points"]).get(k) == _flat(b["points"]).get(k) for k in names)
+    runs_a, runs_b = _overrides(a), _overrides(b)
+    for path in {p for p in set(runs_a) | set(runs_b) if not labels or p[-1] in labels}:
+        if path not in runs_a or path not in runs_b:
+            return False
+        x, y = runs_a[path], runs_b[path]
+        if any(not k.endswith(PATHS) and _effective(x, base_a, k) != _effective(y, base_b, k) for k in set(x) | set(y)):
+            return False
     return True
 
 
