@@ -216,3 +216,29 @@ def test_pooling_bounds_are_conservative_by_hand():
         assert np.std((x + y) / 2, ddof=1) <= (np.std(x, ddof=1) + np.std(y, ddof=1)) / 2 + 1e-12
     assert math.isfinite(verdicts.pool({"gap": 1.0, "low": 0.5, "high": 1.5, "seeds": 5, "p": 0.01},
                                        {"gap": 2.0, "low": 1.0, "high": 3.0, "seeds": 5, "p": 0.01})["p"])
+
+
+def test_configs_compared_by_provenance_resolve_defaults_and_leave_paths_out():
+    """01's case: a run's lr given on one machine and left to the base (the same 0.4) on the other is
+    the same config; 0.2 against the base's 0.4 is not; a teacher's run folder is a path, not a setting."""
+    base = {"optim": {"lr": 0.4}, "method": {"name": "sigmoid"}}
+    here = {"base": base, "points": {"ELR, 10%": {"method": "elr", "optim.lr": 0.4}, "ELR, 1%": {"method": "elr",
+                                                                                               "optim.lr": 0.2}}}
+    there = {"base": base, "points": {"ELR, 10%": {"method": "elr"}, "ELR, 1%": {"method": "elr"}}}
+    assert verdicts.same_configs(here, there, {"ELR, 10%"})
+    assert not verdicts.same_configs(here, there, {"ELR, 1%"}) and not verdicts.same_configs(here, there, set())
+    students = {"base": base, "points": {"seed 0": {"Self-distilled": {"method.teacher_run": "runs/seed0-abc"}}}}
+    moved = {"base": base, "points": {"seed 0": {"Self-distilled": {"method.teacher_run": "runs/seed0-def"}}}}
+    assert verdicts.same_configs(students, moved, set())
+    assert not verdicts.same_configs(students, {"base": base, "points": {}}, set())  # a run the other lacks
+
+
+def test_the_counts_in_docs_are_those_of_the_committed_records(capsys):
+    """docs/evidence.md quotes the counts table; it is regenerated, never typed: rerun
+    `python tools/verdicts.py --counts` and paste its table when the records change."""
+    root = Path(__file__).parents[1]
+    verdicts.main(["--counts"], results=root / "results")
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
+    doc = (root / "docs" / "evidence.md").read_text().splitlines()
+    start = doc.index(printed[0])
+    assert doc[start:start + len(printed)] == printed
