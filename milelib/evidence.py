@@ -318,6 +318,10 @@ def _move(df: pd.DataFrame, column: str, after: str) -> pd.DataFrame:
     return df[names]
 
 
+DECIDED_ORDER = ("claim", "in the paper", "seeds", "gap", "verdict", "95% interval", "p (Holm)", "paper's gap", "paper size",
+                 "detectable (80% power)", "seeds for the paper's gap")
+
+
 def compact(claims: pd.DataFrame) -> pd.DataFrame:
     """The claims as a reader needs them: the interval in one column, the gap signed, the paper's gap
     with whether our interval holds it, and neither the runs' keys (the claim text names them) nor the
@@ -339,7 +343,6 @@ def compact(claims: pd.DataFrame) -> pd.DataFrame:
         df["verdict"] = [v if v == r else f"{v} (unadjusted: {r})" for v, r in zip(df.verdict, df["raw verdict"])]
         df["p"] = [_p(p) + ("" if pd.isna(q) else f", Holm {_p(q)}") for p, q in zip(df.p, df["p adjusted"])]
         df = df.drop(columns=["raw verdict", "p adjusted", "adjusted low", "adjusted high"], errors="ignore")
-        df = _move(_move(df, "verdict", "gap"), "p", "95% interval")
         df = df.rename(columns={"p": "p (Holm)"})
     elif "p" in df:
         df["p"] = [_p(p) for p in df.p]
@@ -355,12 +358,19 @@ def compact(claims: pd.DataFrame) -> pd.DataFrame:
         df = _move(df, "paper size", "paper gap")
         if not given.any():
             df = df.drop(columns=["paper gap", "paper size", "seeds for paper gap"], errors="ignore")
+    else:
+        df = df.drop(columns=["paper size", "seeds for paper gap"], errors="ignore")  # no paper gap to size
     if "detectable" in df:
         df["detectable"] = [_number(d) for d in df.detectable]
     if "seeds for paper gap" in df:
         df["seeds for paper gap"] = [_number(n, "{:.0f}") for n in df["seeds for paper gap"]]
     df = df.rename(columns={"paper": "in the paper", "paper gap": "paper's gap", "detectable": "detectable (80% power)",
                             "seeds for paper gap": "seeds for the paper's gap"})
+    if decided:  # a fixed order, whatever the rows' (a record read back has its keys sorted)
+        names = list(df)
+        known = [c for c in DECIDED_ORDER if c in names]
+        first = [c for c in names[:names.index("claim")] if c not in known] if "claim" in names else []
+        df = df[first + known + [c for c in names if c not in known and c not in first]]
     return df.astype(object).where(df.notna(), "")  # a row lacking another's column (failed runs): blank
 
 
