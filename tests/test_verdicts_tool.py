@@ -242,3 +242,19 @@ def test_the_counts_in_docs_are_those_of_the_committed_records(capsys):
     doc = (root / "docs" / "evidence.md").read_text().splitlines()
     start = doc.index(printed[0])
     assert doc[start:start + len(printed)] == printed
+
+
+def test_a_record_made_through_decide_is_re_decided_from_its_raw_verdicts():
+    """A notebook that records `evidence.decide`'s rows keeps the Holm verdict in `verdict` and the
+    interval's in `raw verdict`: re-deciding reads the raw one, and gives the same rows again."""
+    first = verdicts.family("01_x", record())
+    rows = json.loads(first.drop(columns=["gaps"]).to_json(orient="records"))
+    rows[1]["verdict"] = "holds"  # as if Holm had read it otherwise: the tool must not take it as raw
+    again = verdicts.family("01_x", {**record(), "claims": rows})
+    assert list(again["raw verdict"]) == list(first["raw verdict"]) and list(again.verdict) == list(first.verdict)
+    assert list(again["p adjusted"]) == pytest.approx(list(first["p adjusted"]))
+
+
+def test_compact_columns_do_not_depend_on_the_rows_key_order():
+    out = verdicts.family("01_x", record()).drop(columns=["gaps", "p from"])
+    assert list(evidence.compact(out)) == list(evidence.compact(out[out.columns[::-1]]))

@@ -203,10 +203,13 @@ def regate(recorded: dict, rows: list[dict]) -> list[dict]:
     claims that read a run that did not learn."""
     controls = pd.DataFrame(recorded.get("controls", []))
     records = pd.DataFrame(recorded.get("records", []))
-    if controls.empty or not rows:
-        return rows
+    if controls.empty:  # nothing to re-gate by: a recorded "untestable here" stands
+        return [{**c, "verdict": c["verdict"] if c["verdict"] == "untestable here" else measured(c)} for c in rows]
+    rows = [{**c, "verdict": measured(c)} for c in rows]
     controls = controls.assign(scope=[_scope(c, records) for c in controls.to_dict("records")])
-    claims = pd.DataFrame(rows).assign(verdict=[measured(c) for c in rows])
+    claims = pd.DataFrame(rows)
+    if claims.empty:
+        return rows
     if "stand-in" in claims and "stand_in" in controls:
         parts = [evidence.untestable_unless(controls[controls.stand_in == s], claims[claims["stand-in"] == s])
                  for s in claims["stand-in"].unique()]
@@ -277,10 +280,12 @@ def _sd(c: dict) -> float:
 
 
 def measured(c: dict) -> str:
-    """A claim's verdict as its interval reads, "untestable here" or not (a failed control on one
-    machine, or a rule that changed between the records, says nothing of the interval)."""
-    if c.get("verdict") != "untestable here" or _missing(c.get("low")):
-        return c["verdict"]
+    """A claim's verdict as its 95% interval reads, "untestable here" or not (a failed control on one
+    machine, or a rule that changed between the records, says nothing of the interval), and before
+    Holm's correction (a record made through `evidence.decide` keeps it as `raw verdict`)."""
+    said = c["raw verdict"] if isinstance(c.get("raw verdict"), str) else c["verdict"]
+    if said != "untestable here" or _missing(c.get("low")):
+        return said
     return verdict(c["low"], c["high"])
 
 
