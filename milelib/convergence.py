@@ -1,7 +1,7 @@
 """Training length and loss scale chosen by a protocol on validation data, never by the clock.
 
-A stand-in can only test the paper's claims if its networks reach their plateau (DESIGN,
-"Evidence", rule 1). For each stand-in's profile, four stages on seeds no notebook reports
+A stand-in can only test the paper's claims if its networks reach their plateau (docs/evidence.md,
+"Regime"). For each stand-in's profile, four stages on seeds no notebook reports
 (SEEDS; means over the three), each a sweep in the shared run store whose validation numbers alone
 are read:
 

@@ -108,3 +108,77 @@ def ranking(panels: dict, xlabel: str = "test mAP (%)", highlight=("MILe",)):
             ax.set_title(title)
         fig.tight_layout()
     return fig
+
+
+VERDICT_COLOURS = {"holds": "tab:green", "contradicted": "tab:red", "inconclusive": "tab:gray",
+                   "untestable here": "#c8c8c8"}
+
+
+def _short(text: str, width: int = 78) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def forest(claims, title: str | None = None, group: str | None = None, width: int = 78):
+    """Every claim as one row: its mean gap (dot), its adjusted interval (thick: the level Holm used
+    for the claim, from `evidence.adjust`) and its unadjusted 95% interval (thin, in the colour of
+    the unadjusted verdict), the paper's gap (an open diamond), coloured by the adjusted verdict; rows grouped under a heading per value of
+    `group` (a column, e.g. the notebook) in their order. The gap axis is linear within ±2 points
+    and logarithmic beyond, so that gaps of 0.3 and 40 points share a page. A claim whose metric is
+    not in points (a count of labels, a share, a rho) says so in brackets."""
+    import pandas as pd
+    from matplotlib.lines import Line2D
+
+    from .report import scale
+
+    rows = claims.reset_index(drop=True)
+    keys = rows[group].tolist() if group else [None] * len(rows)
+    y, ticks, labels, headings = 0.0, [], [], []
+    positions = []
+    for i, r in rows.iterrows():
+        if group and (i == 0 or keys[i] != keys[i - 1]):
+            y += 0.4 if i else 0
+            headings.append((y, str(keys[i])))
+            y += 1
+        positions.append(y)
+        metric = r.get("metric")
+        unit = f" [{metric}]" if isinstance(metric, str) and scale(metric) == 1.0 else ""
+        where = r.get("stand-in", r.get("stand_in"))
+        prefix = f"{where}: " if isinstance(where, str) else ""
+        ticks.append(y)
+        labels.append(_short(prefix + str(r["claim"]), width - len(unit)) + unit)
+        y += 1
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(11, 0.8 + 0.24 * (y + 1)))
+        for pos, (_, r) in zip(positions, rows.iterrows()):
+            colour = VERDICT_COLOURS.get(r["verdict"], "tab:blue")
+            raw = VERDICT_COLOURS.get(r.get("raw verdict", r["verdict"]), colour)
+            if not pd.isna(r.get("low")):  # on top of the thick bar, in the colour of its own verdict
+                ax.plot([r["low"], r["high"]], [pos, pos], color=raw, lw=1, solid_capstyle="butt", zorder=3)
+            adj = (r.get("adjusted low"), r.get("adjusted high"))
+            if not any(v is None or pd.isna(v) for v in adj):
+                ax.plot(adj, [pos, pos], color=colour, lw=4, alpha=0.6, solid_capstyle="butt")
+            ax.plot([r["gap"]], [pos], "o", color=colour, ms=4)
+            if not pd.isna(r.get("paper gap", None)):
+                ax.plot([r["paper gap"]], [pos], "D", mfc="none", mec="black", ms=5)
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_xscale("symlog", linthresh=2, linscale=0.8)
+        low, high = ax.get_xlim()
+        marks = [x for x in (-50, -20, -10, -5, -2, -1, 0, 1, 2, 5, 10, 20, 50) if low <= x <= high]
+        ax.set_xticks(marks, [f"{x:+d}" if x else "0" for x in marks])
+        ax.set_yticks(ticks + [pos for pos, _ in headings], labels + [text for _, text in headings], fontsize=8)
+        for tick in ax.get_yticklabels()[len(ticks):]:
+            tick.set_fontweight("bold")
+            tick.set_fontsize(9)
+        ax.set_ylim(y, -1)
+        ax.grid(axis="x", lw=0.3, alpha=0.5)
+        ax.set_xlabel("gap in the claim's direction (points, or the unit in brackets); linear within ±2, log beyond")
+        handles = [Line2D([], [], color=c, lw=4, alpha=0.6, label=v) for v, c in VERDICT_COLOURS.items()
+                   if v in set(rows.verdict)]
+        handles += [Line2D([], [], color="black", lw=1, label="95% interval, unadjusted\n(coloured by its own verdict)"),
+                    Line2D([], [], color="black", lw=4, alpha=0.6, label="interval at Holm's level"),
+                    Line2D([], [], marker="D", mfc="none", mec="black", ls="", label="the paper's gap")]
+        ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+        if title:
+            ax.set_title(title, loc="left")
+        fig.tight_layout()
+    return fig
