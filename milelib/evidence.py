@@ -180,7 +180,8 @@ def gap_claim(gaps: pd.Series, key: str, a: str, b: str, text: str, paper: str =
     the caller knows them (none: it reads every run, as far as a failed control is concerned).
     Beside the interval: `p` (two-sided paired t test), `detectable` (the smallest mean gap these
     seeds detect with 80% power at the gaps' observed sd) and `seeds for paper gap` (the seeds that
-    would detect the paper's gap so, where it gives one)."""
+    would detect the paper's gap so, where it gives one); `gaps`, seed -> gap, so that the record
+    holds every number the interval reads."""
     gaps = gaps.dropna()
     mean, low, high = paired_interval(gaps)
     paper_gap = None if paper_gap is None else round(paper_gap, 2)
@@ -191,7 +192,8 @@ def gap_claim(gaps: pd.Series, key: str, a: str, b: str, text: str, paper: str =
             "gap": round(mean, 2), "low": round(low, 2), "high": round(high, 2), "verdict": verdict(low, high),
             "paper gap": paper_gap, "paper gap inside": inside, "reads": SEP.join(reads),
             "p": _sig(t_test(gaps)), "detectable": round(smallest, 2),
-            "seeds for paper gap": seeds_needed(paper_gap, sd)}
+            "seeds for paper gap": seeds_needed(paper_gap, sd),
+            "gaps": {int(seed): round(float(g), 6) for seed, g in gaps.items()}}
 
 
 def _sig(p: float) -> float:
@@ -213,7 +215,8 @@ def untestable_unless(controls: pd.DataFrame, claims: pd.DataFrame) -> pd.DataFr
     numbers stay, for the reader), and a column naming the failed controls. A failed control
     concerns every claim, unless it has a `scope` (labels of runs) and the claim `reads` none of them."""
     failed = [] if controls.empty else controls[controls.verdict != "holds"].to_dict("records")
-    scoped = [(c["claim"] + (f" (runs of {', '.join(sorted(scope))})" if scope else ""), scope)
+    scoped = [(c["claim"] + (f" (runs of {', '.join(sorted(scope))})" if scope else "") +
+               (f" ({c['verdict']})" if str(c["verdict"]).startswith("not measured") else ""), scope)
               for c in failed for scope in [labels(c.get("scope"))]]  # (its name, the labels it concerns)
 
     def against(claim: dict) -> list[str]:
@@ -331,7 +334,7 @@ def compact(claims: pd.DataFrame) -> pd.DataFrame:
     would detect the paper's gap."""
     named = ("a", "b", "metric") if "claim" in claims else ()
     decided = "raw verdict" in claims
-    df = claims.drop(columns=[c for c in (*named, "controls", "reads", "scope") if c in claims])
+    df = claims.drop(columns=[c for c in (*named, "controls", "reads", "scope", "gaps") if c in claims])
     if {"low", "high"} <= set(df):
         at = list(df).index("low")
         interval = [_interval(lo, hi) for lo, hi in zip(df.low, df.high)]
@@ -422,7 +425,8 @@ def prose(claims: pd.DataFrame) -> list[str]:
         lines = [f"{len(rows)} {noun}: {_counts(verdicts)}."]
     failed = sorted({r["controls"][len("failed: "):] for r in rows if str(r.get("controls", "")).startswith("failed")})
     if failed:
-        lines.append("Untestable here, because a positive control that concerns them failed (" + "; ".join(failed) +
+        lines.append("Untestable here, because a positive control that concerns them did not hold or could not be "
+                     "checked (" + "; ".join(failed) +
                      "): the gaps are shown as measured, and say nothing for or against the paper.")
     for v in order:
         if v != UNTESTABLE:

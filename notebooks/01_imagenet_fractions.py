@@ -28,14 +28,9 @@
 # Stand-in numbers are never set beside the paper's as the same measurement: the paper's *claims*
 # are checked on them. Its runs at 100% are the other notebooks' runs, read back from the run store.
 #
-# **Decided how.** Before any claim, positive controls at 100% of the data: the oracle (trained on the
-# true label sets; the stand-in only: ImageNet has none for its training images) and LL-R (Kim et al.
-# 2022) above Sigmoid on mAP, per model, and the training length passed the convergence protocol.
-# Each claim is then decided by a paired 95% interval over seeds (the same seed gives both runs the
-# same initialisation draw and batch order): *holds* when the interval lies above zero,
-# *contradicted* below, *inconclusive* when it straddles zero or one seed ran; every claim reads
-# *untestable here* when a control fails, and a claim that compares a run that did not learn (at
-# chance, or diverged) when that run's control fails.
+# **Decided how.** Positive controls first, then the claims as one family: each gap paired by seed,
+# with its 95% interval, decided under Holm's correction over the notebook's testable claims, and
+# set beside the paper's own gap where it gives one ([docs/evidence.md](../docs/evidence.md)).
 #
 # | profile | data | runtime |
 # |---|---|---|

@@ -27,14 +27,9 @@
 # drop from clean to noisy measures robustness. Stand-in numbers are never set beside the paper's
 # as the same measurement; the paper's claims are checked on them.
 #
-# **Decided how.** Before any claim, positive controls on the stand-in's clean runs: the oracle
-# (trained on the true label sets) and LL-R (Kim et al. 2022) above Sigmoid on mAP, the training
-# length passed the convergence protocol, and each noise level really lowers Softmax's clean-test
-# top-1 (else the noise tests nothing: the claims at that level read untestable). Under `paper` LL-R's control cannot be read: WebVision val and
-# ImageNet val are single-labelled here, so there is no mAP. Each claim is then decided by a paired
-# 95% interval over seeds: *holds* when it lies above zero, *contradicted* below, *inconclusive*
-# when it straddles zero or one seed ran; every claim reads *untestable here* when a control does
-# not hold.
+# **Decided how.** Positive controls first, then the claims as one family: each gap paired by seed,
+# with its 95% interval, decided under Holm's correction over the notebook's testable claims, and
+# set beside the paper's own gap where it gives one ([docs/evidence.md](../docs/evidence.md)).
 #
 # | profile | data | runtime |
 # |---|---|---|

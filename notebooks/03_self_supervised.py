@@ -33,12 +33,9 @@
 # takes. Stand-in numbers are never set beside the paper's as the same measurement: the paper's
 # *claims* are checked on them. The runs from scratch are notebook 01's, read back from the store.
 #
-# **Decided how.** Before any claim, positive controls at 100% of the labels: the oracle (trained on
-# the true label sets; the stand-in only) and LL-R (Kim et al. 2022) above Sigmoid on mAP, from
-# scratch on the stand-in (notebook 01's control runs) and from Table 4's encoder under `paper`, and
-# the training length passed the convergence protocol. Each claim is then decided by a paired 95%
-# interval over seeds: *holds* when it lies above zero, *contradicted* below, *inconclusive* when it
-# straddles zero or one seed ran; every claim reads *untestable here* when a control does not hold.
+# **Decided how.** Positive controls first, then the claims as one family: each gap paired by seed,
+# with its 95% interval, decided under Holm's correction over the notebook's testable claims, and
+# set beside the paper's own gap where it gives one ([docs/evidence.md](../docs/evidence.md)).
 #
 # | profile | data | runtime |
 # |---|---|---|

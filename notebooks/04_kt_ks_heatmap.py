@@ -31,14 +31,9 @@
 # test grids) and the threshold-free mAP. Where MILe's best setting is named, it was chosen on the
 # validation grids; the test numbers shown for it were not looked at to choose it.
 #
-# **Decided how.** Before any claim, positive controls: the oracle (trained on the true label sets)
-# and LL-R (Kim et al. 2022) above Sigmoid on mAP, and the training length passed the convergence
-# protocol. Each claim is then decided by a paired 95% interval over seeds: a claim about the whole
-# grid is a statistic of each seed's grid (the small-k cells' mean ReaL-F1 minus the large-k cells',
-# the fall from the smallest to the largest k_s, the range of ReaL-F1 over k_s minus that over k_t,
-# the median cell minus Sigmoid), and the interval is over those. *holds* when it lies above zero,
-# *contradicted* below, *inconclusive* when it straddles zero or one seed ran; every claim reads
-# *untestable here* when a control does not hold.
+# **Decided how.** Positive controls first, then the claims as one family: each gap paired by seed,
+# with its 95% interval, decided under Holm's correction over the notebook's testable claims, and
+# set beside the paper's own gap where it gives one ([docs/evidence.md](../docs/evidence.md)).
 #
 # | profile | data | runtime |
 # |---|---|---|

@@ -30,14 +30,9 @@
 # test grids) and the threshold-free mAP. Where MILe's best setting is named, it was chosen on the
 # validation grids; the test numbers shown for it were not looked at to choose it.
 #
-# **Decided how.** Before any claim, positive controls: the oracle (trained on the true label sets)
-# and LL-R (Kim et al. 2022) above Sigmoid on mAP, and the training length passed the convergence
-# protocol. Each claim is then decided by a paired 95% interval over seeds: a claim about the curve
-# is a statistic of each seed's curve (the mean over the lower half of the rhos minus that over the
-# upper half, the rho of the accuracy peak minus that of the ReaL-F1 peak, the empty share at the
-# highest rho minus at the lowest), and the interval is over those. *holds* when it lies above zero,
-# *contradicted* below, *inconclusive* when it straddles zero or one seed ran; every claim reads
-# *untestable here* when a control does not hold.
+# **Decided how.** Positive controls first, then the claims as one family: each gap paired by seed,
+# with its 95% interval, decided under Holm's correction over the notebook's testable claims, and
+# set beside the paper's own gap where it gives one ([docs/evidence.md](../docs/evidence.md)).
 #
 # | profile | data | runtime |
 # |---|---|---|

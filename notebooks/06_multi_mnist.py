@@ -25,13 +25,9 @@
 # chosen on validation grids (never the test grids), plus two reference rows: *predict every class*
 # and an *oracle* trained with BCE on the true sets, the multi-label upper bound.
 #
-# **Decided how.** Before any claim, positive controls: the oracle and LL-R (Kim et al. 2022) above
-# Sigmoid on mAP, and the training length passed the convergence protocol (`python -m
-# milelib.convergence multi_mnist`). Each claim is then decided by a paired 95% interval over seeds
-# of the gap: *holds* when it lies above zero, *contradicted* below, *inconclusive* when it
-# straddles zero or one seed ran, with Table 5's own gap beside it; every claim reads *untestable
-# here* when a control does not hold, and a claim that compares a run that did not learn when that
-# run's control fails.
+# **Decided how.** Positive controls first, then the claims as one family: each gap paired by seed,
+# with its 95% interval, decided under Holm's correction over the notebook's testable claims, and
+# set beside the paper's own gap where it gives one ([docs/evidence.md](../docs/evidence.md)).
 #
 # | profile | data | runtime |
 # |---|---|---|

@@ -31,6 +31,10 @@
 # test grids) and the threshold-free mAP. Where MILe's best setting is named, it was chosen on the
 # validation grids; the test numbers shown for it were not looked at to choose it.
 #
+# **Decided how.** Positive controls first, then Fig. 5's claims as one family: each gap paired by
+# seed with its 95% interval, decided under Holm's correction over the testable claims
+# ([docs/evidence.md](../docs/evidence.md)).
+#
 # | profile | data | runtime |
 # |---|---|---|
 # | `smoke` | 256 ReaL-like grids, 16 steps, 1 seed | under a minute on a CPU (wiring only) |

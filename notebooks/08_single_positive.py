@@ -37,6 +37,8 @@
 #    A MILe variant is kept only if it beats the paper's MILe on validation. No test number is read.
 # 2. *Final*: the chosen settings train once on seeds 10-14, never used in development, and their test
 #    numbers are the tables below. The paper's MILe is always reported as it is.
+# 3. *Decided*: positive controls per stand-in first, then the claims as one family, each gap paired
+#    by seed with its 95% interval, decided under Holm's correction ([docs/evidence.md](../docs/evidence.md)).
 #
 # Every method trains with the project's optimiser (SGD, Nesterov, cosine schedule, the same steps)
 # and is scored with its final weights; the SPML papers used Adam and kept each run's best epoch by

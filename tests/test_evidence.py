@@ -127,9 +127,11 @@ def test_prose_counts_the_verdicts_and_names_failed_controls_once():
     failed = untestable_unless(controls, _three_claims())
     lines = prose(failed)
     assert lines[0] == "3 claims: 3 untestable here."
-    assert lines[1].startswith("Untestable here, because a positive control that concerns them failed (control: the "
-                               "oracle above Sigmoid)")
+    assert lines[1].startswith("Untestable here, because a positive control that concerns them did not hold or could "
+                               "not be checked (control: the oracle above Sigmoid)")
     assert len(lines) == 2  # the control named once, not on every row
+    unread = pd.DataFrame([{"claim": "control: trained to their plateau", "verdict": "not measured"}])
+    assert "(control: trained to their plateau (not measured))" in prose(untestable_unless(unread, _three_claims()))[1]
     shown = Verdicts(failed, banner="SMOKE PROFILE: wiring only")
     assert repr(shown).startswith("SMOKE PROFILE: wiring only\n3 claims")
     page = shown._repr_html_()

@@ -12,7 +12,8 @@ from milelib.evidence import VERDICTS
 
 T_975_2 = 4.302653
 SEEDS = (0, 1, 2)
-SCHEMA = ["claim", "paper", "metric", "a", "b", "seeds", "gap", "low", "high", "verdict", "paper gap", "paper gap inside", "reads"]
+SCHEMA = ["claim", "paper", "metric", "a", "b", "seeds", "gap", "low", "high", "verdict", "paper gap", "paper gap inside", "reads",
+          "p", "detectable", "seeds for paper gap", "gaps"]
 
 
 def run(label: str, seed: int, value: float, **extra) -> dict:

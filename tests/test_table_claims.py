@@ -11,7 +11,7 @@ from milelib.experiments import real_like
 
 FRACTIONS, WEBVISION, SELF_SUPERVISED = map(experiments.get, ("imagenet_fractions", "webvision", "self_supervised"))
 KEYS = ["claim", "paper", "metric", "a", "b", "seeds", "gap", "low", "high", "verdict", "paper gap", "paper gap inside",
-        "reads"]
+        "reads", "p", "detectable", "seeds for paper gap", "gaps"]
 
 
 def runs(values: dict[str, list[float]], key: str = "accuracy", **columns) -> pd.DataFrame:

@@ -168,27 +168,29 @@ def _recompute_hook():
         from milelib import experiments
     except Exception:  # noqa: BLE001 - the tool works without the experiments package's hook
         return None
-    return getattr(experiments, "recompute", None)
+    known = set(experiments.names().values())
+    return lambda notebook, records: experiments.recompute(notebook, records) if notebook in known else None
 
 
 def extra_claims(notebook: str, recorded: dict) -> list[dict]:
     """Claims a notebook shows but does not record: 08's published orderings (each pair of the
     single-positive losses with published numbers, in the published direction, per stand-in),
     recomputed from its runs and made untestable on a stand-in whose controls failed."""
-    if not notebook.startswith("08") or any("published on" in c for c in recorded["claims"]):
-        return []
+    if not notebook.startswith("08") or any("published on" in c or c.get("paper") == "published order"
+                                            for c in recorded["claims"]):
+        return []  # recorded since 2026-12-08 among its claims
     records = pd.DataFrame(recorded.get("records", []))
     if records.empty or "stand_in" not in records:
         return []
     from milelib.experiments.single_positive import published_ordering
 
     runs = records[records.seed.notna()].assign(map=lambda t: pd.to_numeric(t["map"], errors="coerce"))
-    found = published_ordering(runs)
+    found = pd.DataFrame(published_ordering(runs))
     if found.empty:
         return []
     controls = pd.DataFrame(recorded.get("controls", []))
     rows = []
-    for stand_in, part in found.groupby("stand-in", sort=False):
+    for stand_in, part in found.groupby("stand_in", sort=False):
         mine = controls[controls.stand_in == stand_in] if "stand_in" in controls else controls
         part = part.assign(claim="published order: " + part.claim)
         rows += evidence.untestable_unless(mine, part).to_dict("records")
@@ -210,9 +212,10 @@ def regate(recorded: dict, rows: list[dict]) -> list[dict]:
     claims = pd.DataFrame(rows)
     if claims.empty:
         return rows
-    if "stand-in" in claims and "stand_in" in controls:
-        parts = [evidence.untestable_unless(controls[controls.stand_in == s], claims[claims["stand-in"] == s])
-                 for s in claims["stand-in"].unique()]
+    where = next((c for c in ("stand_in", "stand-in") if c in claims), None)  # 08's rows, named either way
+    if where and "stand_in" in controls:
+        parts = [evidence.untestable_unless(controls[controls.stand_in == s], claims[claims[where] == s])
+                 for s in claims[where].unique()]
         return pd.concat(parts).sort_index().to_dict("records")
     return evidence.untestable_unless(controls, claims).to_dict("records")
 
@@ -237,7 +240,8 @@ def gaps_of(notebook: str, recorded: dict, claims: list[dict], recompute=None) -
     if recompute is not None and not records.empty:
         out = recompute(notebook, records)
         if out is not None and "gaps" in out:
-            hooked = {key(r): r["gaps"] for r in out.to_dict("records")}
+            hooked = {key(r): pd.Series(r["gaps"], dtype=float) if isinstance(r["gaps"], dict) else r["gaps"]
+                      for r in out.to_dict("records")}  # the experiments' claims keep them as seed -> gap
     found = []
     for c in claims:
         g = hooked.get(key(c))
@@ -425,7 +429,7 @@ def pooled(notebook: str, mine: dict, theirs: dict, recompute=None) -> pd.DataFr
     rows = []
     for c in here.to_dict("records"):
         other = others.pop(key(c), None)
-        base = {k: c.get(k) for k in ("claim", "stand-in", "metric", "paper gap")}
+        base = {k: c.get(k) for k in ("claim", "stand-in", "stand_in", "metric", "paper gap")}
         untestable = c["raw verdict"] == "untestable here" or (other or {}).get("raw verdict") == "untestable here"
         mine_alone = {k: c[k] for k in ("gap", "low", "high", "seeds", "p")}
         if other is None or not same_runs(mine, theirs, c):
@@ -435,7 +439,7 @@ def pooled(notebook: str, mine: dict, theirs: dict, recompute=None) -> pd.DataFr
             rows.append({**base, **pool(c, other)})
         rows[-1]["verdict"] = "untestable here" if untestable else _raw(rows[-1])
     for c in others.values():
-        rows.append({**{k: c.get(k) for k in ("claim", "stand-in", "metric", "paper gap", "gap", "low", "high",
+        rows.append({**{k: c.get(k) for k in ("claim", "stand-in", "stand_in", "metric", "paper gap", "gap", "low", "high",
                                               "seeds", "p")},
                      "pooled": "one machine (there)", "verdict": c["raw verdict"]})
     return evidence.adjust(pd.DataFrame(rows)) if rows else pd.DataFrame()

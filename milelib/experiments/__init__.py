@@ -7,7 +7,7 @@ the base run config of a profile.
 from __future__ import annotations
 
 from .protocol import (GPU_PROFILES, PARAMETERS, PROFILE_NAMES, Experiment, Profile, check_parameters, experiments,
-                       get, grid, names, register)
+                       get, grid, names, recompute, recompute_controls, register)
 from .session import Decision, Session, describe_data
 
 
@@ -27,4 +27,5 @@ def run_experiment(exp, profile: str, seeds=None, results_dir="results", overrid
 
 
 __all__ = ["GPU_PROFILES", "NAMES", "PARAMETERS", "PROFILE_NAMES", "Decision", "Experiment", "Profile", "Session",
-           "check_parameters", "describe_data", "experiments", "get", "grid", "names", "register", "run_experiment"]
+           "check_parameters", "describe_data", "experiments", "get", "grid", "names", "recompute", "recompute_controls",
+           "register", "run_experiment"]

@@ -101,14 +101,41 @@ class Experiment:
 
 
 def decide(controls, claims, group: str | None = None):
-    """The claims decided under their controls; with `group`, a failed control concerns only the
-    claims of its own part (08's stand-ins)."""
-    from ..evidence import untestable_unless
+    """The claims decided under their controls as one family (`evidence.decide`: Holm's correction
+    over the testable ones); with `group`, a failed control concerns only the claims of its own part
+    (08's stand-ins), and the family is still the whole notebook."""
+    from .. import evidence
 
     if group is None:
-        return untestable_unless(controls, claims)
-    return pd.concat([untestable_unless(controls[controls[group] == g], claims[claims[group] == g])
-                      for g in claims[group].unique()], ignore_index=True)
+        return evidence.decide(controls, claims)
+    return evidence.adjust(pd.concat([evidence.untestable_unless(controls[controls[group] == g], claims[claims[group] == g])
+                                      for g in claims[group].unique()], ignore_index=True))
+
+
+def by_notebook(notebook: str) -> Experiment:
+    """The registered experiment of `notebook` (NN_name)."""
+    found = {e.notebook: e for e in experiments()}
+    check_choice("notebook", notebook, tuple(found))
+    return found[notebook]
+
+
+def recorded_table(records) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A record's runs as (the claims' table, every run): runs on control seeds only are read by the
+    controls alone."""
+    every = pd.DataFrame(records)
+    only = every["controls_only"].eq(True) if "controls_only" in every else pd.Series(False, index=every.index)
+    return every[~only].reset_index(drop=True), every
+
+
+def recompute(notebook: str, records, profile: str = "quick") -> pd.DataFrame:
+    """A notebook's claims recomputed from its recorded runs alone (metrics.json's `records`), each
+    with its per-seed `gaps`: what `tools/verdicts.py` pools and re-decides."""
+    return by_notebook(notebook).claims(recorded_table(records)[0], profile)
+
+
+def recompute_controls(notebook: str, records, base: RunConfig, profile: str = "quick", results_dir="results"):
+    """A notebook's positive controls recomputed from its recorded runs (those on control seeds too)."""
+    return by_notebook(notebook).controls(recorded_table(records)[1], base, profile, results_dir)
 
 
 def records(df) -> list[dict]:
