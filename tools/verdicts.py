@@ -78,8 +78,13 @@ def claim_of(c: dict) -> str:
     return c["claim"] if "claim" in c else f"{c['MILe']} beats {c['versus']} on mAP"
 
 
+def stand_in(c: dict) -> str | None:
+    """Notebook 08's rows name their stand-in: `stand_in`, or `stand-in` in records before 2026-12-08."""
+    return next((w for w in (c.get("stand_in"), c.get("stand-in")) if isinstance(w, str)), None)
+
+
 def key(c: dict) -> tuple:
-    return claim_of(c), c.get("stand_in") or c.get("stand-in")
+    return claim_of(c), stand_in(c)
 
 
 def _missing(x) -> bool:
@@ -99,7 +104,7 @@ def _p(p) -> str:
 
 
 def _name(c: dict) -> str:
-    where = c.get("stand_in") or c.get("stand-in")  # notebook 08's rows name their stand-in
+    where = stand_in(c)
     return claim_of(c) + (f" ({where})" if where else "")
 
 
@@ -147,7 +152,7 @@ def plain_gaps(c: dict, records: pd.DataFrame) -> pd.Series | None:
     if records.empty or not {"label", "seed"} <= set(records) or metric not in records:
         return None
     runs = records[records.seed.notna()]
-    where = c.get("stand-in") or c.get("stand_in")
+    where = stand_in(c)
     if where and "stand_in" in runs:
         runs = runs[runs.stand_in == where]
     if not {a, b} <= set(runs.label):
@@ -365,7 +370,7 @@ def same_configs(a: dict, b: dict, labels: set[str]) -> bool:
 def _hashes(recorded: dict, c: dict) -> dict:
     """(label, seed) -> config hash of the runs a claim reads (every run where it does not say)."""
     reads = evidence.labels(c.get("reads"))
-    where = c.get("stand-in") or c.get("stand_in")
+    where = stand_in(c)
     return {(r["label"], r["seed"]): r.get("config_hash") for r in recorded.get("records", [])
             if (not reads or r.get("label") in reads) and (not where or r.get("stand_in") in (None, where))}
 
