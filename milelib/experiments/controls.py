@@ -1,4 +1,4 @@
-"""Positive controls, shown before any claim (DESIGN, "Evidence", rule 2): what must hold if a
+"""Positive controls, shown before any claim (docs/evidence.md): what must hold if a
 stand-in can test anything at all. Shared by every notebook on the grids:
 
 - the oracle (BCE on the true label sets) above Sigmoid on mAP: there are hidden labels to recover;
