@@ -55,6 +55,15 @@ def test_no_page_cites_a_file_outside_the_repository(page):
         assert outside not in text, f"{page.relative_to(ROOT)} mentions {outside!r}"
 
 
+def test_no_source_cites_a_file_outside_the_repository():
+    sources = [p for folder in ("milelib", "tools", "benchmarks", "notebooks", "data_prep")
+               for p in (ROOT / folder).rglob("*.py")]
+    for source in sources:
+        text = source.read_text()
+        for outside in ("DESIGN", "STYLE.md", "/work/"):
+            assert outside not in text, f"{source.relative_to(ROOT)} mentions {outside!r}"
+
+
 def test_the_readme_is_a_first_screen():
     lines = (ROOT / "README.md").read_text().splitlines()
     assert len(lines) <= 260, f"README.md has {len(lines)} lines: move the detail to docs/"
