@@ -50,16 +50,31 @@ class World:
         return range(min(n, self.rank * per), min(n, (self.rank + 1) * per))
 
 
-def world(timeout_minutes: float = 30.0) -> World:
-    """This process's place, from torchrun's environment; the process group is set up once
-    (NCCL on GPUs, gloo on CPUs), its collectives failing after `timeout_minutes` of waiting."""
+def world(timeout_minutes: float = 5.0, first_minutes: float = 30.0) -> World:
+    """This process's place, from torchrun's (or submitit's) environment; the process group is set up
+    once: NCCL on GPUs, gloo on CPUs. Its collectives fail after `first_minutes` of waiting until the
+    first step is done (`settle`): every process may first scan 1.28M files on a cold network file
+    system, or compile, at its own pace. On NCCL, TORCH_NCCL_BLOCKING_WAIT=1 (unless set already): a
+    collective that times out raises here, in this thread, where `unanswered` makes its one line,
+    instead of NCCL's watchdog aborting the process with its own trace (it costs the CPU its lead
+    over the GPU while it waits for the gradients' all-reduce)."""
     size = int(os.environ.get("WORLD_SIZE", "1"))
     if size == 1:
         return World()
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo",
-                                timeout=timedelta(minutes=timeout_minutes))
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        nccl = torch.cuda.is_available()
+        if nccl:
+            os.environ.setdefault("TORCH_NCCL_BLOCKING_WAIT", "1")
+        dist.init_process_group("nccl" if nccl else "gloo", timeout=timedelta(minutes=max(first_minutes, timeout_minutes)),
+                                **({"device_id": torch.device("cuda", local_rank)} if nccl else {}))
     return World(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def settle(w: World, timeout_minutes: float) -> None:
+    """After the first step, every process in step: collectives now fail after `timeout_minutes`."""
+    if w.size > 1:
+        dist.set_timeout(timedelta(minutes=timeout_minutes))
 
 
 def _all_reduce_flat(tensors: list[torch.Tensor], w: World, average: bool) -> None:
@@ -167,13 +182,17 @@ def reached(step: int, w: World) -> None:
         _store().set(f"milelib/step/{w.rank}", str(step))
 
 
+LOST = ("timed out", "timeout", "connection closed", "connection reset",  # gloo's words, and NCCL's:
+        "remote process exit", "communicator was aborted", "ncclremoteerror")
+
+
 def unanswered(error: BaseException, w: World, timeout_minutes: float) -> Unanswered | None:
     """The one-line error for a collective that failed because another process stopped answering
     (the wait timed out, or its connection closed), naming it; None for any other error. Each
     process that saw the failure says so in the store and waits a few seconds for the others to
     say so too: the silent ones are named, with the last step they finished."""
     text = str(error).lower()
-    if w.size == 1 or not any(s in text for s in ("timed out", "timeout", "connection closed", "connection reset")):
+    if w.size == 1 or not any(s in text for s in LOST):
         return None
     silent, steps = [], {}
     try:

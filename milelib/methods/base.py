@@ -27,13 +27,14 @@ class Parts:
     train_true_sets: bool                           # whether training batches carry true label sets
     new_net: Callable[[], nn.Module]                # a fresh network on the device, channels_last
     new_optimizer: Callable[[nn.Module], torch.optim.Optimizer]
-    autocast: Callable[[], ContextManager]          # bf16 on a GPU, nothing on the CPU
+    autocast: Callable[[], ContextManager]          # bf16 (fp16 before Ampere) on a GPU, nothing on the CPU
     world: World = field(default_factory=World)     # the processes of a torchrun run (one without)
     unlabelled: bool = False                        # whether the data serve an unlabelled stream too
     predict_train: Callable[[nn.Module], torch.Tensor] | None = None  # a net's logits on every training
                                                     # image, in row order (None when a run is only loaded)
     train_labels: torch.Tensor | None = None        # every training image's single label, in row order
     load_run: Callable[[str], tuple] | None = None  # a finished run's (method, config) on this device (a teacher)
+    scaler: torch.amp.GradScaler | None = None      # fp16's loss scaler (GPUs without bf16); the loop updates it
 
 
 def sgd_step(net: nn.Module, opt, x, loss_fn, parts: Parts, lr: float) -> torch.Tensor:
@@ -48,10 +49,19 @@ def sgd_step(net: nn.Module, opt, x, loss_fn, parts: Parts, lr: float) -> torch.
         logits = net(x)
     loss = loss_fn(logits.float())
     opt.zero_grad(set_to_none=True)
-    loss.backward()
+    (loss if parts.scaler is None else parts.scaler.scale(loss)).backward()
     synchronise(net, parts.world)
-    opt.step()
+    optimizer_step(opt, parts)
     return loss.detach()
+
+
+def optimizer_step(opt, parts: Parts) -> None:
+    """`opt.step()`; under fp16, through the loss scaler (gradients unscaled, a step whose gradients
+    overflowed skipped)."""
+    if parts.scaler is None:
+        opt.step()
+    else:
+        parts.scaler.step(opt)
 
 
 class Method:
