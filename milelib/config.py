@@ -66,6 +66,14 @@ def not_hashed(default):
     return field(default=default, metadata={"hashed": False})
 
 
+def hashed_as(default, value):
+    """A setting of what a run does with trouble, not of what it computes: hashed as `value` whatever
+    its own value, so that switching it resumes a stopped run instead of starting it over. Only for
+    settings under which every run that completes under `value` gives the same numbers under the
+    others (data.bad_images: on readable data, every choice gives the same batches)."""
+    return field(default=default, metadata={"hash_as": value})
+
+
 def _identity(kind: str, path: str) -> str:
     if kind == "file":
         from .pretrained import digest
@@ -273,11 +281,13 @@ class RunConfig:
 
 def _hashed(part) -> dict:
     """A part's settings as the hash sees them: those `added_later` are left out at their default,
-    those `not_hashed` always."""
+    those `not_hashed` always, those `hashed_as` a value hashed as that value."""
     out = dataclasses.asdict(part)
     for f in dataclasses.fields(part):
         if _out_of_hash(f, out[f.name]):
             del out[f.name]
+        elif "hash_as" in f.metadata:
+            out[f.name] = f.metadata["hash_as"]
         elif f.metadata.get("identity") and out[f.name] is not None:
             out[f.name] = _identity(f.metadata["identity"], out[f.name])
     return out
