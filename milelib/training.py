@@ -319,6 +319,7 @@ def _train(cfg: RunConfig, device, world: distributed.World, out: Path | None, t
                     mean_loss = distributed.mean(torch.stack([loss for _, loss in progress.window]).mean(), world).item()
                     progress.log.append({"step": progress.step, "phase": method.phase(step), "loss": mean_loss, "lr": lr})
                     progress.window = []
+                    distributed.check_in_step(method.eval_net, world, progress.step)
                     bar.set_postfix(loss=f"{mean_loss:.4f}", refresh=False)
                 stop = distributed.any_process(bool(stop_asked), world) if logs or world.size == 1 else False
                 if out and (progress.step % cfg.run.checkpoint_every == 0 or progress.step == steps or stop):
