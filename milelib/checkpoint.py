@@ -56,7 +56,21 @@ def set_rng_state(state: dict) -> None:
     np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
     torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        set_cuda_rng_states(state["cuda"])
+
+
+def set_cuda_rng_states(states: list) -> None:
+    """Each saved GPU's RNG state into the visible GPU of the same index, as many as both have: a
+    run resumed on fewer GPUs than it was saved on (an 8-GPU torchrun run by the local launcher)
+    resumes rather than failing, and says in one line that it is no longer exact."""
+    visible = torch.cuda.device_count()
+    for index, cuda_state in enumerate(states[:visible]):
+        torch.cuda.set_rng_state(cuda_state, index)
+    if len(states) != visible:
+        warn(f"the checkpoint holds the RNG states of {len(states)} GPU(s) and this process sees {visible}: "
+             f"{min(len(states), visible)} restored, so random draws on the GPU (dropout, GPU augmentation) "
+             f"differ and the result will be close to, not exactly, an unstopped run's; resume with "
+             f"{len(states)} visible GPU(s) (CUDA_VISIBLE_DEVICES) for an exact result")
 
 
 def digest(obj) -> str:

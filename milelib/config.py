@@ -66,6 +66,14 @@ def not_hashed(default):
     return field(default=default, metadata={"hashed": False})
 
 
+def hashed_as(default, value):
+    """A setting of what a run does with trouble, not of what it computes: hashed as `value` whatever
+    its own value, so that switching it resumes a stopped run instead of starting it over. Only for
+    settings under which every run that completes under `value` gives the same numbers under the
+    others (data.bad_images: on readable data, every choice gives the same batches)."""
+    return field(default=default, metadata={"hash_as": value})
+
+
 def _identity(kind: str, path: str) -> str:
     if kind == "file":
         from .pretrained import digest
@@ -134,7 +142,8 @@ class RunSettings:
                                     # it: the thread count changes float sums, hence the numbers
     workers: int | str = 0          # DataLoader worker processes (datasets of files on disk); "auto", the paper
                                     # profiles': the cores this process may use, less one (loader_workers)
-    sync_bn: bool = False           # under torchrun on GPUs: BatchNorm statistics over all processes
+    sync_bn: bool | str = "auto"    # BatchNorm's statistics over all processes: auto (on GPUs, several processes),
+                                    # true, or false (per process, on purpose); training.syncs_batchnorm says why
     compile: bool = False           # torch.compile every network (faster on GPUs after a minute of
                                     # compiling); like threads, it changes float sums slightly
     progress: bool = True
@@ -144,14 +153,17 @@ class RunSettings:
     reevaluate: bool = False        # evaluate a finished run again and rewrite its result.json
     timeout_minutes: float = 5.0    # under torchrun: how long a process waits for the others before the
                                     # run stops, naming the one that stopped answering
+    first_timeout_minutes: float = 30.0  # the same wait until the first step is done: every process
+                                    # may first scan millions of files, or compile, at its own pace
 
     def __post_init__(self):
         if self.out_dir is not None and not str(self.out_dir).strip():
             raise ValueError("run.out_dir is empty: give a folder for the run's files, or None to keep none")
         check_positive("run", log_every=self.log_every, checkpoint_every=self.checkpoint_every)
-        if not self.timeout_minutes > 0:
-            raise ValueError(f"run.timeout_minutes must be > 0 (minutes a torchrun process waits for the others), "
-                             f"got {self.timeout_minutes}")
+        for name in ("timeout_minutes", "first_timeout_minutes"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"run.{name} must be > 0 (minutes a torchrun process waits for the others), "
+                                 f"got {getattr(self, name)}")
         if self.threads is not None:
             check_positive("run", threads=self.threads)
             cores = os.cpu_count() or 1
@@ -162,16 +174,29 @@ class RunSettings:
             raise ValueError(f"run.workers must be >= 0, got {self.workers!r} (or 'auto': the cores this process "
                              f"may use, less one)")
         check_device_name(self.device)
+        if self.sync_bn not in ("auto", True, False):
+            raise ValueError(f"run.sync_bn must be auto, true or false, got {self.sync_bn!r}")
 
     def loader_workers(self) -> int:
-        """`workers` as a count. "auto": the cores this process may use (its affinity: a sweep pins each
-        GPU's run to its share), split over the processes torchrun started on this machine, less one
-        for the process that feeds the GPU; at least 0. A GPU eats a few thousand images a second and a
-        core decodes some hundreds (benchmarks/loaders.py), so a fixed count fits no machine."""
+        """`workers` as a count. "auto": this process's own cores, less one for the process that feeds
+        the GPU; at least 0. A GPU eats a few thousand images a second and a core decodes some hundreds
+        (benchmarks/loaders.py), so a fixed count fits no machine. See `own_cores`."""
         if self.workers != "auto":
             return self.workers
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        return max(0, cores // int(os.environ.get("LOCAL_WORLD_SIZE", 1)) - 1)
+        return max(0, own_cores() - 1)
+
+
+def own_cores() -> int:
+    """The cores this process may use by itself. Its affinity (a sweep pins each GPU's run to its
+    share) is shared by every process that torchrun started on this machine, so torchrun's share is
+    the affinity over LOCAL_WORLD_SIZE. A SLURM task is bound to its own `cpus_per_task` already
+    (submitit sets LOCAL_WORLD_SIZE too, without torchrun): dividing again would leave 12 cores over
+    8 GPUs 0 workers each; there the affinity, capped at SLURM_CPUS_PER_TASK (a cluster that does
+    not bind tasks shows each the whole allocation)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if "SLURM_CPUS_PER_TASK" in os.environ and "TORCHELASTIC_RUN_ID" not in os.environ:  # a SLURM task, no torchrun
+        return min(cores, int(os.environ["SLURM_CPUS_PER_TASK"]))
+    return cores // int(os.environ.get("LOCAL_WORLD_SIZE", 1))
 
 
 def check_device_name(name: str) -> None:
@@ -256,11 +281,13 @@ class RunConfig:
 
 def _hashed(part) -> dict:
     """A part's settings as the hash sees them: those `added_later` are left out at their default,
-    those `not_hashed` always."""
+    those `not_hashed` always, those `hashed_as` a value hashed as that value."""
     out = dataclasses.asdict(part)
     for f in dataclasses.fields(part):
         if _out_of_hash(f, out[f.name]):
             del out[f.name]
+        elif "hash_as" in f.metadata:
+            out[f.name] = f.metadata["hash_as"]
         elif f.metadata.get("identity") and out[f.name] is not None:
             out[f.name] = _identity(f.metadata["identity"], out[f.name])
     return out

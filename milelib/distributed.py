@@ -7,31 +7,33 @@ order (every image counted exactly once), and rank 0 alone locks the run folder 
 
 Every process holds the same networks and the same per-image state after every step, so that any
 process's copy is the run's (rank 0's checkpoint resumes all of them exactly):
-- gradients are averaged before each optimizer step and buffers (BatchNorm's running statistics)
-  copied from rank 0 after it, as DistributedDataParallel does (`synchronise`). Not DDP itself: a
-  method holds several networks, made and copied per cycle, and runs teachers outside the step;
-  so the all-reduce follows the backward pass instead of overlapping it;
+- gradients are averaged by DistributedDataParallel, in buckets while the backward pass runs, and
+  buffers (BatchNorm's running statistics) copied from rank 0 after it (`averaged`); every
+  `run.log_every` steps the processes' weights are compared (`check_in_step`);
 - per-image state that a step changes (ELR's targets) is updated from every process's rows (`gather`);
   per-image state learnt by gradient (ROLE's estimates) gets its gradient averaged on the global
   batch's rows alone (`synchronise_rows`), the only rows a step's gradient touches;
 - batch statistics that a loss reads (EPR's and ROLE's expected positives, LL's k largest losses)
   are taken over the global batch (`global_mean`, `gather`), so these methods do not depend on the
   process count.
-BatchNorm's batch statistics in training stay per process unless `run.sync_bn` (GPUs only).
+BatchNorm's batch statistics in training are the global batch's on GPUs (SyncBatchNorm, `run.sync_bn`).
 
 A process that stops answering (killed, hung, out of memory) ends the run after
 `run.timeout_minutes`, with one line naming it (`Unanswered`), not gloo's 30-minute default.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+import weakref
 from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 
 @dataclass(frozen=True)
@@ -50,16 +52,31 @@ class World:
         return range(min(n, self.rank * per), min(n, (self.rank + 1) * per))
 
 
-def world(timeout_minutes: float = 30.0) -> World:
-    """This process's place, from torchrun's environment; the process group is set up once
-    (NCCL on GPUs, gloo on CPUs), its collectives failing after `timeout_minutes` of waiting."""
+def world(timeout_minutes: float = 5.0, first_minutes: float = 30.0) -> World:
+    """This process's place, from torchrun's (or submitit's) environment; the process group is set up
+    once: NCCL on GPUs, gloo on CPUs. Its collectives fail after `first_minutes` of waiting until the
+    first step is done (`settle`): every process may first scan 1.28M files on a cold network file
+    system, or compile, at its own pace. On NCCL, TORCH_NCCL_BLOCKING_WAIT=1 (unless set already): a
+    collective that times out raises here, in this thread, where `unanswered` makes its one line,
+    instead of NCCL's watchdog aborting the process with its own trace (it costs the CPU its lead
+    over the GPU while it waits for the gradients' all-reduce)."""
     size = int(os.environ.get("WORLD_SIZE", "1"))
     if size == 1:
         return World()
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo",
-                                timeout=timedelta(minutes=timeout_minutes))
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        nccl = torch.cuda.is_available()
+        if nccl:
+            os.environ.setdefault("TORCH_NCCL_BLOCKING_WAIT", "1")
+        dist.init_process_group("nccl" if nccl else "gloo", timeout=timedelta(minutes=max(first_minutes, timeout_minutes)),
+                                **({"device_id": torch.device("cuda", local_rank)} if nccl else {}))
     return World(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def settle(w: World, timeout_minutes: float) -> None:
+    """After the first step, every process in step: collectives now fail after `timeout_minutes`."""
+    if w.size > 1:
+        dist.set_timeout(timedelta(minutes=timeout_minutes))
 
 
 def _all_reduce_flat(tensors: list[torch.Tensor], w: World, average: bool) -> None:
@@ -79,9 +96,41 @@ def _all_reduce_flat(tensors: list[torch.Tensor], w: World, average: bool) -> No
             offset += t.numel()
 
 
+_replicas: "weakref.WeakKeyDictionary[torch.nn.Module, DistributedDataParallel]" = weakref.WeakKeyDictionary()
+
+
+@contextlib.contextmanager
+def averaged(net: torch.nn.Module, w: World):
+    """Around the forward and backward passes of one optimizer step of `net`; yields the module to
+    call. Under torchrun, `net`'s DistributedDataParallel replica (made the first time the network is
+    stepped): its gradients averaged in ~25 MB buckets all-reduced while the backward pass runs, and
+    after the pass every buffer (BatchNorm's running statistics, updated by each process's own rows)
+    set to rank 0's, so that every process evaluates and saves the same network. Each network a
+    method steps gets its own replica (a method holds several, and runs teachers outside the step,
+    through the plain network). `find_unused_parameters`: a parameter unused on only some processes
+    gets zeros there instead of hanging the others (DDP's bitmap), and one unused by every process
+    keeps no gradient, as in one process. Measured against the flat all-reduce after the backward
+    pass and a bucketed one of hooks: benchmarks/allreduce.py. A replica lives as long as its
+    network (at most a teacher and a student per run)."""
+    if w.size == 1:
+        yield net
+        return
+    replica = _replicas.get(net)
+    if replica is None:
+        device = next(net.parameters()).device
+        replica = _replicas[net] = DistributedDataParallel(
+            net, device_ids=[device] if device.type == "cuda" else None, forward_sync_buffers=False,
+            find_unused_parameters=True, gradient_as_bucket_view=True)
+    yield replica
+    buffers = list(net.buffers())
+    if buffers:
+        _all_reduce_flat(buffers, w, average=False)
+
+
 def synchronise(net: torch.nn.Module, w: World) -> None:
-    """Between backward and the optimizer step: every gradient averaged over the processes, every
-    buffer (BatchNorm's running statistics, updated by each process's own rows) set to rank 0's."""
+    """The all-reduce after the backward pass, not overlapped with it: every gradient averaged over
+    the processes in one flat buffer per dtype, every buffer set to rank 0's. Kept as the baseline
+    of benchmarks/allreduce.py; training uses `averaged` (DDP)."""
     if w.size == 1:
         return
     grads = [p.grad for p in net.parameters() if p.grad is not None]
@@ -90,6 +139,32 @@ def synchronise(net: torch.nn.Module, w: World) -> None:
     buffers = list(net.buffers())
     if buffers:
         _all_reduce_flat(buffers, w, average=False)
+
+
+class Drifted(RuntimeError):
+    """The processes of a run no longer hold one network; the message names the first that differs."""
+
+
+def check_in_step(net: torch.nn.Module, w: World, step: int) -> None:
+    """Stop the run, in one line, when this process's copy of `net` differs from rank 0's: every
+    process applies the same averaged gradients to the same weights, so their checksums (float64
+    sums of every parameter and buffer, and of their squares) agree to the bit while the processes
+    train one network. One small all-gather; the loop calls it every `run.log_every` steps."""
+    if w.size == 1:
+        return
+    with torch.no_grad():
+        tensors = [t for t in (*net.parameters(), *net.buffers()) if t.is_floating_point()]
+        mine = torch.stack([torch.stack([t.double().sum() for t in tensors]).sum(),
+                            torch.stack([t.double().square().sum() for t in tensors]).sum()])
+        every = [torch.empty_like(mine) for _ in range(w.size)]
+        dist.all_gather(every, mine)
+    differ = [r for r in range(w.size) if not torch.equal(every[r], every[0])]
+    if differ:
+        first = differ[0]
+        raise Drifted(f"after step {step} the weights of process {first} of {w.size} differ from process 0's "
+                      f"(checksums {every[first][0].item():.17g} vs {every[0][0].item():.17g}): the processes no "
+                      f"longer train one network (a nondeterministic or unsynchronised update on one of them); the "
+                      f"run stopped: rerun the same command to resume from the last checkpoint")
 
 
 def synchronise_rows(table: torch.nn.Parameter, rows: torch.Tensor, w: World) -> None:
@@ -167,13 +242,17 @@ def reached(step: int, w: World) -> None:
         _store().set(f"milelib/step/{w.rank}", str(step))
 
 
+LOST = ("timed out", "timeout", "connection closed", "connection reset",  # gloo's words, and NCCL's:
+        "remote process exit", "communicator was aborted", "ncclremoteerror")
+
+
 def unanswered(error: BaseException, w: World, timeout_minutes: float) -> Unanswered | None:
     """The one-line error for a collective that failed because another process stopped answering
     (the wait timed out, or its connection closed), naming it; None for any other error. Each
     process that saw the failure says so in the store and waits a few seconds for the others to
     say so too: the silent ones are named, with the last step they finished."""
     text = str(error).lower()
-    if w.size == 1 or not any(s in text for s in ("timed out", "timeout", "connection closed", "connection reset")):
+    if w.size == 1 or not any(s in text for s in LOST):
         return None
     silent, steps = [], {}
     try:

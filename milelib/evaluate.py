@@ -15,20 +15,30 @@ from . import metrics as M
 from .distributed import World, gather_rows
 
 
-def precision(device):
-    """bf16 autocast on a GPU, nothing elsewhere: the precision of training and evaluation alike."""
-    return (torch.autocast("cuda", dtype=torch.bfloat16) if torch.device(device).type == "cuda"
-            else contextlib.nullcontext())
+def half_precision(device) -> torch.dtype | None:
+    """The autocast dtype of training and evaluation on `device`: bf16 on GPUs that have it (compute
+    capability 8.0 and later: A100, H100, RTX 30xx and newer), fp16 on older ones (V100, T4, whose
+    bf16 is emulated or refused), which training pairs with a GradScaler; None (float32) off GPUs."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.get_device_capability(device) >= (8, 0) else torch.float16
+
+
+def autocast(device):
+    """The autocast context of `device` (`half_precision`), nothing where it has none."""
+    dtype = half_precision(device)
+    return torch.autocast("cuda", dtype=dtype) if dtype is not None else contextlib.nullcontext()
 
 
 @torch.inference_mode()
 def predict(net, data, probabilities, device, batch_size: int = 512, workers: int = 0, world: World = World()) -> np.ndarray:
     """Per-class probabilities for every image of a split, in order; no image is dropped. Under
     torchrun each process predicts its contiguous share and the shares are gathered. On a GPU in
-    bf16, as the network trained."""
+    half precision, as the network trained."""
     net.eval()
     rows = world.shard(len(data))
-    with precision(device):
+    with autocast(device):
         out = [probabilities(net(x).float()).cpu() for x in data.eval_batches(batch_size, device, workers, rows)]
     mine = torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
     return gather_rows(mine, world) if world.size > 1 else mine

@@ -1,6 +1,6 @@
 """`train(config) -> metrics`: the loop, for every dataset and method.
 
-The loop owns what is common to all runs: the device and its precision (bf16 autocast on a GPU),
+The loop owns what is common to all runs: the device and its precision (half-precision autocast on a GPU),
 the threads, the learning-rate schedule, logging, checkpoints and exact resume, and evaluation.
 The data module (`milelib.data`) decides what a batch is and the method (`milelib.methods`) what
 a step does; the loop asks neither for its name. Step-based: every method takes exactly
@@ -26,7 +26,7 @@ import torch
 
 from . import checkpoint, data as datasets, distributed, methods, pretrained, rundir, runlock
 from .config import RunConfig
-from .evaluate import evaluate, precision, predict
+from .evaluate import autocast as autocast_on, evaluate, half_precision, predict
 from .methods import Parts
 from .models import build_model
 from .notices import warn
@@ -88,18 +88,60 @@ def learning_rate(optim, step: int) -> float:
     return optim.lr * 0.5 * (1 + math.cos(math.pi * t))
 
 
+def grad_scaler(device) -> torch.amp.GradScaler | None:
+    """fp16 training's loss scaler (GPUs without bf16, `half_precision`), None where none is needed."""
+    return torch.amp.GradScaler("cuda") if half_precision(device) == torch.float16 else None
+
+
+def precision_name(device) -> str:
+    return {torch.bfloat16: "bf16", torch.float16: "fp16", None: "fp32"}[half_precision(device)]
+
+
+def syncs_batchnorm(cfg: RunConfig, device, world: distributed.World) -> bool:
+    """Whether BatchNorm's batch statistics are taken over every process's rows (SyncBatchNorm).
+
+    The global batch is part of a run's identity, the process count is not: a run stored by an 8-GPU
+    torchrun is read back by a 1-GPU notebook, and a sweep may train it under either launcher. So on
+    GPUs (`run.sync_bn="auto"`) several processes normalise over the global batch, as one process
+    does (the paper's 256, not 32 per GPU), at the cost of two small all-reduces per BatchNorm layer;
+    otherwise the same hash would name two experiments (measured on CPUs: 6e-3 mAP apart after 24
+    steps). torch's SyncBatchNorm runs on GPUs only, so on CPUs several processes with BatchNorm are
+    refused (`check_batchnorm`) unless `run.sync_bn=false` asks for per-process statistics on purpose
+    (Goyal et al.'s 32 per GPU; the run's facts then say `batchnorm: per process`)."""
+    if cfg.run.sync_bn is True:
+        if world.size > 1 and device.type != "cuda":
+            raise ValueError("run.sync_bn needs GPUs (torch's SyncBatchNorm runs on CUDA only): on CPUs, set "
+                             "model.norm=group for statistics that do not depend on the processes")
+        return world.size > 1
+    return cfg.run.sync_bn == "auto" and world.size > 1 and device.type == "cuda"
+
+
+def check_batchnorm(cfg: RunConfig, device, world: distributed.World) -> None:
+    """Several CPU processes with BatchNorm and `run.sync_bn="auto"`: refused in one line (`syncs_batchnorm`)."""
+    if cfg.model.norm == "batch" and world.size > 1 and device.type != "cuda" and cfg.run.sync_bn == "auto":
+        raise ValueError(f"model.norm=batch under {world.size} CPU processes normalises each process's "
+                         f"{cfg.optim.batch_size // world.size} images, not the global batch of "
+                         f"{cfg.optim.batch_size} (another experiment under the same config hash), and SyncBatchNorm "
+                         f"runs on GPUs only: set model.norm=group, run one process, or run.sync_bn=false to take "
+                         f"per-process statistics on purpose")
+
+
+def batchnorm_fact(cfg: RunConfig, device, world: distributed.World) -> dict:
+    """How BatchNorm's statistics were taken, for the run's facts: only when they are per process."""
+    per_process = cfg.model.norm == "batch" and world.size > 1 and not syncs_batchnorm(cfg, device, world)
+    return {"batchnorm": f"per process of {cfg.optim.batch_size // world.size}"} if per_process else {}
+
+
 def make_parts(cfg: RunConfig, device, num_classes: int, in_channels: int, num_train: int,
                train_true_sets: bool, unlabelled: bool = False, world: distributed.World = distributed.World(),
-               train_data=None) -> Parts:
-    if cfg.run.sync_bn and world.size > 1 and device.type != "cuda":
-        raise ValueError("run.sync_bn needs GPUs (torch's SyncBatchNorm runs on CUDA only): on CPUs, set "
-                         "model.norm=group for statistics that do not depend on the processes")
+               train_data=None, scaler: torch.amp.GradScaler | None = None) -> Parts:
+    sync_bn = syncs_batchnorm(cfg, device, world)
 
     def new_net():
         net = build_model(cfg.model.name, num_classes, in_channels, cfg.model.width, cfg.model.norm, cfg.model.head)
         if cfg.model.pretrained:  # everything but the classifier, from a self-supervised checkpoint
             pretrained.load_into(net, cfg.model.name, cfg.model.pretrained, cfg.model.pretrained_format)
-        if cfg.run.sync_bn and world.size > 1:
+        if sync_bn:
             net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
         net = net.to(device, memory_format=torch.channels_last)
         if cfg.run.compile:
@@ -112,7 +154,7 @@ def make_parts(cfg: RunConfig, device, num_classes: int, in_channels: int, num_t
                                nesterov=True)
 
     def autocast():
-        return precision(device)
+        return autocast_on(device)
 
     def predict_train(net):  # logits of every training image, in row order (EM + APL's pseudo-labelling pass)
         logits = predict(net, train_data, lambda z: z, device, workers=cfg.run.loader_workers(), world=world)
@@ -122,7 +164,7 @@ def make_parts(cfg: RunConfig, device, num_classes: int, in_channels: int, num_t
         "predict_train": predict_train,
         "train_labels": torch.as_tensor(np.asarray(train_data.labels), dtype=torch.long, device=device)}
     return Parts(device, num_classes, num_train, train_true_sets, new_net, new_optimizer, autocast, world, unlabelled,
-                 load_run=lambda run_dir: load_run(run_dir, device), **training)
+                 load_run=lambda run_dir: load_run(run_dir, device), scaler=scaler, **training)
 
 
 class Progress:
@@ -159,11 +201,14 @@ class Stopped(KeyboardInterrupt):
     """Ctrl-C stopped a run; its message says at which step and how to resume."""
 
 
-def runtime_facts(device, world: distributed.World, compiled: bool, decoder: str | None = None) -> dict:
+def runtime_facts(device, world: distributed.World, compiled: bool, decoder: str | None = None,
+                  batchnorm: dict | None = None) -> dict:
     """What may change a run's numbers without entering its config hash: checked when a run resumes.
-    `decoder`: the image decoder of data read from files (data.decoder), none for tensors."""
+    `decoder`: the image decoder of data read from files (data.decoder), none for tensors; `precision`:
+    bf16, fp16 (GPUs before Ampere, with a loss scaler) or fp32; `batchnorm` (`batchnorm_fact`)."""
     return {"threads": torch.get_num_threads(), "device": device.type, "torch": str(torch.__version__),
-            "processes": world.size, "compiled": compiled, **({"decoder": decoder} if decoder else {})}
+            "processes": world.size, "compiled": compiled, "precision": precision_name(device),
+            **({"decoder": decoder} if decoder else {}), **(batchnorm or {})}
 
 
 def train(config: RunConfig) -> dict:
@@ -180,7 +225,7 @@ def train(config: RunConfig) -> dict:
     if cfg.run.threads:
         torch.set_num_threads(cfg.run.threads)
     try:
-        world = distributed.world(cfg.run.timeout_minutes)
+        world = distributed.world(cfg.run.timeout_minutes, cfg.run.first_timeout_minutes)
         device = pick_device(cfg.run.device, world)
         if device.type == "cuda":
             torch.cuda.set_device(device)
@@ -188,6 +233,7 @@ def train(config: RunConfig) -> dict:
         if cfg.optim.batch_size % world.size:
             raise ValueError(f"optim.batch_size {cfg.optim.batch_size} does not split over {world.size} processes: "
                              f"make it a multiple of the process count (it is the global batch)")
+        check_batchnorm(cfg, device, world)
         out = rundir.prepare(cfg.run.out_dir)
         if out is None:
             return _train_in_step(cfg, device, world, None, t0)
@@ -225,9 +271,11 @@ def _train(cfg: RunConfig, device, world: distributed.World, out: Path | None, t
                          f"images: lower optim.batch_size or use more training data")
     facts = {"num_classes": data.num_classes, "in_channels": data.in_channels, "num_train": len(data.train),
              "train_true_sets": data.train.true_sets is not None, "unlabelled": data.unlabelled is not None}
-    method = methods.build(cfg, make_parts(cfg, device, **facts, world=world, train_data=data.train))
+    scaler = grad_scaler(device)
+    method = methods.build(cfg, make_parts(cfg, device, **facts, world=world, train_data=data.train, scaler=scaler))
     decoder = getattr(cfg.data, "decoder", None)  # data read from files have one
-    running = runtime_facts(device, world, cfg.run.compile, decoder)  # checked on resume, kept with the run
+    running = runtime_facts(device, world, cfg.run.compile, decoder,  # checked on resume, kept with the run
+                            batchnorm_fact(cfg, device, world))
     progress = Progress()
     ckpt_dir = out / "checkpoints" if out else None
     found = checkpoint.load_latest(ckpt_dir) if out else None  # on the CPU: RNG states must stay there
@@ -239,6 +287,8 @@ def _train(cfg: RunConfig, device, world: distributed.World, out: Path | None, t
         method.load_state_dict(state["method"], last_good)
         progress.load_state_dict(state["progress"], device)
         checkpoint.set_rng_state(state["rng"])
+        if scaler is not None and "scaler" in state:
+            scaler.load_state_dict(state["scaler"])
 
     steps, bar = cfg.optim.steps, _progress_bar(cfg, initial=progress.step)
     def steps_of(name):  # the steps whose batch comes from stream `name`
@@ -248,13 +298,17 @@ def _train(cfg: RunConfig, device, world: distributed.World, out: Path | None, t
     workers = cfg.run.loader_workers()
     streams = {name: feed.batches(steps_of(name), cfg.optim.batch_size, cfg.seed, device, workers,
                                   shard=(world.rank, world.size)) for name, feed in feeds.items() if feed is not None}
-    writes = out is not None and world.main
+    writes, first = out is not None and world.main, progress.step
     try:
         with _stop_between_steps() as stop_asked:
             for step in range(progress.step, steps):
                 batch = next(streams[method.stream(step)])
                 lr = learning_rate(cfg.optim, step)
                 loss = method.step(batch, step, lr)
+                if scaler is not None:
+                    scaler.update()  # once per step, after every optimizer the step took
+                if step == first:
+                    distributed.settle(world, cfg.run.timeout_minutes)  # every process has caught up
                 progress.window.append((step + 1, loss))
                 progress.skipped += batch.skipped
                 progress.step = step + 1
@@ -265,13 +319,15 @@ def _train(cfg: RunConfig, device, world: distributed.World, out: Path | None, t
                     mean_loss = distributed.mean(torch.stack([loss for _, loss in progress.window]).mean(), world).item()
                     progress.log.append({"step": progress.step, "phase": method.phase(step), "loss": mean_loss, "lr": lr})
                     progress.window = []
+                    distributed.check_in_step(method.eval_net, world, progress.step)
                     bar.set_postfix(loss=f"{mean_loss:.4f}", refresh=False)
                 stop = distributed.any_process(bool(stop_asked), world) if logs or world.size == 1 else False
                 if out and (progress.step % cfg.run.checkpoint_every == 0 or progress.step == steps or stop):
                     progress.check_finite(cfg, last_good)
                     state = {"config": cfg.to_dict(), "config_hash": cfg.config_hash(), "step": progress.step,
                              "data": facts, "facts": running, "method": method.state_dict(),
-                             "progress": progress.state_dict(), "rng": checkpoint.rng_state()}
+                             "progress": progress.state_dict(), "rng": checkpoint.rng_state(),
+                             **({"scaler": scaler.state_dict()} if scaler is not None else {})}
                     last_good = (checkpoint.save(ckpt_dir, state) if world.main
                                  else ckpt_dir / f"step-{progress.step:06d}.pt")
                 bar.update(1)

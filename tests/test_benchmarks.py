@@ -60,3 +60,13 @@ def test_device_check_runs_end_to_end_in_its_cpu_mode(tmp_path):
     assert report["loop"]["case"] == "resnet50" and report["loader"]["cases"]
     assert report["resume"]["resumed_from_steps"] == [4] and report["resume"]["exact"]
     assert report["notebook_stack_imported"] == []
+    # one verdict line per check, each against its stated threshold
+    checks = ["loop", "mile", "loader", "jpeg feed", "resume", "compile", "ELR state", "evaluation", "processes"]
+    assert [v["check"] for v in report["verdicts"]] == checks and all(v["pass"] for v in report["verdicts"])
+    lines = [line for line in run.stdout.splitlines() if line.startswith(("pass ", "FAIL "))]
+    assert [line.split(":")[0].split(maxsplit=1)[1] for line in lines] == checks
+    assert all("(threshold: " in line for line in lines) and "9 of 9 checks passed" in run.stdout
+    feed = report["jpeg_feed"]
+    assert {v["batch"] for v in feed.values()} == {4, 2} and all(v["images_per_s"] > 0 for v in feed.values())
+    assert report["elr_state"]["equal"] and report["elr_state"]["rows"] == 12_700
+    assert report["evaluation"]["images"] == 2_000 and report["evaluation"]["classes"] == 1000

@@ -109,11 +109,12 @@ def test_expected_positives_are_the_global_batchs(tmp_path):
 
 
 def test_batchnorm_processes_stay_in_step_and_resume_exactly_after_rank_0_is_killed(tmp_path):
-    """With BatchNorm, every process holds rank 0's running statistics after each step: the metrics
+    """With BatchNorm (per-process statistics on purpose: no SyncBatchNorm on CPUs), every process
+    holds rank 0's running statistics after each step: the metrics
     (each process scoring its share of the test images) are those of the saved network scored by one
     process, and a run whose rank 0 was killed resumes to an unstopped run's metrics and weights."""
     cfg = experiments.get("rho_sweep").EXPERIMENT.config("smoke", {**SETTINGS, "model.norm": "batch",
-                                                                   "method.name": "sigmoid"})
+                                                                   "run.sync_bn": False, "method.name": "sigmoid"})
     sweep.torchrun(cfg.override({"run.out_dir": str(tmp_path / "whole")}), gpus=2)
     whole = json.loads((tmp_path / "whole" / "result.json").read_text())["metrics"]
 
@@ -145,3 +146,58 @@ def test_a_process_that_stops_answering_ends_the_run_in_one_line(tmp_path):
     assert len(lines) == 1, stalled.stderr[-3000:]
     assert "process 1 of 2 stopped answering (last step finished: 4); process 0 waited for it after step 4" in lines[0]
     assert "run.timeout_minutes=0.05" in lines[0] and "resume from the last checkpoint" in lines[0]
+
+
+def test_a_process_whose_weights_drift_stops_the_run_in_one_line(tmp_path):
+    """Every log_every steps the processes compare checksums of their weights: one nudged weight on
+    process 1 (after its 5th step) stops the run at the next comparison (step 10), in one line."""
+    cfg = experiments.get("rho_sweep").EXPERIMENT.config("smoke", {**SETTINGS, "method.name": "sigmoid",
+                                                                   "run.log_every": 5})
+    drifted = torchrun_misbehaving(cfg.override({"run.out_dir": str(tmp_path / "drifted")}), "perturb", at=6)
+    assert drifted.returncode != 0 and not (tmp_path / "drifted" / "result.json").exists()
+    lines = [line for line in drifted.stderr.splitlines() if line.startswith("milelib:")]
+    assert lines and all("\n" not in line for line in lines), drifted.stderr[-3000:]
+    assert "after step 10 the weights of process 1 of 2 differ from process 0's" in lines[0]
+    assert "rerun the same command to resume from the last checkpoint" in lines[0]
+
+
+class Three(torch.nn.Module):
+    """Three layers, of which each call uses the ones named."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.c = (torch.nn.Linear(4, 3) for _ in range(3))
+
+    def forward(self, x, names):
+        return sum(getattr(self, name)(x).sum() for name in names)
+
+
+def _average_with_unused(rank, folder, used_by):
+    """Each process backpropagates through its own subset of the network's layers."""
+    from milelib.distributed import averaged
+
+    dist.init_process_group("gloo", init_method=f"file://{folder}/rendezvous", rank=rank, world_size=2)
+    torch.manual_seed(0)
+    net = Three()
+    x = torch.full((2, 4), float(rank + 1))
+    for _ in range(2):  # twice: nothing of a step carried into the next
+        net.zero_grad(set_to_none=True)
+        with averaged(net, World(rank, 2)) as model:
+            model(x, used_by[rank]).backward()
+    torch.save({name: [None if p.grad is None else p.grad.clone() for p in getattr(net, name).parameters()]
+                for name in "abc"}, f"{folder}/{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_averaging_a_parameter_unused_on_one_process_neither_hangs_nor_invents_a_gradient(tmp_path):
+    """Layer b is used on process 0 only, c on neither: b's gradient is process 0's over 2 (process
+    1's zeros) on both processes, and c keeps no gradient, as one process leaves it (the optimizer
+    then skips it). Leaving b out on process 1 (a `grad is not None` filter) would hang or mismatch."""
+    mp.spawn(_average_with_unused, args=(str(tmp_path), {0: ["a", "b"], 1: ["a"]}), nprocs=2, join=True)
+    grads = [torch.load(tmp_path / f"{rank}.pt") for rank in (0, 1)]
+    x = {0: 1.0, 1: 2.0}
+    for rank in (0, 1):
+        g = grads[rank]
+        torch.testing.assert_close(g["a"][0], torch.full((3, 4), (x[0] + x[1]) * 2 / 2))  # the mean over processes
+        torch.testing.assert_close(g["b"][0], torch.full((3, 4), x[0] * 2 / 2))
+        assert g["c"] == [None, None]

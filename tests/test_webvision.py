@@ -8,7 +8,7 @@ import torch
 
 from milelib import data as datasets, fixtures, train
 from milelib.config import RunConfig
-from milelib.data.feeds import Order
+from milelib.data.feeds import Order, _Seeded
 from milelib.data.webvision import rebalancing_weights
 
 SMALL = {"data": "webvision", "data.image_size": 32, "data.resize": 36}
@@ -136,3 +136,35 @@ def test_resnet50d_run_end_to_end_with_rebalancing(roots, tmp_path):
     assert set(metrics) >= {"accuracy", "top5_accuracy", "imagenet/accuracy", "imagenet/top5_accuracy"}
     assert "f1@0.5" not in metrics  # WebVision has no label sets
     assert metrics["top5_accuracy"] == 1.0  # three classes: every label is in the top five
+
+
+def test_an_unreadable_image_is_replaced_so_batches_keep_their_size_and_order(roots, tmp_path):
+    """bad_images="replace", WebVision's default: an unreadable training image is replaced by the next
+    readable one of its list (its label, the unreadable one's augmentation seed), so every process's
+    share of a batch keeps its size (gather needs equal shapes) and a resume draws the same batches;
+    `fail` stopped such a run at the same step on every resume. On readable data both give the same
+    batches, so they share one config hash: switching resumes a stopped run instead of starting over."""
+    web = copy_of(roots[0], tmp_path)
+    clean = datasets.build(settings(roots[0]))
+    bad_path, _ = clean.train.dataset.samples[3]
+    (web / bad_path.split(str(roots[0]) + "/")[1]).write_bytes(b"not a jpeg")
+    cfg = settings(web)
+    assert cfg.bad_images == "replace"
+    hashes = {RunConfig().override({**SMALL, "data.root": str(web), "data.bad_images": mode}).config_hash()
+              for mode in ("replace", "fail")}
+    assert len(hashes) == 1 and settings(web, **{"data.bad_images": "fail"}).bad_images == "fail"
+    data = datasets.build(cfg)
+    shares = [next(data.train.batches(0, 26, seed=3, device="cpu", shard=(rank, 2))) for rank in (0, 1)]
+    assert [len(s.index) for s in shares] == [13, 13] and [s.x.shape[0] for s in shares] == [13, 13]
+    assert all(s.skipped == 0 for s in shares)
+    whole = next(clean.train.batches(0, 26, seed=3, device="cpu"))
+    mine = torch.cat([s.index for s in shares])
+    assert sorted(mine.tolist()) == sorted(whole.index.tolist())  # the same rows, the order unchanged
+    with pytest.warns(UserWarning, match=r"training image .*unreadable: replaced by .*00000004.jpg"):
+        replaced = _Seeded(data.train.dataset)[(3, 12345)]
+    following = _Seeded(clean.train.dataset)[(4, 12345)]
+    assert torch.equal(replaced[0], following[0]) and replaced[1] == following[1] and replaced[2] == 3
+    with pytest.raises(ValueError, match="is truncated or corrupt"):
+        datasets.build(settings(web, **{"data.bad_images": "fail"})).train.dataset[3]
+    with pytest.raises(ValueError, match=r"^data.bad_images='skip' is not WebVision's: .* use 'replace'"):
+        settings(web, **{"data.bad_images": "skip"})

@@ -105,3 +105,81 @@ def _to_8_bits(values: np.ndarray, path) -> np.ndarray:
         raise PixelRangeError(f"image {path} holds 32-bit values from {low} to {high}: expected 0..65535 (16 bits); "
                               f"save it as 8 or 16 bits")
     return ((values.astype(np.int64) * 255 + 32767) // 65535).astype(np.uint8)  # rounded, in integers
+
+
+# GPU decoding, for the JPEGs of ImageNet and WebVision: the pieces, tested on CPUs; the feed that
+# uses them (feeds.LoaderData handing a batch of jobs to `decode_on_gpu`) is not wired yet, so no
+# setting turns it on. A loader worker reads a file's bytes and its size from the header
+# (`jpeg_job`) and draws the training crop and flip on the CPU from the image's own augmentation
+# seed (`training_crop`: torchvision's RandomResizedCrop and RandomHorizontalFlip draw the same
+# numbers in the same order, so a crop is the one the CPU path takes and a resume stays exact); the
+# main process decodes a whole batch on the GPU and crops there (`decode_on_gpu`).
+# Why torchvision's nvJPEG (`torchvision.io.decode_jpeg(device="cuda")`) and not DALI: it is in the
+# torchvision the project already pins (DALI is a CUDA-specific wheel from NVIDIA's index, with its
+# own pipeline and samplers that would have to reproduce the (seed, step) order), it decodes a list
+# of JPEGs in one batched call, and the crops stay torchvision's, tested here against the CPU path.
+# nvJPEG's IDCT may differ from libjpeg-turbo's by a level on some pixels, so, like compilation, its
+# setting is to be one of how a run computes (the run part, in the run's facts), not of what.
+# torchvision 0.29 deprecates torchvision.io's decoders for TorchCodec's (0.16 on:
+# `torchcodec.decoders.decode_jpeg(..., device="cuda")`, the same nvJPEG, its API largely
+# torchvision's): the library takes TorchCodec's from the torchvision that removes torchvision.io's
+# (`gpu_decoder`; its list and mode arguments to be checked then), and refuses in one line when
+# neither is installed.
+
+
+def jpeg_job(path) -> tuple[torch.Tensor, int, int]:
+    """A JPEG's bytes as a uint8 tensor and its height and width from the header (nothing decoded);
+    a file that is not a baseline or progressive RGB/grey JPEG raises ValueError (its path named)."""
+    data = Path(path).read_bytes()
+    try:
+        with Image.open(io.BytesIO(data)) as header:
+            if header.format != "JPEG" or header.mode not in BY_TORCHVISION["JPEG"]:
+                raise ValueError(f"image {path} is a {header.format} {header.mode} image: GPU decoding takes "
+                                 f"RGB and greyscale JPEGs only; convert it, or decode on the CPU")
+            width, height = header.size
+    except (OSError, SyntaxError, Image.DecompressionBombError) as err:
+        raise ValueError(f"image {path} is truncated or corrupt ({str(err).splitlines()[0]}): remove it") from None
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8), height, width
+
+
+def training_crop(height: int, width: int, size: int) -> tuple[int, int, int, int, bool]:
+    """(top, left, crop height, crop width, flip) of a training crop, drawn from torch's default
+    generator exactly as `images.transforms(True, size)` draws them (RandomResizedCrop, then
+    RandomHorizontalFlip): called under the image's seed, it names the CPU path's crop."""
+    from torchvision import tv_tensors
+    from torchvision.transforms import v2
+
+    params = v2.RandomResizedCrop(size, antialias=True).make_params(
+        [tv_tensors.Image(torch.empty(3, height, width, dtype=torch.uint8, device="meta"))])
+    flip = bool(torch.rand(1) < 0.5)  # RandomHorizontalFlip(p=0.5) transforms when rand(1) < p
+    return params["top"], params["left"], params["height"], params["width"], flip
+
+
+def gpu_decoder():
+    """The batched nvJPEG decoder: TorchCodec's where torchvision.io has none (torchvision > 0.29)."""
+    import torchvision.io
+
+    if hasattr(torchvision.io, "decode_jpeg"):
+        return torchvision.io.decode_jpeg
+    try:
+        from torchcodec.decoders import decode_jpeg
+    except ImportError:
+        raise ValueError(f"GPU decoding needs torchvision.io.decode_jpeg, which torchvision {torchvision.__version__} "
+                         f"lacks, or TorchCodec's: pip install torchcodec, or decode on the CPU") from None
+    return decode_jpeg
+
+
+def decode_on_gpu(datas: list[torch.Tensor], crops: list[tuple], size: int, device) -> torch.Tensor:
+    """A batch of JPEG bytes decoded on `device` in one call, each cropped, resized to `size` x `size`
+    (antialiased, as the CPU path) and flipped as its `training_crop` says: uint8 [B, 3, size, size]."""
+    from torchvision.io import ImageReadMode
+    from torchvision.transforms.v2 import functional as TF
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        images = gpu_decoder()(datas, mode=ImageReadMode.RGB, device=device)
+    out = []
+    for image, (top, left, h, w, flip) in zip(images, crops):
+        x = TF.resized_crop(image, top, left, h, w, [size, size], antialias=True)
+        out.append(TF.horizontal_flip(x) if flip else x)
+    return torch.stack(out)

@@ -20,13 +20,42 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import check_choice, not_hashed
-from .feeds import Data, LoaderData, Split
+from ..config import check_choice, hashed_as, not_hashed
+from ..notices import warn
 from .decoders import check_decoder
-from .images import BAD_IMAGES, ImageFiles, class_folders, transforms
+from .feeds import Data, LoaderData, Split
+from .images import ImageFiles, class_folders, transforms
 
 MINI_CLASSES = 50
 VAL_FOLDERS = ("val_images_256", "val_images")
+BAD_CHOICES = ("replace", "fail")
+REPLACE_TRIES = 100  # unreadable images in a row before a run stops: a folder gone, not a few bad files
+
+
+class ReplacingFiles(ImageFiles):
+    """Training images whose unreadable ones (WebVision's 2.4M crawled files hold some) are each
+    replaced by the next readable image of the list, with its label, drawn with the augmentation seed
+    of the unreadable one's place. A batch keeps its size on every process (ELR's and LL's `gather`
+    needs equal shares) and stays a pure function of (seed, step), so a resume is exact; `fail` would
+    stop a run at the same step on every resume, and skipping would leave batches of chance sizes.
+    On readable data it gives `fail`'s batches, hence `bad_images` is hashed as "fail". The row (a
+    per-image state's index) stays the unreadable image's: its state follows its one replacement.
+    Each replacement is named in a warning, by the process that read it (a loader worker's too)."""
+
+    def __init__(self, samples, classes, transform=None, decoder: str = "pil"):
+        super().__init__(samples, classes, transform, "skip", decoder)
+
+    def __getitem__(self, i):
+        for k in range(min(len(self), REPLACE_TRIES)):
+            sample = super().__getitem__((i + k) % len(self))
+            if sample is not None:
+                if k:
+                    warn(f"training image {self.samples[i][0]} is unreadable: replaced by "
+                         f"{self.samples[(i + k) % len(self)][0]}, the next readable one of its list "
+                         f"(data.bad_images=replace; remove it from the list to train without it)")
+                return sample
+        raise ValueError(f"training image {self.samples[i][0]} and the {REPLACE_TRIES - 1} after it in its list are "
+                         f"unreadable: is the image folder whole? (python data_prep/webvision.py ROOT checks it)")
 
 
 @dataclass
@@ -39,11 +68,17 @@ class WebVisionData:
     rebalance: bool = True          # MoPro's class rebalancing of the training order
     image_size: int = 224
     resize: int = 256
-    bad_images: str = "fail"        # fail | skip (and count) unreadable training images
+    bad_images: str = hashed_as("replace", "fail")  # replace (ReplacingFiles) | fail: what an unreadable training
+                                    # image does; on readable images both give the same run, hence one hash
     decoder: str = not_hashed("pil")  # pil | torchvision (decoders.py): the same pixels, torchvision's faster
 
     def __post_init__(self):
-        check_choice("bad_images", self.bad_images, BAD_IMAGES)
+        if self.bad_images == "skip":
+            raise ValueError("data.bad_images='skip' is not WebVision's: skipped images leave the processes of a "
+                             "run with batches of unequal sizes (their per-image state cannot be gathered) and the "
+                             "batch's size to chance; use 'replace' (each unreadable image replaced by the next "
+                             "readable one of its list, and named) or 'fail'")
+        check_choice("bad_images", self.bad_images, BAD_CHOICES)
         check_decoder(self.decoder)
         if not str(self.root).strip():
             raise ValueError("data.root is empty: the webvision dataset reads root/info/train_filelist_google.txt "
@@ -125,7 +160,9 @@ def build(cfg: WebVisionData) -> Data:
         imagenet_files = ImageFiles(imagenet, names, evaluation, decoder=cfg.decoder)
         splits["imagenet"] = Split(LoaderData(imagenet_files, imagenet_labels), imagenet_labels)
     weights = rebalancing_weights(labels) if cfg.rebalance else None
-    files = ImageFiles(train, names, transforms(True, cfg.image_size), cfg.bad_images, cfg.decoder)
+    training = transforms(True, cfg.image_size)
+    files = (ReplacingFiles(train, names, training, cfg.decoder) if cfg.bad_images == "replace" else
+             ImageFiles(train, names, training, cfg.bad_images, cfg.decoder))
     return Data(train=LoaderData(files, labels, weights=weights), splits=splits, num_classes=num_classes,
                 in_channels=3, threshold_split=None, report_split="val", raw={"classes": names})
 

@@ -15,7 +15,7 @@ from torch import nn
 from ..checkpoint import load_weights
 from ..models import prior_bias
 from ..data.feeds import steps_per_epoch
-from ..distributed import World, synchronise
+from ..distributed import World, averaged
 
 
 @dataclass
@@ -27,13 +27,14 @@ class Parts:
     train_true_sets: bool                           # whether training batches carry true label sets
     new_net: Callable[[], nn.Module]                # a fresh network on the device, channels_last
     new_optimizer: Callable[[nn.Module], torch.optim.Optimizer]
-    autocast: Callable[[], ContextManager]          # bf16 on a GPU, nothing on the CPU
+    autocast: Callable[[], ContextManager]          # bf16 (fp16 before Ampere) on a GPU, nothing on the CPU
     world: World = field(default_factory=World)     # the processes of a torchrun run (one without)
     unlabelled: bool = False                        # whether the data serve an unlabelled stream too
     predict_train: Callable[[nn.Module], torch.Tensor] | None = None  # a net's logits on every training
                                                     # image, in row order (None when a run is only loaded)
     train_labels: torch.Tensor | None = None        # every training image's single label, in row order
     load_run: Callable[[str], tuple] | None = None  # a finished run's (method, config) on this device (a teacher)
+    scaler: torch.amp.GradScaler | None = None      # fp16's loss scaler (GPUs without bf16); the loop updates it
 
 
 def sgd_step(net: nn.Module, opt, x, loss_fn, parts: Parts, lr: float) -> torch.Tensor:
@@ -44,14 +45,23 @@ def sgd_step(net: nn.Module, opt, x, loss_fn, parts: Parts, lr: float) -> torch.
         group["lr"] = lr
     if not net.training:  # modes change on the whole net only; .train() walks every module: 0.5 ms
         net.train()       # of a 9 ms small-CNN step when called on every step (measured)
-    with parts.autocast():
-        logits = net(x)
-    loss = loss_fn(logits.float())
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    synchronise(net, parts.world)
-    opt.step()
+    with averaged(net, parts.world) as model:  # under torchrun, DDP: all-reduced as the backward pass runs
+        with parts.autocast():
+            logits = model(x)
+        loss = loss_fn(logits.float())
+        opt.zero_grad(set_to_none=True)
+        (loss if parts.scaler is None else parts.scaler.scale(loss)).backward()
+    optimizer_step(opt, parts)
     return loss.detach()
+
+
+def optimizer_step(opt, parts: Parts) -> None:
+    """`opt.step()`; under fp16, through the loss scaler (gradients unscaled, a step whose gradients
+    overflowed skipped)."""
+    if parts.scaler is None:
+        opt.step()
+    else:
+        parts.scaler.step(opt)
 
 
 class Method:

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..distributed import World, global_mean, synchronise_rows
+from .base import optimizer_step
 from .supervised import Sigmoid
 
 EPS = 1e-5  # inside the authors' logs
@@ -177,7 +178,7 @@ class ROLE(Sigmoid):
         self.estimate_opt.zero_grad(set_to_none=True)
         loss = super().step(batch, step, lr)  # backward fills the estimates' gradients too
         synchronise_rows(self.estimates.logits, batch.index, self.parts.world)  # the global batch's rows, not N x C
-        self.estimate_opt.step()
+        optimizer_step(self.estimate_opt, self.parts)
         return loss
 
     def state_dict(self):
