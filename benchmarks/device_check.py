@@ -206,23 +206,23 @@ def compile_check(device: str, folder: Path) -> dict:
     from torch._dynamo.utils import counters
 
     from milelib import experiments, train
-    from milelib.methods import teacher_student
+    from milelib.methods import mile
 
     cfg = experiments.get("rho_sweep").EXPERIMENT.config("smoke", {
         "optim.steps": 30, "optim.batch_size": 64, "run.compile": True, "run.progress": False,
         "run.device": device, "method.teacher_steps": 5, "method.student_steps": 5, "method.warmup_steps": 0})
-    graphs, real = [], teacher_student.sgd_step
+    graphs, real = [], mile.sgd_step
 
     def counted(*args):
         graphs.append(counters["stats"]["unique_graphs"])
         return real(*args)
 
-    teacher_student.sgd_step = counted
+    mile.sgd_step = counted
     started = time.perf_counter()
     try:
         train(cfg)
     finally:
-        teacher_student.sgd_step = real
+        mile.sgd_step = real
     return {"steps": len(graphs), "graphs_at_step_10": graphs[10], "graphs_at_step_30": graphs[-1],
             "recompiles_after_step_10": graphs[-1] - graphs[10], "seconds": round(time.perf_counter() - started, 1)}
 
