@@ -28,8 +28,7 @@ from .config import RunConfig
 from .relabel import DEFAULTS, FOLDS, default_store, relabel
 from .reproduce import reproduce
 from .notices import warn
-from .results import read_json
-from .rundir import settings_lacking
+from .store import read_json, settings_lacking
 from .training import train
 
 

@@ -29,7 +29,7 @@ from .config import RunConfig
 from .data import LoaderData
 from .data.images import ImageFiles, fingerprint, folds_of, image_folder, transforms
 from .evaluate import predict
-from .results import atomic_write_bytes
+from .store import atomic_write_bytes
 from .training import load_run, pick_device
 
 FOLDS = 5  # cleanlab's default: each network trains on 80% of the images; 5 runs stay minutes on a CPU

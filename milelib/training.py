@@ -6,9 +6,9 @@ The data module (`milelib.data`) decides what a batch is and the method (`mileli
 a step does; the loop asks neither for its name. Step-based: every method takes exactly
 `optim.steps` optimizer steps on batches whose order is a pure function of (seed, step).
 
-A run folder (`run.out_dir`, see rundir.py) holds metrics.csv (every `log_every` steps),
+A run folder (`run.out_dir`, see milelib.store) holds metrics.csv (every `log_every` steps),
 cycles.csv (the method's per-cycle rows, if any), checkpoints/ and result.json, written last: its
-presence marks the run complete. One process at a time trains into it (runlock.py).
+presence marks the run complete. One process at a time trains into it (store.hold).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoint, data as datasets, distributed, methods, pretrained, rundir, runlock
+from . import checkpoint, data as datasets, distributed, methods, pretrained, store
 from .config import RunConfig
 from .evaluate import evaluate, precision, predict
 from .methods import Parts
@@ -188,11 +188,14 @@ def train(config: RunConfig) -> dict:
         if cfg.optim.batch_size % world.size:
             raise ValueError(f"optim.batch_size {cfg.optim.batch_size} does not split over {world.size} processes: "
                              f"make it a multiple of the process count (it is the global batch)")
-        out = rundir.prepare(cfg.run.out_dir)
+        saved = store.finished_result(cfg.run.out_dir, cfg) if cfg.run.out_dir and not cfg.run.reevaluate else None
+        if saved is not None:  # finished: read back as it is, from a read-only disk too
+            return saved["metrics"]
+        out = store.prepare(cfg.run.out_dir)
         if out is None:
             return _train_in_step(cfg, device, world, None, t0)
-        with runlock.hold(out) if world.main else contextlib.nullcontext():  # rank 0 alone writes
-            saved = rundir.previous_result(out, cfg)
+        with store.hold(out) if world.main else contextlib.nullcontext():  # rank 0 alone writes
+            saved = store.previous_result(out, cfg)
             if saved is not None and not cfg.run.reevaluate:
                 return saved["metrics"]  # finished: returned as it is, never rewritten
             return _train_in_step(cfg, device, world, out, t0)
@@ -290,8 +293,8 @@ def _train(cfg: RunConfig, device, world: distributed.World, out: Path | None, t
         result["skipped_images"] = progress.skipped
     if writes:
         for name, lines in data.files.items():  # e.g. the training file list, to repeat a fraction exactly
-            rundir.write_lines(out / name, lines)
-        rundir.write(out, cfg, progress.log, method.log_rows(), result,
+            store.write_lines(out / name, lines)
+        store.write(out, cfg, progress.log, method.log_rows(), result,
                      {"wall_time_s": round(time.time() - t0, 1), "resumed_from_steps": progress.resumed_from,
                       "workers": workers, **running, **_visible_gpus()})
     return result

@@ -8,7 +8,6 @@ import pytest
 import milelib.sweep as sweep
 from milelib import experiments
 from milelib.experiments import grid
-from milelib.notices import MilelibWarning
 
 EXP = experiments.get("multi_mnist").EXPERIMENT
 POINTS = {"Sigmoid": {"method": "sigmoid"}}
@@ -48,21 +47,37 @@ def test_finished_runs_are_read_back_and_changed_ones_trained_anew(tmp_path, mon
 @pytest.mark.parametrize("damage, why", [
     (lambda saved: saved.pop("run"), r"no 'run' key"),
     (lambda saved: saved.update(metrics="n/a"), r"'metrics' holds \"n/a\", not an object"),
-], ids=["no run key", "metrics n/a"])
-def test_a_malformed_result_is_no_finished_run_it_warns_and_is_rewritten(tmp_path, monkeypatch, damage, why):
-    calls, base = counting(monkeypatch), EXP.config("smoke", {"run.progress": False})
+    (lambda saved: saved["metrics"].update(map="high"), r"metrics\['map'\] holds \"high\", not a number"),
+    (lambda saved: saved["metrics"].update(map=[1]), r"metrics\['map'\] holds \[1\], not a number"),
+    (lambda saved: saved["metrics"].update(map={"a": 1}), r"metrics\['map'\] holds \{\"a\": 1\}, not a number"),
+    (lambda saved: saved.update(metrics={}), r"'metrics' is empty"),
+    (lambda saved: saved["metrics"].update(map=None), r"changed after milelib wrote it"),
+    (lambda saved: saved["metrics"].pop("map"), r"changed after milelib wrote it"),
+], ids=["no run key", "metrics n/a", "map a string", "map a list", "map a dict", "metrics empty", "map null",
+        "map missing"])
+def test_a_malformed_result_is_refused_never_copied_into_the_table(tmp_path, damage, why):
+    base = EXP.config("smoke", {"run.progress": False})
     first = sweep.run(POINTS, base, (0,), tmp_path, jobs=1)
     path = tmp_path / "sigmoid" / f"seed0-{first.config_hash[0]}" / "result.json"
     saved = json.loads(path.read_text())
     damage(saved)
     path.write_text(json.dumps(saved))
-    with pytest.warns(MilelibWarning, match=rf"^{path} is not a milelib result \({why}\): the run finishes from its "
-                                            r"checkpoints and rewrites it$"):
-        again = sweep.run(POINTS, base, (0,), tmp_path, jobs=1)
-    assert calls == [0, 0] and not again.reused[0]
-    pd.testing.assert_frame_equal(again.drop(columns=["reused", "train_wall_time_s"]),
-                                  first.drop(columns=["reused", "train_wall_time_s"]))
-    assert sweep.finished_result(path.parent, first.config_hash[0]) is not None  # rewritten whole
+    assert sweep.finished_result(path.parent, first.config_hash[0]) is None
+    with pytest.raises(FileExistsError, match=rf"^{path} was not written by milelib \({why}.*\) and the run would "
+                                              r"replace it: choose another run.out_dir, or move that file aside$"):
+        sweep.run(POINTS, base, (0,), tmp_path, jobs=1)
+    assert json.loads(path.read_text()) == saved  # kept as the user left it
+
+
+def test_a_bare_nan_in_a_result_from_before_manifests_is_refused(tmp_path):
+    base = EXP.config("smoke", {"run.progress": False})
+    first = sweep.run(POINTS, base, (0,), tmp_path, jobs=1)
+    path = tmp_path / "sigmoid" / f"seed0-{first.config_hash[0]}" / "result.json"
+    (path.parent / ".milelib-files.json").unlink()
+    path.write_text(path.read_text().replace('"map": ', '"map": NaN, "x": '))
+    assert sweep.finished_result(path.parent, first.config_hash[0]) is None
+    with pytest.raises(FileExistsError, match=r"metrics\['map'\] is nan, where milelib writes a finite number or null"):
+        sweep.run(POINTS, base, (0,), tmp_path, jobs=1)
 
 
 def test_a_repeated_seed_is_refused_before_any_run(tmp_path, monkeypatch):
