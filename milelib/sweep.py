@@ -29,6 +29,7 @@ import json
 import multiprocessing
 import os
 import queue
+import signal
 import subprocess
 import sys
 import tempfile
@@ -171,7 +172,8 @@ def run(points: dict[str, dict] | Callable[[int], dict[str, dict]], base: RunCon
     except KeyboardInterrupt as err:  # Ctrl-C: each run stops at a step boundary, with a checkpoint
         detail = f" ({err})" if str(err) else ""
         raise Stopped(f"sweep stopped after {done} of {len(pending)} runs{detail}; rerun the same call to go on: "
-                      f"finished runs are read back, stopped ones resume from their checkpoints") from None
+                      f"finished runs are read back, stopped ones resume from their checkpoints",
+                      getattr(err, "signum", signal.SIGINT)) from None
     rows, trained = [], {task.folder for task in pending}
     for task in tasks:
         saved = finished_result(task.folder, task.cfg)
@@ -315,6 +317,11 @@ def _train_all(tasks: list[Task], jobs: int, launcher: str = "local", gpus: int 
                         f"started from a script without `if __name__ == '__main__':` around the sweep (worker "
                         f"processes import the script again); guard it, or pass jobs=1") from None
                 yield futures[future], None
+        except KeyboardInterrupt as err:
+            if getattr(err, "signum", None) == signal.SIGTERM:  # Ctrl-C reaches the workers from the terminal;
+                for process in list(getattr(pool, "_processes", {}).values()):  # SIGTERM, this process alone
+                    process.terminate()  # each run stops at a step boundary, with its checkpoint
+            raise
         finally:
             for future in futures:
                 future.cancel()

@@ -179,8 +179,8 @@ def test_a_result_edited_after_milelib_wrote_it_is_refused(tmp_path, edit):
     saved = json.loads((tmp_path / "result.json").read_text())
     edit(saved["metrics"])
     (tmp_path / "result.json").write_text(json.dumps(saved))  # well formed: only the manifest tells
-    with pytest.raises(FileExistsError, match=r"result.json was not written by milelib \(changed after milelib wrote "
-                                              r"it: its checksum is not the one milelib recorded\)"):
+    with pytest.raises(FileExistsError, match=r"result.json was changed after milelib wrote it \(its checksum is not "
+                                              r"the one milelib recorded\): the run would take it for its own"):
         train(smoke(tmp_path))
 
 
@@ -262,7 +262,8 @@ def test_ctrl_c_stops_at_a_step_with_a_checkpoint_and_the_rerun_is_exact(tmp_pat
     assert train(smoke(tmp_path / "run", **{"run.checkpoint_every": 8})) == expected
 
 
-def test_ctrl_c_on_the_command_line_says_where_it_stopped_in_one_line(tmp_path):
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["Ctrl-C", "SIGTERM"])
+def test_a_stop_on_the_command_line_says_where_it_stopped_in_one_line_and_resumes(tmp_path, signum, code):
     cli = subprocess.Popen([sys.executable, "-m", "milelib", "train", "--profile", "smoke", "--set", "method=sigmoid",
                             "optim.steps=400", "run.checkpoint_every=50", "run.progress=false",
                             f"run.out_dir={tmp_path}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -270,8 +271,24 @@ def test_ctrl_c_on_the_command_line_says_where_it_stopped_in_one_line(tmp_path):
     while not (tmp_path / "checkpoints" / "last").exists():
         assert cli.poll() is None and time.time() < deadline, cli.stderr.read()
         time.sleep(0.01)
-    cli.send_signal(signal.SIGINT)
+    cli.send_signal(signum)
     out, err = cli.communicate(timeout=120)
-    assert cli.returncode == 130
+    assert cli.returncode == code
     assert err.strip().count("\n") == 0, err
     assert err.startswith("milelib: stopped at step ") and "rerun the same command to resume from its checkpoint" in err
+    assert ("by SIGTERM" in err) == (signum == signal.SIGTERM)
+    step = int(err.split("stopped at step ")[1].split()[0])
+    assert checkpoint.load_latest(tmp_path / "checkpoints")[1]["step"] == step  # resumable from where it says
+
+
+def test_a_finished_run_on_a_read_only_disk_is_read_not_retrained(tmp_path, monkeypatch):
+    expected = train(smoke(tmp_path))
+    from milelib import store
+
+    def read_only(out_dir):
+        raise OSError(f"output folder {out_dir} cannot be created or written (Read-only file system): choose another "
+                      f"out_dir")
+
+    monkeypatch.setattr(store, "prepare", read_only)  # as on a read-only mount (root may write anywhere here)
+    monkeypatch.setattr(S, "sgd_step", lambda *a: pytest.fail("retrained a finished run"))
+    assert train(smoke(tmp_path)) == expected

@@ -84,8 +84,7 @@ def _legacy_problem(path: Path) -> str | None:
 
 
 def _refuse(path: Path, why: str):
-    raise FileExistsError(f"{path} was not written by milelib ({why}) and the run would replace it: choose "
-                          f"another run.out_dir, or move that file aside")
+    raise manifest.refusal(path, why)
 
 
 def write_file(out: Path, name: str, data: bytes) -> Path:

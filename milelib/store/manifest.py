@@ -77,4 +77,17 @@ def changed(path: Path) -> str | None:
     again = load(path.parent) or {}  # the manifest may have moved on while the file was read
     if file_checksum(path) in again.get(path.name, []):
         return None
-    return "changed after milelib wrote it: its checksum is not the one milelib recorded"
+    return CHANGED
+
+
+CHANGED = "its checksum is not the one milelib recorded"  # why a file milelib wrote no longer is as written
+
+
+def refusal(path: Path, why: str) -> FileExistsError:
+    """The one line for a file in a run folder that is not as milelib wrote it."""
+    if why == CHANGED:
+        return FileExistsError(f"{path} was changed after milelib wrote it ({why}): the run would take it for its own "
+                               f"or replace it; move it aside (or delete the run folder to train the run again), or "
+                               f"choose another run.out_dir")
+    return FileExistsError(f"{path} was not written by milelib ({why}) and the run would replace it: choose "
+                           f"another run.out_dir, or move that file aside")

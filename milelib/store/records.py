@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 
 from .files import read_json
-from .manifest import RESULT, DIVERGED, changed
+from .manifest import DIVERGED, RESULT, changed, refusal
 
 RUN_FACTS = ("wall_time_s", "threads")  # what a sweep's table reads from a result's "run"
 LOG_HEAD = "step"  # milelib's loss log begins step,phase,loss,lr
@@ -124,8 +124,7 @@ def previous_result(out: Path, cfg) -> dict | None:
     saved, problem = read_result(out, cfg)
     path = Path(out) / RESULT
     if problem:
-        raise FileExistsError(f"{path} is not a milelib result ({problem}) and the run would replace it: move it "
-                              f"aside (or delete it to train the run again), or choose another run.out_dir")
+        raise refusal(path, problem)
     if saved is not None and saved["config_hash"] != cfg.config_hash():
         raise ValueError(f"{path} holds the result of another config (hash {saved['config_hash']} != "
                          f"{cfg.config_hash()}): use another out_dir, or delete that folder to start over")
