@@ -69,7 +69,7 @@ PER_RUN = {"seed": "--seeds", "run.out_dir": "--results-dir"}  # what a sweep se
 
 def check_counts(args) -> None:
     """The counts and folders a command takes, checked before anything runs."""
-    for name in ("jobs", "gpus", "folds"):
+    for name in ("jobs", "gpus"):  # --folds: relabel says what it takes
         value = getattr(args, name, None)
         if value is not None and value < 1:
             raise ValueError(f"--{name} must be 1 or more, got {value}")

@@ -216,7 +216,7 @@ def torchrun(cfg: RunConfig, gpus: int, slot: dict | None = None) -> None:
     when given, as a local worker is: seeing only its GPUs and pinned to its cores).
 
     This process takes the run folder's lock before the start and the child inherits it
-    (run_store.HELD_FOR): a run another sweep took meanwhile raises RunFolderBusy here (skipped as
+    (store.HELD_FOR): a run another sweep took meanwhile raises RunFolderBusy here (skipped as
     busy) instead of failing in the child; and the lock stays held while the child trains, should
     this process be killed."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="milelib-run-", delete=False) as f:

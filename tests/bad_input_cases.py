@@ -763,7 +763,8 @@ def cases(tmp: Path) -> list[tuple[str, Callable[[], object]]]:
 
 
 MASKS = [(r"pid \d+ on \S+ since \d\d:\d\d:\d\d", "pid <pid> on <host> since <time>"),
-         (r"/seed(\d+)-[0-9a-f]{12}/", r"/seed\1-<config hash>/")]  # a run store's folder: follows the defaults
+         (r"/seed(\d+)-[0-9a-f]{12}/", r"/seed\1-<config hash>/"),  # a run store's folder: follows the defaults
+         (r"worker \(pid \d+\)", "worker (pid <pid>)")]
 
 
 def names() -> list[str]:

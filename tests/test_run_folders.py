@@ -197,8 +197,8 @@ def test_any_file_milelib_did_not_write_is_refused_before_training(tmp_path, mon
 def test_a_users_file_put_into_a_finished_run_folder_is_refused(tmp_path):
     train(smoke(tmp_path))
     (tmp_path / "classes.txt").write_text("cat\n")
-    with pytest.raises(FileExistsError, match=r"classes.txt was not written by milelib \(not written by milelib: the "
-                                              r"run folder's manifest does not list it\)"):
+    with pytest.raises(FileExistsError, match=r"classes.txt was not written by milelib \(the run folder's manifest "
+                                              r"does not list it\)"):
         train(smoke(tmp_path, **{"run.reevaluate": True}))
 
 

@@ -326,7 +326,8 @@ def build(cfg: ImageFolderData) -> Data:
 def fingerprint(root, samples) -> str:
     """What a folder holds, in 16 hex digits: every image's path under root, size and bytes (not its
     modification time: a copy keeps the fingerprint, and bytes changed with the size and time kept
-    change it; about 1 s per 10,000 small files, benchmarks/fingerprint.py)."""
+    change it). Measured on 2 shared cores: 0.3 s for 1,000 small PNGs, 9 s for 100,000 (470 MB), about
+    three times the stat-based one (benchmarks/fingerprint.py)."""
     digest = hashlib.sha256()
     for path, _ in samples:
         try:

@@ -71,11 +71,12 @@ def changed(path: Path) -> str | None:
     if files is None:
         return None
     if path.name not in files:
-        return "not written by milelib: the run folder's manifest does not list it"
-    if file_checksum(path) in files[path.name]:
-        return None
-    again = load(path.parent) or {}  # the manifest may have moved on while the file was read
-    if file_checksum(path) in again.get(path.name, []):
+        return "the run folder's manifest does not list it"
+    try:
+        found = file_checksum(path)
+    except OSError as err:
+        return f"unreadable: {err.strerror}"
+    if found in files[path.name] or found in (load(path.parent) or {}).get(path.name, []):  # it may have moved on
         return None
     return CHANGED
 
