@@ -18,6 +18,7 @@ JSON where they parse (numbers, true/false, lists), `none` is None, anything els
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -166,7 +167,12 @@ def main(argv=None) -> None:
     for sub in (one, many, own, batch):
         sub.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="dotted settings, e.g. method.rho=0.1")
     args = parser.parse_args(argv)
-    _stop_on_sigterm()
+    with _sigterm_as_ctrl_c():
+        _run(args)
+
+
+def _run(args) -> None:
+    """The command `args` names, its bad input ended in one line."""
     try:
         overrides = parse_settings(args.set)
         check_counts(args)
@@ -198,18 +204,24 @@ def main(argv=None) -> None:
         raise SystemExit(128 + getattr(err, "signum", signal.SIGINT)) from None  # 130 for Ctrl-C, 143 for SIGTERM
 
 
-def _stop_on_sigterm() -> None:
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c():
     """SIGTERM (a scheduler's, `kill`'s) handled as Ctrl-C is: training stops at a step boundary
     with a checkpoint (training.py takes it over while it trains) and the command ends in one line;
-    without this, Python ends at once with no word."""
+    without this, Python ends at once with no word. The handler before is put back after."""
     if threading.current_thread() is not threading.main_thread():
+        yield
         return
 
     def stop(signum, frame):
         signal.signal(signum, signal.SIG_DFL)  # a second one ends the process at once
         raise Stopped("stopped by SIGTERM; rerun the same command to resume", signum)
 
-    signal.signal(signal.SIGTERM, stop)
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

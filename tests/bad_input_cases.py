@@ -764,7 +764,7 @@ def cases(tmp: Path) -> list[tuple[str, Callable[[], object]]]:
 
 MASKS = [(r"pid \d+ on \S+ since \d\d:\d\d:\d\d", "pid <pid> on <host> since <time>"),
          (r"/seed(\d+)-[0-9a-f]{12}/", r"/seed\1-<config hash>/"),  # a run store's folder: follows the defaults
-         (r"worker \(pid \d+\)", "worker (pid <pid>)")]
+         (r"worker \(pid [\d, ]+\)", "worker (pid <pid>)")]  # one or more pids, as torch lists them
 
 
 def names() -> list[str]:
