@@ -51,6 +51,7 @@ from .training import Stopped, pick_device, train, train_quietly
 
 LAUNCHERS = ("local", "torchrun", "slurm")
 BUSY_POLL_S = 30  # how often a sweep looks again at runs another process is training
+STOP_WAIT_S = 120  # how long a stopped sweep waits for its workers' runs to reach a step and checkpoint
 
 
 def diverged(folder, cfg: RunConfig) -> str | None:
@@ -301,7 +302,7 @@ def _train_all(tasks: list[Task], jobs: int, launcher: str = "local", gpus: int 
         slot_queue.put(slots[i % len(slots)])
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
                              initargs=(os.getpid(), slot_queue if slots else None)) as pool:
-        futures = {pool.submit(train_quietly, task.cfg.to_dict()): task for task in free}
+        futures = {pool.submit(_train_in_worker, task.cfg.to_dict()): task for task in free}
         try:
             for future in as_completed(futures):
                 try:
@@ -318,13 +319,27 @@ def _train_all(tasks: list[Task], jobs: int, launcher: str = "local", gpus: int 
                         f"processes import the script again); guard it, or pass jobs=1") from None
                 yield futures[future], None
         except KeyboardInterrupt as err:
-            if getattr(err, "signum", None) == signal.SIGTERM:  # Ctrl-C reaches the workers from the terminal;
-                for process in list(getattr(pool, "_processes", {}).values()):  # SIGTERM, this process alone
-                    process.terminate()  # each run stops at a step boundary, with its checkpoint
+            workers = list((getattr(pool, "_processes", None) or {}).values())
+            for process in workers:
+                if getattr(err, "signum", None) == signal.SIGTERM:  # Ctrl-C reaches the workers from the terminal
+                    process.terminate()  # itself; SIGTERM this process alone
+            for process in workers:  # each run stops at a step boundary, writes its checkpoint and ends its
+                process.join(STOP_WAIT_S)  # worker (_train_in_worker), so no queued run starts
+            pool.shutdown(wait=True)  # the pool, its workers gone, fails what was queued
             raise
         finally:
             for future in futures:
                 future.cancel()
+
+
+def _train_in_worker(cfg: dict) -> None:
+    """A run in a sweep's worker process. A run stopped by Ctrl-C or SIGTERM (its checkpoint written)
+    ends the worker too: a worker that lived on would take up the next queued run and train it with
+    no one to stop it."""
+    try:
+        train_quietly(cfg)
+    except KeyboardInterrupt:
+        os._exit(1)
 
 
 def _side_by_side(tasks: list[Task], jobs: int, launch: Callable, slots: list[dict]):

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import milelib.sweep as sweep
-from milelib import experiments
+from milelib import checkpoint, experiments
 from milelib.experiments import grid
 
 EXP = experiments.get("multi_mnist").EXPERIMENT
@@ -187,6 +187,34 @@ def test_workers_end_when_the_sweep_process_is_killed(tmp_path):
     while any(map(alive, pids)) and time.time() < deadline:
         time.sleep(0.2)
     assert not any(map(alive, pids))
+
+
+def test_sigterm_stops_a_sweep_and_its_workers_at_a_checkpoint_in_one_line(tmp_path):
+    """SIGTERM to the sweep alone (a scheduler's, `kill`'s; Ctrl-C reaches the workers from the
+    terminal itself): it is passed on to the workers, each run stops at a step with its checkpoint,
+    and the command ends in one line with 143."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cli = subprocess.Popen([sys.executable, "-m", "milelib", "sweep", "multi_mnist", "--profile", "smoke", "--jobs",
+                            "2", "--seeds", "0", "--results-dir", str(tmp_path), "--set", "optim.steps=100000",
+                            "run.checkpoint_every=20", "run.threads=1"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while len(list(tmp_path.glob("runs/smoke/*/*/checkpoints/last"))) < 2:  # both workers are training
+        assert cli.poll() is None and time.time() < deadline, cli.stderr.read()
+        time.sleep(0.2)
+    cli.send_signal(signal.SIGTERM)
+    out, err = cli.communicate(timeout=240)
+    assert cli.returncode == 143, err
+    said = [line for line in err.splitlines() if line.startswith("milelib: ")]  # (multiprocessing's resource
+    assert len(said) == 1, err                                                 # tracker may warn of semaphores)
+    assert said[0].startswith("milelib: sweep stopped after 0 of 6 runs (stopped by SIGTERM") and "resume" in said[0]
+    assert "Traceback" not in err, err
+    steps = [checkpoint.load_latest(folder)[1]["step"] for folder in tmp_path.glob("runs/smoke/*/*/checkpoints")]
+    assert len(steps) == 2 and all(step % 20 for step in steps), steps  # each stopped at a step, not a checkpoint's
 
 
 def test_a_run_that_diverges_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
