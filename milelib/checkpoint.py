@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .notices import warn
-from .results import atomic_write_bytes
+from .store.files import atomic_write_bytes
 
 FORMAT = 3  # 3: a checksum of the content; 2: the run config in parts (read, without a checksum)
 READABLE = (2, 3)

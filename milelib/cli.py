@@ -18,27 +18,40 @@ JSON where they parse (numbers, true/false, lists), `none` is None, anything els
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import re
+import signal
 import sys
 import textwrap
+import threading
 
 from . import experiments, sweep
 from .config import RunConfig
 from .relabel import DEFAULTS, FOLDS, default_store, relabel
 from .reproduce import reproduce
 from .notices import warn
-from .results import read_json
-from .rundir import settings_lacking
-from .training import train
+from .store import read_json, settings_lacking
+from .training import Stopped, train
+
+
+KEY = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")  # a dotted setting name: optim.lr, method
 
 
 def parse_settings(pairs: list[str]) -> dict:
+    """KEY=VALUE pairs as a settings dict; one line (ValueError) for a pair that is not one, or a
+    setting given twice (the second would silently win)."""
     settings = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
         if not sep or not key:
-            raise SystemExit(f"milelib: bad setting {pair!r}: write key=value, e.g. optim.lr=0.1 or method=sigmoid")
+            raise ValueError(f"bad setting {pair!r}: write key=value, e.g. optim.lr=0.1 or method=sigmoid")
+        if not KEY.fullmatch(key):
+            raise ValueError(f"bad setting name {key!r} in {pair!r}: a setting is a dotted name, e.g. optim.lr or "
+                             f"method")
+        if key in settings:
+            raise ValueError(f"setting {key} is given twice ({key}={json.dumps(settings[key])} and {pair}): give it once")
         settings[key] = parse_value(text)
     return settings
 
@@ -48,8 +61,37 @@ def parse_value(text: str):
         return None
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON (or nested past the parser's depth): a string
         return text
+
+
+PER_RUN = {"seed": "--seeds", "run.out_dir": "--results-dir"}  # what a sweep sets for each of its runs
+
+
+def check_counts(args) -> None:
+    """The counts and folders a command takes, checked before anything runs."""
+    for name in ("jobs", "gpus"):  # --folds: relabel says what it takes
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name} must be 1 or more, got {value}")
+    negative = [seed for seed in getattr(args, "seeds", None) or [] if seed < 0]
+    if negative:
+        raise ValueError(f"--seeds takes seeds >= 0, got {negative[0]}")
+    for name in ("results_dir", "store"):
+        folder = getattr(args, name, None)
+        if folder is not None and (not folder.strip() or os.path.isfile(os.path.expanduser(folder))):
+            what = "is empty" if not folder.strip() else "is a file"
+            raise ValueError(f"--{name.replace('_', '-')} {folder!r} {what}: give a folder (created when missing)")
+
+
+def check_sweep_settings(command: str, overrides: dict) -> None:
+    """A sweep (and every notebook under reproduce) decides each run's seed and folder itself: a
+    --set of either would be overwritten for every run, so it is refused as the notebooks refuse it."""
+    taken = sorted(set(overrides) & set(PER_RUN))
+    if taken:
+        key = taken[0]
+        raise ValueError(f"--set {key}={overrides[key]} cannot be honoured: `milelib {command}` sets {key} for each "
+                         f"run itself; give it as {PER_RUN[key]}")
 
 
 def read_config(path) -> RunConfig:
@@ -58,6 +100,9 @@ def read_config(path) -> RunConfig:
         given = read_json(path)
     except ValueError as err:
         raise ValueError(f"config file {path} is not valid JSON ({err})") from None
+    except OSError as err:
+        raise OSError(f"config file {path} cannot be read ({err.strerror}): --config takes a JSON file "
+                      f"(RunConfig.to_dict(), or a run's result.json)") from None
     recorded = isinstance(given, dict) and isinstance(given.get("config"), dict)  # a run's result.json
     if recorded:
         given = given["config"]
@@ -122,8 +167,17 @@ def main(argv=None) -> None:
     for sub in (one, many, own, batch):
         sub.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="dotted settings, e.g. method.rho=0.1")
     args = parser.parse_args(argv)
+    with _sigterm_as_ctrl_c():
+        _run(args)
+
+
+def _run(args) -> None:
+    """The command `args` names, its bad input ended in one line."""
     try:
         overrides = parse_settings(args.set)
+        check_counts(args)
+        if args.command in ("sweep", "reproduce"):
+            check_sweep_settings(args.command, overrides)
         if args.command == "reproduce":
             reproduce(args.profile, args.results_dir, args.notebooks, only=args.only, JOBS=args.jobs,
                       LAUNCHER=args.launcher, GPUS=args.gpus, SETTINGS=overrides or None)
@@ -147,7 +201,27 @@ def main(argv=None) -> None:
         raise SystemExit(f"milelib: {err}") from None
     except KeyboardInterrupt as err:  # a run's Stopped says at which step; a Ctrl-C elsewhere says less
         print(f"milelib: {str(err) or 'stopped; rerun the same command to resume'}", file=sys.stderr)
-        raise SystemExit(130) from None
+        raise SystemExit(128 + getattr(err, "signum", signal.SIGINT)) from None  # 130 for Ctrl-C, 143 for SIGTERM
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c():
+    """SIGTERM (a scheduler's, `kill`'s) handled as Ctrl-C is: training stops at a step boundary
+    with a checkpoint (training.py takes it over while it trains) and the command ends in one line;
+    without this, Python ends at once with no word. The handler before is put back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        signal.signal(signum, signal.SIG_DFL)  # a second one ends the process at once
+        raise Stopped("stopped by SIGTERM; rerun the same command to resume", signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+import textwrap
 from pathlib import Path
 
 import torch
@@ -42,6 +43,9 @@ ACCEPTED = ('a mapping of weight names to tensors, plain or under "state_dict" (
 def read(path: str) -> dict:
     """A checkpoint file's contents, on the CPU (plain types only: weights_only); read once per
     version of the file, though every network a method builds starts from it."""
+    if Path(path).is_dir():
+        raise IsADirectoryError(f"pretrained checkpoint {path} is a folder: model.pretrained takes the path of a "
+                                f"checkpoint file in it (.pth, .pt, .pth.tar)")
     if not Path(path).is_file():
         raise FileNotFoundError(f"pretrained checkpoint {path} not found: model.pretrained takes the path of a "
                                 f"MoCo, SimCLR, BYOL, SwAV or torchvision ResNet checkpoint")
@@ -74,9 +78,22 @@ def _read(path: str, mtime_ns: int, size: int) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - pickle, zip and format errors alike get one line
-        why = next(iter(str(err).splitlines()), "")[:120] or type(err).__name__  # an EOFError says nothing
-        raise ValueError(f"pretrained checkpoint {path} could not be read ({why}): "
+        raise ValueError(f"pretrained checkpoint {path} could not be read ({_why(err)}): "
                          f"is it a PyTorch checkpoint, and whole?") from None
+
+
+def _why(err: Exception) -> str:
+    """torch.load's reason in a few whole words: for weights_only refusals, the unpickler's own words
+    (torch's first lines are a paragraph of advice); else the first line, or the error's type."""
+    text = str(err)
+    if "WeightsUnpickler error:" in text:
+        said = " ".join(text.split("WeightsUnpickler error:", 1)[1].split("\n\n")[:2]).strip()
+        said = said.split("Check the documentation")[0].strip()
+        return f"neither a zip nor a pickle of tensors torch reads: {textwrap.shorten(said, 80, placeholder=' ...')}"
+    said = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    if len(said) < 8:  # a KeyError's '101', an IndexError's index say nothing
+        return f"{type(err).__name__}{' ' + said if said else ''}: its bytes are no checkpoint torch reads"
+    return textwrap.shorten(said, 120, placeholder=" ...")
 
 
 def _what(value) -> str:
@@ -176,6 +193,10 @@ def load_into(net: torch.nn.Module, model: str, path: str, fmt: str = "auto") ->
     if odd:
         raise ValueError(f"pretrained checkpoint {path}: its weight {odd[0]!r} is {_what(weights[odd[0]])}, not a "
                          f"tensor: model.pretrained takes {ACCEPTED}")
+    broken = [k for k in own if k in weights and weights[k].is_floating_point() and not weights[k].isfinite().all()]
+    if broken:  # else training stops at step 1 on a NaN loss that names no file
+        raise ValueError(f"pretrained checkpoint {path}: its weight {broken[0]!r} holds NaN or infinite values "
+                         f"({len(broken)} such weights): the file is damaged or its training diverged; use another")
     wrong = [k for k in own if k in weights and weights[k].shape != own[k].shape]
     if wrong:
         raise ValueError(f"{path} has other shapes than {model} ({wrong[0]}: {tuple(weights[wrong[0]].shape)} vs "

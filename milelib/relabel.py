@@ -29,7 +29,7 @@ from .config import RunConfig
 from .data import LoaderData
 from .data.images import ImageFiles, fingerprint, folds_of, image_folder, transforms
 from .evaluate import predict
-from .results import atomic_write_bytes
+from .store import atomic_write_bytes
 from .training import load_run, pick_device
 
 FOLDS = 5  # cleanlab's default: each network trains on 80% of the images; 5 runs stay minutes on a CPU
@@ -47,7 +47,16 @@ def default_store() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "milelib" / "relabel"
 
 
+OWN = {"run.out_dir": "--store (each fold's run has its folder there)", "data.root": "the FOLDER argument",
+       "data.content": "nothing: relabel reads the folder's content itself",
+       "data.exclude": "nothing: relabel leaves out what it cannot read (data.bad_images=skip)",
+       "data.folds": "--folds", "data.fold": "--folds (every fold is trained)"}  # settings relabel sets itself
+
+
 def relabel_config(folder, settings: dict | None = None) -> RunConfig:
+    taken = sorted(set(settings or {}) & set(OWN))
+    if taken:
+        raise ValueError(f"--set {taken[0]} cannot be honoured: relabel sets it itself; give {OWN[taken[0]]}")
     cfg = RunConfig().override({**DEFAULTS, "data.root": str(folder)}).override(settings or {})
     if cfg.data.name != "image_folder":
         raise ValueError(f"relabel reads a folder of images (data=image_folder), not data={cfg.data.name}: drop that setting")
@@ -91,6 +100,9 @@ def relabel(folder, out=None, settings: dict | None = None, folds: int = FOLDS, 
         check_out(Path(out).expanduser())
     folder = Path(folder).expanduser().resolve()
     cfg = relabel_config(folder, settings)
+    if out is not None and Path(out).expanduser().resolve().is_relative_to(folder):
+        raise ValueError(f"--out {out} lies inside the image folder {folder}: its review images would be read as "
+                         f"images of a class on the next run; write it outside that folder")
     found = scan(folder, cfg.data.bad_images)
     labels = np.array([label for _, label in found.images.samples])
     fold = folds_of(labels, folds, found.images.classes) if folds > 1 else np.full(len(labels), -1)

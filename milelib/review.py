@@ -17,7 +17,7 @@ from PIL import Image
 
 from .data.decoders import read_image
 from .data.images import ImageFiles
-from .results import atomic_write_bytes
+from .store import atomic_write_bytes
 
 MARK = "milelib relabel"
 SHOWN = 8     # images per list

@@ -29,6 +29,7 @@ import json
 import multiprocessing
 import os
 import queue
+import signal
 import subprocess
 import sys
 import tempfile
@@ -42,54 +43,24 @@ from typing import Callable
 
 import pandas as pd
 
-from . import rundir, runlock
+from . import store as run_store
 from .config import SWITCHABLE, RunConfig
-from .results import atomic_write_json, read_json, undefined_as_nan
-from .rundir import result_problem
+from .store import DIVERGED, finished_result, run_dir, store_dir  # noqa: F401 - names callers reach through sweep
 from .training import Stopped, pick_device, train, train_quietly
 
 
 LAUNCHERS = ("local", "torchrun", "slurm")
-DIVERGED = "diverged.json"  # a run stopped on a NaN or infinite loss: its config hash and error
 BUSY_POLL_S = 30  # how often a sweep looks again at runs another process is training
-
-
-def store_dir(results_dir, profile: str) -> Path:
-    return Path(results_dir) / "runs" / profile
-
-
-def run_dir(store, cfg: RunConfig) -> Path:
-    return Path(store) / cfg.method.name / f"seed{cfg.seed}-{cfg.config_hash()}"
-
-
-def finished_result(folder, config: RunConfig | str) -> dict | None:
-    """The result.json of a run finished with this config (or config hash) in `folder`, or None (a
-    malformed one is no finished run, nor one whose stored config lacks a setting of `config`:
-    training it warns in one line naming the file, and rewrites it)."""
-    config_hash = config if isinstance(config, str) else config.config_hash()
-    try:
-        saved = read_json(Path(folder) / "result.json")
-    except (OSError, ValueError):
-        return None
-    if result_problem(saved) or saved["config_hash"] != config_hash:
-        return None
-    if not isinstance(config, str) and result_problem(saved, config):
-        return None
-    return {**saved, "metrics": undefined_as_nan(saved["metrics"])}
+STOP_WAIT_S = 120  # how long a stopped sweep waits for its workers' runs to reach a step and checkpoint
 
 
 def diverged(folder, cfg: RunConfig) -> str | None:
     """The error of the run of `cfg` that stopped on a NaN or infinite loss in `folder`, or None."""
-    try:
-        saved = read_json(Path(folder) / DIVERGED)
-    except (OSError, ValueError):
-        return None
-    return saved.get("error") if isinstance(saved, dict) and saved.get("config_hash") == cfg.config_hash() else None
+    return run_store.diverged(folder, cfg.config_hash())
 
 
 def _record_divergence(task, err: FloatingPointError) -> None:
-    atomic_write_json(Path(task.folder) / DIVERGED, {"config_hash": task.cfg.config_hash(), "error": str(err),
-                                                     "config": task.cfg.to_dict()})
+    run_store.record_divergence(Path(task.folder), task.cfg, err)
 
 
 @dataclass
@@ -196,13 +167,14 @@ def run(points: dict[str, dict] | Callable[[int], dict[str, dict]], base: RunCon
                     continue
                 log(f"[{done}/{len(pending)}] {task.label} seed {task.cfg.seed}: {_headline(saved['metrics'], shown)} "
                     f"({saved['run']['wall_time_s']:.0f} s; {time.time() - started:.0f} s so far)", flush=True)
-            while busy and all(runlock.holder(task.folder) for task in busy):
+            while busy and all(run_store.holder(task.folder) for task in busy):
                 time.sleep(BUSY_POLL_S)
             todo = busy
     except KeyboardInterrupt as err:  # Ctrl-C: each run stops at a step boundary, with a checkpoint
         detail = f" ({err})" if str(err) else ""
         raise Stopped(f"sweep stopped after {done} of {len(pending)} runs{detail}; rerun the same call to go on: "
-                      f"finished runs are read back, stopped ones resume from their checkpoints") from None
+                      f"finished runs are read back, stopped ones resume from their checkpoints",
+                      getattr(err, "signum", signal.SIGINT)) from None
     rows, trained = [], {task.folder for task in pending}
     for task in tasks:
         saved = finished_result(task.folder, task.cfg)
@@ -245,7 +217,7 @@ def torchrun(cfg: RunConfig, gpus: int, slot: dict | None = None) -> None:
     when given, as a local worker is: seeing only its GPUs and pinned to its cores).
 
     This process takes the run folder's lock before the start and the child inherits it
-    (runlock.HELD_FOR): a run another sweep took meanwhile raises RunFolderBusy here (skipped as
+    (store.HELD_FOR): a run another sweep took meanwhile raises RunFolderBusy here (skipped as
     busy) instead of failing in the child; and the lock stays held while the child trains, should
     this process be killed."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="milelib-run-", delete=False) as f:
@@ -253,9 +225,9 @@ def torchrun(cfg: RunConfig, gpus: int, slot: dict | None = None) -> None:
     try:
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={gpus}",
                    "-m", "milelib", "train", "--config", f.name]
-        folder = rundir.prepare(cfg.run.out_dir)
-        with (runlock.hold(folder) if folder else contextlib.nullcontext()) as lock, _pinned(slot):
-            env = {**os.environ, **_slot_env(slot, gpus), **({} if lock is None else {runlock.HELD_FOR: str(folder)})}
+        folder = run_store.prepare(cfg.run.out_dir)
+        with (run_store.hold(folder) if folder else contextlib.nullcontext()) as lock, _pinned(slot):
+            env = {**os.environ, **_slot_env(slot, gpus), **({} if lock is None else {run_store.HELD_FOR: str(folder)})}
             code = subprocess.run(command, stdout=subprocess.DEVNULL, env=env,
                                   pass_fds=() if lock is None else (lock,)).returncode
     finally:
@@ -300,7 +272,7 @@ def _train_all(tasks: list[Task], jobs: int, launcher: str = "local", gpus: int 
     `jobs` at once in the GPU `slots`, when there are slots."""
     free = []
     for task in tasks:
-        holder = runlock.holder(task.folder)
+        holder = run_store.holder(task.folder)
         if holder:
             yield task, holder
         else:
@@ -316,7 +288,7 @@ def _train_all(tasks: list[Task], jobs: int, launcher: str = "local", gpus: int 
         for task in free:
             try:
                 train(task.cfg)
-            except runlock.RunFolderBusy as busy:  # taken between the look above and now
+            except run_store.RunFolderBusy as busy:  # taken between the look above and now
                 yield task, busy.holder
                 continue
             except FloatingPointError as err:
@@ -330,12 +302,12 @@ def _train_all(tasks: list[Task], jobs: int, launcher: str = "local", gpus: int 
         slot_queue.put(slots[i % len(slots)])
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
                              initargs=(os.getpid(), slot_queue if slots else None)) as pool:
-        futures = {pool.submit(train_quietly, task.cfg.to_dict()): task for task in free}
+        futures = {pool.submit(_train_in_worker, task.cfg.to_dict()): task for task in free}
         try:
             for future in as_completed(futures):
                 try:
                     future.result()  # a run's one-line error is raised here, as it would be in-process
-                except runlock.RunFolderBusy as busy:
+                except run_store.RunFolderBusy as busy:
                     yield futures[future], busy.holder
                     continue
                 except FloatingPointError as err:
@@ -346,9 +318,28 @@ def _train_all(tasks: list[Task], jobs: int, launcher: str = "local", gpus: int 
                         f"started from a script without `if __name__ == '__main__':` around the sweep (worker "
                         f"processes import the script again); guard it, or pass jobs=1") from None
                 yield futures[future], None
+        except KeyboardInterrupt as err:
+            workers = list((getattr(pool, "_processes", None) or {}).values())
+            for process in workers:
+                if getattr(err, "signum", None) == signal.SIGTERM:  # Ctrl-C reaches the workers from the terminal
+                    process.terminate()  # itself; SIGTERM this process alone
+            for process in workers:  # each run stops at a step boundary, writes its checkpoint and ends its
+                process.join(STOP_WAIT_S)  # worker (_train_in_worker), so no queued run starts
+            pool.shutdown(wait=True)  # the pool, its workers gone, fails what was queued
+            raise
         finally:
             for future in futures:
                 future.cancel()
+
+
+def _train_in_worker(cfg: dict) -> None:
+    """A run in a sweep's worker process. A run stopped by Ctrl-C or SIGTERM (its checkpoint written)
+    ends the worker too: a worker that lived on would take up the next queued run and train it with
+    no one to stop it."""
+    try:
+        train_quietly(cfg)
+    except KeyboardInterrupt:
+        os._exit(1)
 
 
 def _side_by_side(tasks: list[Task], jobs: int, launch: Callable, slots: list[dict]):
@@ -372,7 +363,7 @@ def _side_by_side(tasks: list[Task], jobs: int, launch: Callable, slots: list[di
             for future in as_completed(futures):
                 try:
                     future.result()
-                except runlock.RunFolderBusy as busy:  # taken between the look in _train_all and the start
+                except run_store.RunFolderBusy as busy:  # taken between the look in _train_all and the start
                     yield futures[future], busy.holder
                     continue
                 yield futures[future], None

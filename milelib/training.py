@@ -6,9 +6,9 @@ The data module (`milelib.data`) decides what a batch is and the method (`mileli
 a step does; the loop asks neither for its name. Step-based: every method takes exactly
 `optim.steps` optimizer steps on batches whose order is a pure function of (seed, step).
 
-A run folder (`run.out_dir`, see rundir.py) holds metrics.csv (every `log_every` steps),
+A run folder (`run.out_dir`, see milelib.store) holds metrics.csv (every `log_every` steps),
 cycles.csv (the method's per-cycle rows, if any), checkpoints/ and result.json, written last: its
-presence marks the run complete. One process at a time trains into it (runlock.py).
+presence marks the run complete. One process at a time trains into it (store.hold).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoint, data as datasets, distributed, methods, pretrained, rundir, runlock
+from . import checkpoint, data as datasets, distributed, methods, pretrained, store
 from .config import RunConfig
 from .evaluate import autocast as autocast_on, evaluate, half_precision, predict
 from .methods import Parts
@@ -172,14 +172,15 @@ class Progress:
     fixes the data order, the phase and the learning rate), the log, the losses not yet logged."""
 
     def __init__(self):
-        self.step, self.resumed_from, self.log, self.window, self.skipped = 0, [], [], [], 0
+        self.step, self.resumed_from, self.log, self.window, self.skipped = 0, [], [], [], set()  # rows skipped
 
     def state_dict(self) -> dict:
-        return {"step": self.step, "resumed_from": self.resumed_from, "log": self.log, "skipped": self.skipped,
+        return {"step": self.step, "resumed_from": self.resumed_from, "log": self.log, "skipped": sorted(self.skipped),
                 "window": [(step, loss.cpu()) for step, loss in self.window]}
 
     def load_state_dict(self, state: dict, device) -> None:
-        self.step, self.log, self.skipped = state["step"], state["log"], state["skipped"]
+        self.step, self.log, skipped = state["step"], state["log"], state["skipped"]
+        self.skipped = set(skipped) if isinstance(skipped, list) else set(range(-skipped, 0))  # older: a count
         self.window = [(step, loss.to(device)) for step, loss in state["window"]]
         self.resumed_from = state["resumed_from"] + [self.step]
 
@@ -198,7 +199,12 @@ class Progress:
 
 
 class Stopped(KeyboardInterrupt):
-    """Ctrl-C stopped a run; its message says at which step and how to resume."""
+    """Ctrl-C (or SIGTERM, as a scheduler or `kill` sends) stopped a run; its message says at which
+    step and how to resume; `signum` is the signal that stopped it."""
+
+    def __init__(self, message: str, signum: int = signal.SIGINT):
+        super().__init__(message)
+        self.signum = signum
 
 
 def runtime_facts(device, world: distributed.World, compiled: bool, decoder: str | None = None,
@@ -234,11 +240,14 @@ def train(config: RunConfig) -> dict:
             raise ValueError(f"optim.batch_size {cfg.optim.batch_size} does not split over {world.size} processes: "
                              f"make it a multiple of the process count (it is the global batch)")
         check_batchnorm(cfg, device, world)
-        out = rundir.prepare(cfg.run.out_dir)
+        saved = store.finished_result(cfg.run.out_dir, cfg) if cfg.run.out_dir and not cfg.run.reevaluate else None
+        if saved is not None:  # finished: read back as it is, from a read-only disk too
+            return saved["metrics"]
+        out = store.prepare(cfg.run.out_dir)
         if out is None:
             return _train_in_step(cfg, device, world, None, t0)
-        with runlock.hold(out) if world.main else contextlib.nullcontext():  # rank 0 alone writes
-            saved = rundir.previous_result(out, cfg)
+        with store.hold(out) if world.main else contextlib.nullcontext():  # rank 0 alone writes
+            saved = store.previous_result(out, cfg)
             if saved is not None and not cfg.run.reevaluate:
                 return saved["metrics"]  # finished: returned as it is, never rewritten
             return _train_in_step(cfg, device, world, out, t0)
@@ -310,7 +319,7 @@ def _train(cfg: RunConfig, device, world: distributed.World, out: Path | None, t
                 if step == first:
                     distributed.settle(world, cfg.run.timeout_minutes)  # every process has caught up
                 progress.window.append((step + 1, loss))
-                progress.skipped += batch.skipped
+                progress.skipped.update(getattr(batch, "skipped_rows", ()))
                 progress.step = step + 1
                 distributed.reached(progress.step, world)
                 logs = progress.step % cfg.run.log_every == 0 or progress.step == steps
@@ -341,13 +350,15 @@ def _train(cfg: RunConfig, device, world: distributed.World, out: Path | None, t
         resume = (f"rerun the same command to resume from its checkpoint at step {_step_of(last_good)}" if last_good
                   else "it had no checkpoint yet, so a rerun starts over" if out
                   else "this run keeps no checkpoints (no run.out_dir), so a rerun starts over")
-        raise Stopped(f"stopped at step {progress.step} of {steps}: {resume}") from None
+        by = signal.SIGTERM if signal.SIGTERM in stop_asked else signal.SIGINT
+        raise Stopped(f"stopped at step {progress.step} of {steps}{' by SIGTERM' if by == signal.SIGTERM else ''}: "
+                      f"{resume}", by) from None
     if progress.skipped:
-        result["skipped_images"] = progress.skipped
+        result["skipped_images"] = len(progress.skipped)  # files, not draws: one drawn twice counts once
     if writes:
         for name, lines in data.files.items():  # e.g. the training file list, to repeat a fraction exactly
-            rundir.write_lines(out / name, lines)
-        rundir.write(out, cfg, progress.log, method.log_rows(), result,
+            store.write_lines(out / name, lines)
+        store.write(out, cfg, progress.log, method.log_rows(), result,
                      {"wall_time_s": round(time.time() - t0, 1), "resumed_from_steps": progress.resumed_from,
                       "workers": workers, **running, **_visible_gpus()})
     return result
@@ -362,25 +373,32 @@ def _step_of(path: Path) -> int:
     return int(path.stem.split("-")[1])
 
 
+STOPS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C, and what a scheduler or `kill` sends: both stop at a step
+
+
 @contextlib.contextmanager
 def _stop_between_steps():
-    """While training, the first Ctrl-C (SIGINT) asks the loop to checkpoint and stop after the
-    current step; a second one interrupts at once. Only in the main thread, where signals arrive."""
+    """While training, the first Ctrl-C (SIGINT) or SIGTERM asks the loop to checkpoint and stop
+    after the current step; a second one interrupts at once. Only in the main thread, where signals
+    arrive. The list it gives holds the signals received."""
     asked: list = []
     if threading.current_thread() is not threading.main_thread():
         yield asked
         return
-    previous = signal.getsignal(signal.SIGINT)
+    previous = {signum: signal.getsignal(signum) for signum in STOPS}
 
     def ask(signum, frame):
         asked.append(signum)
-        signal.signal(signal.SIGINT, previous)
+        for each, handler in previous.items():
+            signal.signal(each, handler)
 
-    signal.signal(signal.SIGINT, ask)
+    for signum in STOPS:
+        signal.signal(signum, ask)
     try:
         yield asked
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _check_facts(theirs: dict | None, mine: dict, path) -> None:

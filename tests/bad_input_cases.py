@@ -24,7 +24,8 @@ import torch
 
 from milelib import RunConfig, checkpoint, cluster, distributed, experiments, fixtures, methods, runlock, sweep, train
 from milelib import data as datasets
-from milelib.cli import read_config
+from milelib import store as store_
+from milelib.cli import main, read_config
 from milelib.data import load_digits
 from milelib.data.imagenet import REAL_ENTRIES
 from milelib.data.images import image_folder
@@ -33,8 +34,12 @@ from milelib.models import build_model
 from milelib.notices import MilelibWarning
 from milelib.relabel import relabel
 from milelib.reproduce import reproduce
-from milelib.results import atomic_write_json
+from milelib.results import atomic_write_bytes, atomic_write_json
 from milelib.training import make_parts
+
+
+class CommandLineExit(Exception):
+    """The one line milelib's command line ended with (its SystemExit), as an exception to record."""
 
 
 def cases(tmp: Path) -> list[tuple[str, Callable[[], object]]]:
@@ -300,6 +305,149 @@ def cases(tmp: Path) -> list[tuple[str, Callable[[], object]]]:
         last.unlink()
         last.mkdir()
 
+    def run_folder_holding(name, file_name, content, **settings):
+        """A run folder a user made, holding a file of theirs that the run would write, trained into."""
+        (tmp / name).mkdir()
+        (tmp / name / file_name).write_text(content)
+        train(smoke({"method": "sigmoid", "run.out_dir": str(tmp / name), **settings}))
+
+    def image_run_holding(name, file_name, content):
+        (tmp / name).mkdir()
+        (tmp / name / file_name).write_text(content)
+        train(RunConfig().override({"data": "image_folder", "data.root": str(image_tree(f"{name}-data", classes=2)),
+                                    "run.out_dir": str(tmp / name), "run.progress": False}))
+
+    def finished_then(name, change, **settings):
+        """A finished run whose folder was then changed by hand, trained again."""
+        run = finished_run(name)
+        change(run)
+        train(smoke({"method": "sigmoid", "run.out_dir": str(run), **settings}))
+
+    def before_manifests(saved_text_change):
+        """A finished run as one stored before manifests, its result.json then changed, read by a sweep."""
+        store = tmp / "old-store"
+        first = sweep.run({"Sigmoid": {"method": "sigmoid"}}, smoke(), [0], store, jobs=1, log=lambda *a, **k: None)
+        folder = Path(first.run_dir[0])
+        (folder / store_.MANIFEST).unlink()
+        (folder / "result.json").write_text(saved_text_change((folder / "result.json").read_text()))
+        sweep.run({"Sigmoid": {"method": "sigmoid"}}, smoke(), [0], store, jobs=1, log=lambda *a, **k: None)
+
+    def teacher_holding(content):
+        (tmp / "teacher-run").mkdir()
+        (tmp / "teacher-run" / "result.json").write_text(content)
+        store_.finished_hash(tmp / "teacher-run")
+
+    def file_appearing_during_the_run():
+        out = store_.prepare(tmp / "appearing")
+        (out / "classes.txt").write_text("cat\ndog\n")  # put there while the run trained
+        store_.write_lines(out / "classes.txt", ["class0", "class1"])
+
+    def command_line(*argv):
+        """milelib's command line, its exit line raised as an exception (SystemExit is no Exception)."""
+        try:
+            main([str(a) for a in argv])
+        except SystemExit as exit_:
+            raise CommandLineExit(str(exit_.code).removeprefix("milelib: ")) from None
+
+    def relabel_folder():
+        return image_tree("relabel-cli", classes=2)
+
+    def webvision_val_list(name, lines):
+        root = fixtures.webvision(tmp / f"webvision-{name}", num_classes=3, google_per_class=2, flickr_per_class=1,
+                                  val_per_class=1)
+        (root / "info" / "val_filelist.txt").write_text(lines(root))
+        datasets.build(RunConfig().override({"data": "webvision", "data.root": str(root)}).data)
+
+    def removed_after_reading(bad_images):
+        images = image_folder(image_tree(f"removed-{bad_images}"), bad_images=bad_images)
+        Path(images.samples[0][0]).unlink()
+        images[0]
+
+    def test_root_with_an_extra_class():
+        test = fixtures.image_folder(tmp / "test-extra", num_classes=3, per_class=1)
+        root = fixtures.image_folder(tmp / "train-two", num_classes=2, per_class=5)
+        train(RunConfig().override({"data": "image_folder", "data.root": str(root), "data.val_fraction": 0.2,
+                                    "data.test_root": str(test), "run.progress": False}))
+
+    def class_named_with_a_newline():
+        root = image_tree("newline")
+        (root / "class1").rename(root / "cat\ndog")
+        image_folder(root)
+
+    def link_to_itself():
+        root = image_tree("self-link")
+        (root / "class0" / "self.png").symlink_to("self.png")
+        image_folder(root)
+
+    def two_links_round_a_loop():
+        root = image_tree("link-loop")
+        (root / "class0" / "a").symlink_to("b")
+        (root / "class0" / "b").symlink_to("a")
+        image_folder(root)
+
+    def pretrained_file(name, write):
+        write(tmp / name)
+        train(smoke({"model.pretrained": str(tmp / name), "run.out_dir": None}))
+
+    def nan_weights(path):
+        net = build_model("small_cnn", 10, 1, smoke().model.width)
+        torch.save({k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
+                    for k, v in net.state_dict().items()}, path)
+
+    def file_size_limit():
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1000, hard))  # as `ulimit -f 1` does (Python ignores SIGXFSZ)
+        try:
+            atomic_write_bytes(tmp / "results" / "big.bin", bytes(5000))
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+    def very_large_image():
+        images = folder_with_image("large", "a.png", np.zeros((100, 100, 3), np.uint8))
+        with mock.patch("PIL.Image.MAX_IMAGE_PIXELS", 6000):  # 10,000 pixels: over the limit, under twice it
+            images[0]
+
+    def worker_killed():
+        from milelib.data import LoaderData
+
+        class Dies(torch.utils.data.Dataset):  # as the OOM killer ends a worker: SIGKILL, no word
+            def __len__(self):
+                return 8
+
+            def __getitem__(self, row):
+                if torch.utils.data.get_worker_info() is not None:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                return torch.zeros(3, 4, 4, dtype=torch.uint8), 0
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            next(LoaderData(Dies(), np.zeros(8, np.int64)).batches(2, 4, 0, "cpu", workers=2))
+
+    def sigterm_at_step_5():
+        real, calls = supervised.sgd_step, []
+
+        def step(*args):
+            calls.append(1)
+            if len(calls) == 5:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return real(*args)
+
+        with mock.patch.object(supervised, "sgd_step", step):
+            train(smoke({"method": "sigmoid", "run.checkpoint_every": 100, "run.out_dir": str(tmp / "sigterm")}))
+
+    def content_changed_same_size_and_time():
+        from milelib.data.images import class_folders, fingerprint
+        root = image_tree("content")
+        before = fingerprint(root, class_folders(root).samples)
+        path = root / "class0" / "a.png"
+        stat, data = path.stat(), bytearray(path.read_bytes())
+        data[-20] ^= 0xFF  # a byte of the last chunk's checksum: same size
+        path.write_bytes(bytes(data))
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same time
+        datasets.build(RunConfig().override({"data": "image_folder", "data.root": str(root),
+                                             "data.content": before}).data)
+
     return [
         ("unknown profile", lambda: exp.config("fast")),
         ("unknown experiment", lambda: experiments.get("table9")),
@@ -486,11 +634,137 @@ def cases(tmp: Path) -> list[tuple[str, Callable[[], object]]]:
         ("result.json whose config lacks a setting, given to train --config", lambda: read_config(
             atomic_write_json(tmp / "no-lr.json", {"config": {**smoke().to_dict(), "optim": {
                 k: v for k, v in smoke().to_dict()["optim"].items() if k != "lr"}}, "metrics": {}}))),
+        # a run folder is milelib's or refused: every file a run writes, not only metrics.csv
+        ('run.out_dir holding a user\'s result.json ({"accuracy": 0.93})', lambda: run_folder_holding(
+            "users-result", "result.json", '{"accuracy": 0.93}')),
+        ("run.out_dir holding a user's cycles.csv (method=mile)", lambda: run_folder_holding(
+            "users-cycles", "cycles.csv", "cycle,acc\n1,0.5\n", method="mile")),
+        ("run.out_dir holding a user's classes.txt (data=image_folder)", lambda: image_run_holding(
+            "users-classes", "classes.txt", "cat\ndog\n")),
+        ("run.out_dir holding a user's notes beside nothing of milelib's", lambda: run_folder_holding(
+            "users-notes", "notes.md", "# my run\n")),
+        ("run.out_dir holding a user's diverged.json", lambda: run_folder_holding("users-diverged", "diverged.json", "{}")),
+        ("a user's classes.txt put into a finished run's folder, evaluated again", lambda: finished_then(
+            "put-classes", lambda run: (run / "classes.txt").write_text("cat\n"), **{"run.reevaluate": True})),
+        ("result.json edited after milelib wrote it (a better score), trained again", lambda: finished_then(
+            "edited-score", lambda run: (run / "result.json").write_text(
+                (run / "result.json").read_text().replace('"f1@0.5": 0', '"f1@0.5": 0.99, "x": 0')))),
+        ("metrics.csv edited after milelib wrote it, evaluated again", lambda: finished_then(
+            "edited-log", lambda run: (run / "metrics.csv").write_text((run / "metrics.csv").read_text() + "99,x,0,0\n"),
+            **{"run.reevaluate": True})),
+        ("a run folder's manifest damaged (not JSON)", lambda: finished_then(
+            "bad-manifest", lambda run: (run / store_.MANIFEST).write_text("{files"), **{"run.reevaluate": True})),
+        ("a file a user put in the run folder while the run trained", file_appearing_during_the_run),
+        # everything read back is validated: never copied into a table
+        ('result.json whose metrics.map is a string, read back by a sweep', lambda: sweep_reading_back(
+            "map-string", lambda saved: saved["metrics"].update(map="high"))),
+        ('result.json whose metrics.map is a list, read back by a sweep', lambda: sweep_reading_back(
+            "map-list", lambda saved: saved["metrics"].update(map=[0.5]))),
+        ('result.json whose metrics.map is a dict, read back by a sweep', lambda: sweep_reading_back(
+            "map-dict", lambda saved: saved["metrics"].update(map={"value": 0.5}))),
+        ('result.json whose metrics.map is true, read back by a sweep', lambda: sweep_reading_back(
+            "map-bool", lambda saved: saved["metrics"].update(map=True))),
+        ('result.json with "metrics": {}, read back by a sweep', lambda: sweep_reading_back(
+            "metrics-empty", lambda saved: saved.update(metrics={}))),
+        ("result.json missing metrics.map, read back by a sweep", lambda: sweep_reading_back(
+            "map-missing", lambda saved: saved["metrics"].pop("map"))),
+        ("result.json with metrics.map null, read back by a sweep", lambda: sweep_reading_back(
+            "map-null", lambda saved: saved["metrics"].update(map=None))),
+        ("result.json whose config_hash is a number, read back by a sweep", lambda: sweep_reading_back(
+            "hash-number", lambda saved: saved.update(config_hash=7))),
+        ("result.json whose run.wall_time_s is a string, read back by a sweep", lambda: sweep_reading_back(
+            "wall-string", lambda saved: saved["run"].update(wall_time_s="fast"))),
+        ("result.json without run.threads, read back by a sweep", lambda: sweep_reading_back(
+            "no-threads", lambda saved: saved["run"].pop("threads"))),
+        ("result.json with a bare NaN metric, stored before manifests, read back by a sweep", lambda: before_manifests(
+            lambda text: text.replace('"map": ', '"map": NaN, "was": '))),
+        ("result.json with a bare Infinity metric, stored before manifests, read back by a sweep", lambda: before_manifests(
+            lambda text: text.replace('"map": ', '"map": Infinity, "was": '))),
+        ("result.json holding a string, stored before manifests, read back by a sweep", lambda: before_manifests(
+            lambda text: '"done"')),
+        ("teacher run folder whose result.json holds a list", lambda: teacher_holding("[]")),
+        ("teacher run folder whose result.json has no metrics", lambda: teacher_holding(
+            '{"config_hash": "abc", "run": {}, "config": {}}')),
+        # the command line validated as the notebooks validate their parameters
+        ("milelib sweep --set seed=5 (the sweep sets each run's seed)", lambda: command_line(
+            "sweep", "multi_mnist", "--profile", "smoke", "--results-dir", tmp / "cli", "--set", "seed=5")),
+        ("milelib sweep --set run.out_dir=X (the sweep sets each run's folder)", lambda: command_line(
+            "sweep", "multi_mnist", "--profile", "smoke", "--results-dir", tmp / "cli", "--set", f"run.out_dir={tmp}")),
+        ("milelib reproduce --set seed=5", lambda: command_line(
+            "reproduce", "--profile", "smoke", "--results-dir", tmp / "cli", "--set", "seed=5")),
+        ("milelib relabel --set run.out_dir=X (relabel puts runs in its store)", lambda: command_line(
+            "relabel", relabel_folder(), "--store", tmp / "st", "--set", f"run.out_dir={tmp / 'x'}")),
+        ("milelib relabel --set data.root=X (the folder is the argument)", lambda: command_line(
+            "relabel", relabel_folder(), "--store", tmp / "st", "--set", f"data.root={tmp}")),
+        ("milelib relabel --set data.fold=1", lambda: command_line(
+            "relabel", relabel_folder(), "--store", tmp / "st", "--set", "data.fold=1")),
+        ("a setting given twice (--set optim.lr=0.1 optim.lr=0.2)", lambda: command_line(
+            "train", "--profile", "smoke", "--set", "optim.lr=0.1", "optim.lr=0.2")),
+        ("a setting name that is not a dotted name (--set 'optim lr=0.1')", lambda: command_line(
+            "train", "--profile", "smoke", "--set", "optim lr=0.1")),
+        ("--set without a name (--set =0.1)", lambda: command_line("train", "--profile", "smoke", "--set", "=0.1")),
+        ("--set with an empty value (--set optim.lr=)", lambda: command_line(
+            "train", "--profile", "smoke", "--set", "optim.lr=")),
+        ("--set optim.steps=1e999 (infinite)", lambda: command_line(
+            "train", "--profile", "smoke", "--set", "optim.steps=1e999")),
+        ("--set optim.lr=NaN", lambda: command_line("train", "--profile", "smoke", "--set", "optim.lr=NaN")),
+        ("milelib sweep --jobs 0", lambda: command_line(
+            "sweep", "multi_mnist", "--profile", "smoke", "--results-dir", tmp / "cli", "--jobs", "0")),
+        ("milelib sweep --gpus 0", lambda: command_line(
+            "sweep", "multi_mnist", "--profile", "smoke", "--results-dir", tmp / "cli", "--gpus", "0")),
+        ("milelib sweep --seeds -1", lambda: command_line(
+            "sweep", "multi_mnist", "--profile", "smoke", "--results-dir", tmp / "cli", "--seeds", "-1")),
+        ("milelib sweep --seeds 7 7", lambda: command_line(
+            "sweep", "multi_mnist", "--profile", "smoke", "--results-dir", tmp / "cli", "--seeds", "7", "7")),
+        ("milelib reproduce --jobs 0", lambda: command_line(
+            "reproduce", "--profile", "smoke", "--results-dir", tmp / "cli", "--jobs", "0")),
+        ("milelib sweep --results-dir naming a file", lambda: command_line(
+            "sweep", "multi_mnist", "--profile", "smoke", "--results-dir", tmp / "a-file")),
+        ("milelib relabel --folds 0", lambda: command_line("relabel", relabel_folder(), "--folds", "0")),
+        ("milelib relabel --jobs -2", lambda: command_line("relabel", relabel_folder(), "--jobs", "-2")),
+        ("milelib relabel --store naming a file", lambda: command_line(
+            "relabel", relabel_folder(), "--store", tmp / "a-file")),
+        ("milelib relabel --threshold nan", lambda: command_line("relabel", relabel_folder(), "--threshold", "nan")),
+        ("milelib relabel some_file.csv (a file, not a folder)", lambda: command_line(
+            "relabel", text_file("some_file.csv", "path,label\n"))),
+        ("milelib relabel --out inside the image folder", lambda: command_line(
+            "relabel", relabel_folder(), "--store", tmp / "st", "--out", relabel_folder() / "class0" / "x.csv")),
+        ("milelib train --config naming a folder", lambda: command_line("train", "--config", tmp / "empty")),
+        ("milelib train --config naming a missing file", lambda: command_line("train", "--config", tmp / "no.json")),
+        ("config file in UTF-16 (milelib train --config)", lambda: read_config(
+            atomic_write_bytes(tmp / "utf16.json", '{"seed": 1}'.encode("utf-16")))),
+        # the data folder checked before training, a change during it reported as a change
+        ("empty WebVision val_filelist.txt", lambda: webvision_val_list("empty-val", lambda root: "")),
+        ("WebVision val list naming an image that is missing", lambda: webvision_val_list(
+            "missing-val", lambda root: "val000001.jpg 0\nval999999.jpg 1\n")),
+        ("image removed from its folder after the folder was read (bad_images='fail')", lambda: removed_after_reading(
+            "fail")),
+        ("image removed from its folder after the folder was read (bad_images='skip')", lambda: removed_after_reading(
+            "skip")),
+        ("data.test_root with a class the training folder lacks", test_root_with_an_extra_class),
+        ("class folder whose name holds a newline", class_named_with_a_newline),
+        ("symbolic link to itself in a class folder", link_to_itself),
+        ("two symbolic links pointing at each other in a class folder", two_links_round_a_loop),
+        ("image bytes changed with size and modification time kept (data.content taken before)",
+         content_changed_same_size_and_time),
+        # unclear messages made clear
+        ("pretrained checkpoint of NaN weights", lambda: pretrained_file("nan.pth", nan_weights)),
+        ("pretrained checkpoint path naming a folder", lambda: train(smoke({
+            "model.pretrained": str(tmp / "empty"), "run.out_dir": None}))),
+        ("pretrained checkpoint of random bytes", lambda: pretrained_file(
+            "garbage.pth", lambda path: path.write_bytes(np.random.default_rng(0).bytes(3000)))),
+        ("pretrained checkpoint that is a text file", lambda: pretrained_file(
+            "text.pth", lambda path: path.write_text("weights: see the paper's website\n" * 20))),
+        ("file-size limit reached while writing results (ulimit -f)", file_size_limit),
+        ("very large image, under Pillow's refusal limit (DecompressionBombWarning)", very_large_image),
+        ("DataLoader worker killed (as the OOM killer does, run.workers=2)", worker_killed),
+        ("SIGTERM while training (a scheduler's or kill's)", sigterm_at_step_5),
     ]
 
 
 MASKS = [(r"pid \d+ on \S+ since \d\d:\d\d:\d\d", "pid <pid> on <host> since <time>"),
-         (r"/seed(\d+)-[0-9a-f]{12}/", r"/seed\1-<config hash>/")]  # a run store's folder: follows the defaults
+         (r"/seed(\d+)-[0-9a-f]{12}/", r"/seed\1-<config hash>/"),  # a run store's folder: follows the defaults
+         (r"worker \(pid [\d, ]+\)", "worker (pid <pid>)")]  # one or more pids, as torch lists them
 
 
 def names() -> list[str]:

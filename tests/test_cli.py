@@ -41,3 +41,24 @@ def test_sweep_runs_notebook_08s_two_stages(tmp_path, capsys):
     assert (tmp_path / "08_single_positive" / "smoke" / "selection.json").exists()
     assert set(table.seed.dropna()) == {10} and {"ReaL-like", "Multi-MNIST"} == set(table.stand_in)
     assert "Predict every class" in set(table.label)
+
+
+def test_a_config_file_with_a_utf8_byte_order_mark_is_read(tmp_path):
+    from milelib import RunConfig
+    from milelib.cli import read_config
+
+    path = tmp_path / "run.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(RunConfig().override({"seed": 3}).to_dict()).encode())  # Notepad's
+    assert read_config(path).seed == 3
+
+
+def test_settings_the_command_cannot_honour_are_refused_before_anything_runs(tmp_path, monkeypatch):
+    import pytest
+
+    from milelib import experiments
+
+    monkeypatch.setattr(experiments, "run_experiment", lambda *a, **k: pytest.fail("the sweep ran"))
+    for given, told in ((["seed=5"], "give it as --seeds"), ([f"run.out_dir={tmp_path}"], "give it as --results-dir"),
+                        (["optim.lr=0.1", "optim.lr=0.2"], "setting optim.lr is given twice")):
+        with pytest.raises(SystemExit, match=f"^milelib: .*{told}"):
+            main(["sweep", "multi_mnist", "--profile", "smoke", "--results-dir", str(tmp_path), "--set", *given])

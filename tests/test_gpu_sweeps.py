@@ -15,7 +15,8 @@ import pytest
 import torch
 
 import milelib.sweep as sweep
-from milelib import RunConfig, cluster, experiments, runlock, train
+from milelib import RunConfig, cluster, experiments, train
+from milelib.store import lock as runlock
 
 EXP = experiments.get("multi_mnist").EXPERIMENT
 
@@ -116,7 +117,7 @@ def test_a_torchrun_run_takes_its_slot_as_a_local_worker_does(tmp_path, monkeypa
 TAKE_WHEN_TOLD = """import importlib.util, sys
 spec = importlib.util.spec_from_file_location("runlock", sys.argv[1])
 runlock = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(runlock)  # runlock.py alone: no torch to import
+spec.loader.exec_module(runlock)  # store/lock.py alone: no torch to import
 sys.stdin.readline()
 with runlock.hold(sys.argv[2]):
     print("held", flush=True)

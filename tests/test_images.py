@@ -65,7 +65,7 @@ def test_missing_empty_and_wrong_class_count(tmp_path, folder):
     (tmp_path / "empty" / "cat").mkdir(parents=True)
     with pytest.raises(FileNotFoundError, match=r"holds no images"):
         image_folder(tmp_path / "empty")
-    with pytest.raises(ValueError, match=r"has 2 class folders but num_classes is 1000: set num_classes to 2"):
+    with pytest.raises(ValueError, match=r"has 2 class folders where 1000 are expected \(one per class\)"):
         image_folder(folder, num_classes=1000)
     with pytest.raises(ValueError, match=r"unknown bad_images 'ignore': choose one of fail, skip"):
         image_folder(folder, bad_images="ignore")
@@ -99,3 +99,16 @@ def test_an_empty_class_folder_is_refused_not_counted(folder):
                                          r"folder counts as a class: add its images or remove it") as err:
         image_folder(folder)
     assert "\n" not in str(err.value)
+
+
+def test_skipped_images_counts_files_not_draws(tmp_path):
+    from milelib import RunConfig, data, fixtures, train
+
+    root = fixtures.image_folder(tmp_path / "photos", num_classes=2, per_class=5)
+    cfg = RunConfig().override({"data": "image_folder", "data.root": str(root), "data.val_fraction": 0.2,
+                                "data.bad_images": "skip", "data.image_size": 16, "model": "small_cnn",
+                                "model.width": 4, "optim.steps": 12, "optim.batch_size": 6, "method": "sigmoid",
+                                "run.progress": False})
+    first_train_image = Path(data.build(cfg.data).train.dataset.samples[0][0])  # validation never skips
+    first_train_image.write_bytes(b"\xff\xd8\xff not a JPEG")  # 8 training images, 72 draws: drawn many times
+    assert train(cfg)["skipped_images"] == 1

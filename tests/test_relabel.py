@@ -152,3 +152,27 @@ def test_help_shows_every_default_and_where_runs_go(capsys):
     assert all(f"{key}={value}" in shown for key, value in R.DEFAULTS.items() if key not in ("data", "run.checkpoint_every"))
     assert str(R.default_store()) in shown.replace("\n", "").replace(" ", "") or "XDG_CACHE_HOME" in shown
     assert "(default 5)" in shown and "minutes on 2 CPU cores" in shown
+
+
+def test_the_folder_fingerprint_follows_bytes_not_times(tmp_path):
+    import os
+
+    folder = fixtures.image_folder(tmp_path / "photos", num_classes=2, per_class=2)
+    samples = images.class_folders(folder).samples
+    before = images.fingerprint(folder, samples)
+    path = Path(samples[0][0])
+    stat, data = path.stat(), bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same size, same time: only the bytes tell
+    changed = images.fingerprint(folder, samples)
+    assert changed != before
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # touched: the same content
+    assert images.fingerprint(folder, samples) == changed
+
+
+def test_out_inside_the_image_folder_is_refused_before_training(tmp_path):
+    folder = fixtures.image_folder(tmp_path / "photos", num_classes=2, per_class=5)
+    with pytest.raises(SystemExit, match=r"--out .*photos/class_0/x.csv lies inside the image folder"):
+        relabel(folder, tmp_path / "store", "--out", str(folder / "class_0" / "x.csv"))
+    assert not (tmp_path / "store").exists()

@@ -2,6 +2,7 @@
 checkpoints with a fallback, finished runs never rewritten, resume facts checked, Ctrl-C."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -143,26 +144,78 @@ def test_reevaluate_is_the_explicit_option(tmp_path):
     assert before["run"]["resumed_from_steps"] == [] and after["run"]["resumed_from_steps"] == [24]  # rewritten
 
 
-@pytest.mark.parametrize("content", ["[]", "{\"metrics\": {}}", "{not json"])
-def test_an_unreadable_result_is_reported_and_rewritten(tmp_path, content):
-    expected = train(smoke(tmp_path))
+@pytest.mark.parametrize("content, why", [
+    ("[]", "a JSON list, not an object"), ('{"metrics": {}}', "no 'config_hash' key"),
+    ("{not json", "unreadable JSON"), ('{"accuracy": 0.93}', "no 'config_hash' key")])
+def test_a_result_json_milelib_did_not_write_is_refused_never_replaced(tmp_path, content, why):
+    train(smoke(tmp_path))
     (tmp_path / "result.json").write_text(content)
-    with pytest.warns(MilelibWarning, match=r"result.json is not a milelib result .*: the run finishes from its "
-                                            r"checkpoints and rewrites it"):
-        assert train(smoke(tmp_path)) == expected
-    assert json.loads((tmp_path / "result.json").read_text())["metrics"] == expected
+    with pytest.raises(FileExistsError, match=rf"result.json was not written by milelib \({re.escape(why)}.*\) and the run "
+                                              r"would replace it: choose another run.out_dir, or move that file aside$"):
+        train(smoke(tmp_path))
+    assert (tmp_path / "result.json").read_text() == content
 
 
-@pytest.mark.parametrize("key, value, why", [("metrics", "n/a", "'metrics' holds \"n/a\", not an object"),
-                                             ("run", None, "no 'run' key")], ids=["metrics n/a", "no run key"])
-def test_a_result_of_this_config_in_another_shape_is_reported_and_rewritten(tmp_path, key, value, why):
-    expected = train(smoke(tmp_path))
+@pytest.mark.parametrize("key, value, why", [
+    ("metrics", "n/a", "'metrics' holds \"n/a\", not an object"), ("run", None, "no 'run' key"),
+    ("metrics", {"f1@0.5": "0.9"}, "metrics['f1@0.5'] holds \"0.9\", not a number"),
+    ("metrics", {"f1@0.5": [0.9]}, "metrics['f1@0.5'] holds [0.9], not a number"),
+    ("metrics", {}, "'metrics' is empty"),
+    ("metrics", {"f1@0.5": float("nan")}, "metrics['f1@0.5'] is nan, where milelib writes a finite number or null"),
+], ids=["metrics n/a", "no run key", "metric a string", "metric a list", "metrics empty", "bare NaN"])
+def test_a_result_of_this_config_in_another_shape_is_refused(tmp_path, key, value, why):
+    train(smoke(tmp_path))
     saved = json.loads((tmp_path / "result.json").read_text())
     saved = {**saved, key: value} if value is not None else {k: v for k, v in saved.items() if k != key}
     (tmp_path / "result.json").write_text(json.dumps(saved))  # its config hash is this run's
-    with pytest.warns(MilelibWarning, match=f"result.json is not a milelib result \\({why}\\)"):
-        assert train(smoke(tmp_path)) == expected
-    assert json.loads((tmp_path / "result.json").read_text())["metrics"] == expected
+    with pytest.raises(FileExistsError, match=f"result.json was not written by milelib \\({re.escape(why)}\\)"):
+        train(smoke(tmp_path))
+
+
+@pytest.mark.parametrize("edit", [lambda m: m.pop("f1@0.5"), lambda m: m.update({"f1@0.5": None}),
+                                  lambda m: m.update({"f1@0.5": 0.99})], ids=["missing key", "null", "a better score"])
+def test_a_result_edited_after_milelib_wrote_it_is_refused(tmp_path, edit):
+    train(smoke(tmp_path))
+    saved = json.loads((tmp_path / "result.json").read_text())
+    edit(saved["metrics"])
+    (tmp_path / "result.json").write_text(json.dumps(saved))  # well formed: only the manifest tells
+    with pytest.raises(FileExistsError, match=r"result.json was changed after milelib wrote it \(its checksum is not "
+                                              r"the one milelib recorded\): the run would take it for its own"):
+        train(smoke(tmp_path))
+
+
+@pytest.mark.parametrize("name, content", [("cycles.csv", "cycle,acc\n1,0.5\n"), ("classes.txt", "cat\ndog\n"),
+                                           ("notes.md", "my notes\n"), ("diverged.json", "{}")])
+def test_any_file_milelib_did_not_write_is_refused_before_training(tmp_path, monkeypatch, name, content):
+    (tmp_path / name).write_text(content)
+    monkeypatch.setattr(S, "sgd_step", lambda *a: pytest.fail("trained into a folder holding a user's file"))
+    with pytest.raises(FileExistsError, match=rf"{name} was not written by milelib \(.*\) and the run would replace it"):
+        train(smoke(tmp_path))
+    assert (tmp_path / name).read_text() == content
+
+
+def test_a_users_file_put_into_a_finished_run_folder_is_refused(tmp_path):
+    train(smoke(tmp_path))
+    (tmp_path / "classes.txt").write_text("cat\n")
+    with pytest.raises(FileExistsError, match=r"classes.txt was not written by milelib \(the run folder's manifest "
+                                              r"does not list it\)"):
+        train(smoke(tmp_path, **{"run.reevaluate": True}))
+
+
+def test_a_run_folder_from_before_manifests_is_adopted(tmp_path):
+    expected = train(smoke(tmp_path))
+    (tmp_path / ".milelib-files.json").unlink()  # as a stored run written before manifests
+    assert train(smoke(tmp_path, **{"run.reevaluate": True})) == expected
+    assert "result.json" in json.loads((tmp_path / ".milelib-files.json").read_text())["files"]
+
+
+def test_leftover_temporary_files_are_gone_when_the_run_finishes(tmp_path):
+    stopped = train(smoke(tmp_path))
+    (tmp_path / "result.json").unlink()
+    (tmp_path / ".result.json.abc123.tmp").write_text("{")  # a kill mid-write left it
+    (tmp_path / ".metrics.csv.abc123.tmp").write_text("st")
+    assert train(smoke(tmp_path)) == stopped
+    assert not list(tmp_path.glob(".*.tmp"))
 
 
 # --- facts that change the numbers ---------------------------------------------------------------
@@ -209,7 +262,8 @@ def test_ctrl_c_stops_at_a_step_with_a_checkpoint_and_the_rerun_is_exact(tmp_pat
     assert train(smoke(tmp_path / "run", **{"run.checkpoint_every": 8})) == expected
 
 
-def test_ctrl_c_on_the_command_line_says_where_it_stopped_in_one_line(tmp_path):
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["Ctrl-C", "SIGTERM"])
+def test_a_stop_on_the_command_line_says_where_it_stopped_in_one_line_and_resumes(tmp_path, signum, code):
     cli = subprocess.Popen([sys.executable, "-m", "milelib", "train", "--profile", "smoke", "--set", "method=sigmoid",
                             "optim.steps=400", "run.checkpoint_every=50", "run.progress=false",
                             f"run.out_dir={tmp_path}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -217,8 +271,24 @@ def test_ctrl_c_on_the_command_line_says_where_it_stopped_in_one_line(tmp_path):
     while not (tmp_path / "checkpoints" / "last").exists():
         assert cli.poll() is None and time.time() < deadline, cli.stderr.read()
         time.sleep(0.01)
-    cli.send_signal(signal.SIGINT)
+    cli.send_signal(signum)
     out, err = cli.communicate(timeout=120)
-    assert cli.returncode == 130
+    assert cli.returncode == code
     assert err.strip().count("\n") == 0, err
     assert err.startswith("milelib: stopped at step ") and "rerun the same command to resume from its checkpoint" in err
+    assert ("by SIGTERM" in err) == (signum == signal.SIGTERM)
+    step = int(err.split("stopped at step ")[1].split()[0])
+    assert checkpoint.load_latest(tmp_path / "checkpoints")[1]["step"] == step  # resumable from where it says
+
+
+def test_a_finished_run_on_a_read_only_disk_is_read_not_retrained(tmp_path, monkeypatch):
+    expected = train(smoke(tmp_path))
+    from milelib import store
+
+    def read_only(out_dir):
+        raise OSError(f"output folder {out_dir} cannot be created or written (Read-only file system): choose another "
+                      f"out_dir")
+
+    monkeypatch.setattr(store, "prepare", read_only)  # as on a read-only mount (root may write anywhere here)
+    monkeypatch.setattr(S, "sgd_step", lambda *a: pytest.fail("retrained a finished run"))
+    assert train(smoke(tmp_path)) == expected

@@ -6,9 +6,8 @@ import pandas as pd
 import pytest
 
 import milelib.sweep as sweep
-from milelib import experiments
+from milelib import checkpoint, experiments
 from milelib.experiments import grid
-from milelib.notices import MilelibWarning
 
 EXP = experiments.get("multi_mnist").EXPERIMENT
 POINTS = {"Sigmoid": {"method": "sigmoid"}}
@@ -48,21 +47,40 @@ def test_finished_runs_are_read_back_and_changed_ones_trained_anew(tmp_path, mon
 @pytest.mark.parametrize("damage, why", [
     (lambda saved: saved.pop("run"), r"no 'run' key"),
     (lambda saved: saved.update(metrics="n/a"), r"'metrics' holds \"n/a\", not an object"),
-], ids=["no run key", "metrics n/a"])
-def test_a_malformed_result_is_no_finished_run_it_warns_and_is_rewritten(tmp_path, monkeypatch, damage, why):
-    calls, base = counting(monkeypatch), EXP.config("smoke", {"run.progress": False})
+    (lambda saved: saved["metrics"].update(map="high"), r"metrics\['map'\] holds \"high\", not a number"),
+    (lambda saved: saved["metrics"].update(map=[1]), r"metrics\['map'\] holds \[1\], not a number"),
+    (lambda saved: saved["metrics"].update(map={"a": 1}), r"metrics\['map'\] holds \{\"a\": 1\}, not a number"),
+    (lambda saved: saved.update(metrics={}), r"'metrics' is empty"),
+    (lambda saved: saved["metrics"].update(map=None), None),
+    (lambda saved: saved["metrics"].pop("map"), None),
+], ids=["no run key", "metrics n/a", "map a string", "map a list", "map a dict", "metrics empty", "map null",
+        "map missing"])
+def test_a_malformed_result_is_refused_never_copied_into_the_table(tmp_path, damage, why):
+    base = EXP.config("smoke", {"run.progress": False})
     first = sweep.run(POINTS, base, (0,), tmp_path, jobs=1)
     path = tmp_path / "sigmoid" / f"seed0-{first.config_hash[0]}" / "result.json"
     saved = json.loads(path.read_text())
     damage(saved)
     path.write_text(json.dumps(saved))
-    with pytest.warns(MilelibWarning, match=rf"^{path} is not a milelib result \({why}\): the run finishes from its "
-                                            r"checkpoints and rewrites it$"):
-        again = sweep.run(POINTS, base, (0,), tmp_path, jobs=1)
-    assert calls == [0, 0] and not again.reused[0]
-    pd.testing.assert_frame_equal(again.drop(columns=["reused", "train_wall_time_s"]),
-                                  first.drop(columns=["reused", "train_wall_time_s"]))
-    assert sweep.finished_result(path.parent, first.config_hash[0]) is not None  # rewritten whole
+    assert sweep.finished_result(path.parent, first.config_hash[0]) is None
+    told = (rf"^{path} was not written by milelib \({why}.*\) and the run would replace it: choose another "
+            r"run.out_dir, or move that file aside$") if why else (
+        rf"^{path} was changed after milelib wrote it \(its checksum is not the one milelib recorded\): the run would "
+        r"take it for its own or replace it")  # well formed: only the manifest tells
+    with pytest.raises(FileExistsError, match=told):
+        sweep.run(POINTS, base, (0,), tmp_path, jobs=1)
+    assert json.loads(path.read_text()) == saved  # kept as the user left it
+
+
+def test_a_bare_nan_in_a_result_from_before_manifests_is_refused(tmp_path):
+    base = EXP.config("smoke", {"run.progress": False})
+    first = sweep.run(POINTS, base, (0,), tmp_path, jobs=1)
+    path = tmp_path / "sigmoid" / f"seed0-{first.config_hash[0]}" / "result.json"
+    (path.parent / ".milelib-files.json").unlink()
+    path.write_text(path.read_text().replace('"map": ', '"map": NaN, "x": '))
+    assert sweep.finished_result(path.parent, first.config_hash[0]) is None
+    with pytest.raises(FileExistsError, match=r"metrics\['map'\] is nan, where milelib writes a finite number or null"):
+        sweep.run(POINTS, base, (0,), tmp_path, jobs=1)
 
 
 def test_a_repeated_seed_is_refused_before_any_run(tmp_path, monkeypatch):
@@ -169,6 +187,34 @@ def test_workers_end_when_the_sweep_process_is_killed(tmp_path):
     while any(map(alive, pids)) and time.time() < deadline:
         time.sleep(0.2)
     assert not any(map(alive, pids))
+
+
+def test_sigterm_stops_a_sweep_and_its_workers_at_a_checkpoint_in_one_line(tmp_path):
+    """SIGTERM to the sweep alone (a scheduler's, `kill`'s; Ctrl-C reaches the workers from the
+    terminal itself): it is passed on to the workers, each run stops at a step with its checkpoint,
+    and the command ends in one line with 143."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cli = subprocess.Popen([sys.executable, "-m", "milelib", "sweep", "multi_mnist", "--profile", "smoke", "--jobs",
+                            "2", "--seeds", "0", "--results-dir", str(tmp_path), "--set", "optim.steps=100000",
+                            "run.checkpoint_every=20", "run.threads=1"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while len(list(tmp_path.glob("runs/smoke/*/*/checkpoints/last"))) < 2:  # both workers are training
+        assert cli.poll() is None and time.time() < deadline, cli.stderr.read()
+        time.sleep(0.2)
+    cli.send_signal(signal.SIGTERM)
+    out, err = cli.communicate(timeout=240)
+    assert cli.returncode == 143, err
+    said = [line for line in err.splitlines() if line.startswith("milelib: ")]  # (multiprocessing's resource
+    assert len(said) == 1, err                                                 # tracker may warn of semaphores)
+    assert said[0].startswith("milelib: sweep stopped after 0 of 6 runs (stopped by SIGTERM") and "resume" in said[0]
+    assert "Traceback" not in err, err
+    steps = [checkpoint.load_latest(folder)[1]["step"] for folder in tmp_path.glob("runs/smoke/*/*/checkpoints")]
+    assert len(steps) == 2 and all(step % 20 for step in steps), steps  # each stopped at a step, not a checkpoint's
 
 
 def test_a_run_that_diverges_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):

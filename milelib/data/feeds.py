@@ -32,6 +32,7 @@ class Batch:
     index: torch.Tensor                   # rows of the training data (ELR keeps per-image state)
     true_sets: torch.Tensor | None = None  # multi-label truth, where the data know it (the oracle)
     skipped: int = 0                      # unreadable images left out (bad_images="skip")
+    skipped_rows: tuple = ()              # their rows: a file drawn again is still one file
 
 
 @dataclass
@@ -184,15 +185,15 @@ class _Seeded(torch.utils.data.Dataset):
             sample = self.dataset[row]
         finally:
             cpu.set_state(state)
-        return None if sample is None else (*sample, row)
+        return (None, row) if sample is None else (*sample, row)
 
 
 def _collate(batch):
-    """Stack a batch, leaving out unreadable images (None): (images, labels, rows, skipped)."""
-    kept = [item for item in batch if item is not None]
+    """Stack a batch, leaving out unreadable images ((None, row)): (images, labels, rows, rows skipped)."""
+    kept = [item for item in batch if item[0] is not None]
     images, labels, rows = zip(*kept) if kept else ((), (), ())
     return (torch.stack(images) if kept else torch.empty(0), torch.as_tensor(labels, dtype=torch.long),
-            torch.as_tensor(rows, dtype=torch.long), len(batch) - len(kept))
+            torch.as_tensor(rows, dtype=torch.long), tuple(item[1] for item in batch if item[0] is None))
 
 
 class LoaderData:
@@ -218,17 +219,23 @@ class LoaderData:
         loader = self._loader(device, workers, batch_sampler=_StepBatches(steps, order, batch_size, seed, shard))
         for x, y, rows, skipped in _batches(loader):
             yield Batch(on_device(x, device), y.to(device, non_blocking=True), rows.to(device, non_blocking=True),
-                        None if sets is None else sets[rows].to(device, non_blocking=True), skipped)
+                        None if sets is None else sets[rows].to(device, non_blocking=True), len(skipped), skipped)
 
     def eval_batches(self, batch_size: int, device, workers: int = 0, rows: range | None = None) -> Iterator[torch.Tensor]:
         order = [(row, 0) for row in (rows if rows is not None else range(len(self)))]  # nothing random
         for x, _, _, skipped in _batches(self._loader(device, workers, batch_size=batch_size, sampler=order)):
             if skipped:
-                raise ValueError(f"{skipped} evaluation images are unreadable: an evaluation split must "
+                raise ValueError(f"{len(skipped)} evaluation images are unreadable: an evaluation split must "
                                  f"count every image; remove or replace them")
             yield on_device(x, device)
 
 
+class WorkerKilled(RuntimeError):
+    """A DataLoader worker process died without a word (killed, most often by the OOM killer)."""
+
+
+_KILLED = re.compile(r"DataLoader worker \(pids?\(?s?\)? ?([\d, ]+)\) (?:is killed by signal: ([^.]+)|exited "
+                     r"unexpectedly)")
 _FROM_WORKER = re.compile(r"Caught (\w+) in (DataLoader worker process \d+|pin memory thread[^.]*)\.\n"
                           r"Original Traceback")
 
@@ -239,6 +246,12 @@ def _batches(loader):
     try:
         yield from loader
     except Exception as err:  # noqa: BLE001 - only a worker's error is rewritten; any other goes on as it is
+        killed = _KILLED.search(str(err))
+        if killed:  # the worker died without a word (the OOM killer's SIGKILL): torch's text, and a traceback
+            how = f"was killed ({killed.group(2)})" if killed.group(2) else "exited unexpectedly"
+            raise WorkerKilled(f"a DataLoader worker (pid {killed.group(1)}) {how}: most often the system ran out of "
+                               f"memory; lower run.workers (or optim.batch_size, data.image_size) and rerun, which "
+                               f"resumes from the last checkpoint") from None
         message = worker_message(err)
         if message is None:
             raise

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import torch
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from ..config import added_later, check_choice, not_hashed
+from ..notices import warn
 from .decoders import PixelRangeError, check_decoder, decode
 from .digits import stratified_split
 from .feeds import Data, LoaderData, Split
@@ -43,9 +45,12 @@ class ImageFiles(torch.utils.data.Dataset):
     def __getitem__(self, i):
         path, label = self.samples[i]
         try:
-            x = decode(path, self.decoder)
+            x = _decode_named(path, self.decoder)
         except PixelRangeError:
             raise
+        except FileNotFoundError:  # a change to the folder, not a bad image: never skipped
+            raise FileNotFoundError(f"image {path} was removed after its folder was read, while this run used it: "
+                                    f"put it back, or rerun (the folder is read again)") from None
         except (OSError, UnidentifiedImageError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
             if self.bad_images == "skip":
                 return None
@@ -54,6 +59,21 @@ class ImageFiles(torch.utils.data.Dataset):
             raise ValueError(f"image {path} is {what} ({str(err).splitlines()[0]}): remove it, "
                              f"or set bad_images='skip' to skip and count such files") from None
         return (self.transform(x) if self.transform else x), label
+
+
+def _decode_named(path, decoder: str):
+    """`decode`, with Pillow's warning about a very large image (which names no file) given again
+    naming the file."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            return decode(path, decoder)
+        except Image.DecompressionBombWarning as large:
+            warn(f"image {path} is very large ({str(large).split(',')[0]}): it is decoded all the same, which takes "
+                 f"memory and time; shrink it, or remove it if it is no photo of the dataset")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return decode(path, decoder)
 
 
 NOT_DECODED = {"EPS", "MPEG"}  # Pillow names them, but decodes them only with outside tools, or never
@@ -123,7 +143,7 @@ def _walk(top: str, seen: dict) -> list[tuple[str, list[str]]]:
     for here in folders:  # grows as subfolders are found
         files = []
         for entry in sorted(os.scandir(here), key=lambda e: e.name):
-            if entry.is_dir():  # a link to a folder too
+            if _is_dir(entry):  # a link to a folder too
                 _enter(entry.path, seen)
                 folders.append(entry.path)
             elif _is_image(entry.name):
@@ -133,6 +153,17 @@ def _walk(top: str, seen: dict) -> list[tuple[str, list[str]]]:
                 files.append(entry.path)
         found.append((here, files))
     return sorted(found)
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    """Whether a folder entry is a folder (a link to one too); a link that cannot be followed (one
+    to itself, a loop of links) refused in one line."""
+    try:
+        return entry.is_dir()
+    except OSError as err:
+        target = os.readlink(entry.path) if entry.is_symlink() else "?"
+        raise ValueError(f"symbolic link {entry.path} -> {target} cannot be followed ({err.strerror}: it leads to "
+                         f"itself, or round a loop of links): remove it or point it at a file or folder") from None
 
 
 def _enter(folder: str, seen: dict) -> None:
@@ -174,6 +205,9 @@ def image_folder(root, num_classes: int | None = None, **kwargs) -> ImageFiles:
     """Every image under root/<class>/ (see `class_folders`), read by ImageFiles; checks the layout first."""
     root = Path(root).expanduser()
     layout = "expected root/<class name>/<image files>, one folder per class"
+    if root.is_file():
+        raise NotADirectoryError(f"data folder {root} is a file, not a folder: {layout}; give the folder that holds "
+                                 f"the class folders")
     if not root.is_dir():
         raise FileNotFoundError(f"data folder {root} does not exist: {layout} "
                                 f"(data_prep/ has the scripts that make it for the paper's datasets)")
@@ -184,9 +218,13 @@ def image_folder(root, num_classes: int | None = None, **kwargs) -> ImageFiles:
     if not any(_is_image(p) for folder in folders for p in folder.iterdir()):
         raise FileNotFoundError(f"data folder {root} holds no images: {layout}")
     folder = class_folders(root)
+    broken = [name for name in folder.classes if "\n" in name or "\r" in name]
+    if broken:  # classes.txt holds one class per line
+        raise ValueError(f"class folder {broken[0]!r} in {root} has a line break in its name: rename it (class names "
+                         f"are written one per line, to classes.txt and the CSVs)")
     if num_classes is not None and num_classes != len(folder.classes):
-        raise ValueError(f"{root} has {len(folder.classes)} class folders but num_classes is {num_classes}: "
-                         f"set num_classes to {len(folder.classes)} or fix the folder")
+        raise ValueError(f"{root} has {len(folder.classes)} class folders where {num_classes} are expected (one "
+                         f"per class): add or remove class folders, or give the folder of the dataset asked for")
     return ImageFiles(folder.samples, folder.classes, **kwargs)
 
 
@@ -272,10 +310,11 @@ def build(cfg: ImageFolderData) -> Data:
         rows = np.flatnonzero(heldout)
         splits["heldout"] = Split(LoaderData(files(rows, evaluation, "fail"), labels[rows]), labels[rows])
     if cfg.test_root:
-        test = image_folder(cfg.test_root, num_classes=num_classes, transform=evaluation, decoder=cfg.decoder)
+        test = image_folder(cfg.test_root, transform=evaluation, decoder=cfg.decoder)
         if test.classes != everything.classes:
-            raise ValueError(f"{cfg.test_root} has other class folders than {cfg.root}: both need the same "
-                             f"class names (first differences: {sorted(set(test.classes) ^ set(everything.classes))[:3]})")
+            raise ValueError(f"data.test_root {cfg.test_root} has {len(test.classes)} class folders and data.root "
+                             f"{cfg.root} {num_classes}, not the same: both need the same class folders (first "
+                             f"differences: {sorted(set(test.classes) ^ set(everything.classes))[:3]})")
         test_labels = np.array([label for _, label in test.samples])
         splits["test"] = Split(LoaderData(test, test_labels), test_labels)
     train = files(train_rows, training, cfg.bad_images)
@@ -285,12 +324,20 @@ def build(cfg: ImageFolderData) -> Data:
 
 
 def fingerprint(root, samples) -> str:
-    """What a folder holds, in 16 hex digits: every image's path under root, size and modification
-    time (not its bytes: cheap on a large folder, and rewriting a file changes its time)."""
+    """What a folder holds, in 16 hex digits: every image's path under root, size and bytes (not its
+    modification time: a copy keeps the fingerprint, and bytes changed with the size and time kept
+    change it). Measured on 2 shared cores: 0.3 s for 1,000 small PNGs, 9 s for 100,000 (470 MB), about
+    three times the stat-based one (benchmarks/fingerprint.py)."""
     digest = hashlib.sha256()
     for path, _ in samples:
-        stat = os.stat(path)
-        digest.update(f"{Path(path).relative_to(root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode(errors="replace"))
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as err:
+            raise FileNotFoundError(f"image {path} cannot be read ({err.strerror}) while the folder's content was "
+                                    f"being read: the folder changed; rerun once it no longer changes") from None
+        digest.update(f"{Path(path).relative_to(root)}\0{len(data)}\0".encode(errors="replace"))
+        digest.update(hashlib.sha256(data).digest())
     return digest.hexdigest()[:16]
 
 

@@ -15,6 +15,7 @@ of (seed, epoch), so resume stays exact).
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,6 +151,14 @@ def build(cfg: WebVisionData) -> Data:
     num_classes = check_classes(train, val, info, cfg.mini)
     train = [(p, y) for p, y in train if y < num_classes]
     val = [(p, y) for p, y in val if y < num_classes]
+    if not val:  # it would train, then report accuracy NaN on 0 images
+        raise ValueError(f"{info}/val_filelist.txt names no validation images of the {num_classes} classes trained: "
+                         f"is the download whole? (python data_prep/webvision.py ROOT checks it)")
+    missing = [p for p, _ in val if not os.path.isfile(p)]  # checked now, not after the last training step
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} of the {len(val)} validation images that {info}/val_filelist.txt "
+                                f"names are missing (first: {missing[0]}): is the download whole? (python "
+                                f"data_prep/webvision.py ROOT checks it)")
     labels, val_labels = np.array([y for _, y in train]), np.array([y for _, y in val])
     names = [str(c) for c in range(num_classes)]
     evaluation = transforms(False, cfg.image_size, cfg.resize)
