@@ -61,7 +61,7 @@ def check(root: Path, real: str, expect_full: bool) -> list[str]:
 def write_fractions(root: Path, fractions, real: str) -> None:
     from milelib.config import RunConfig
     from milelib.data import build
-    from milelib.rundir import write_lines
+    from milelib.store import write_lines
 
     for fraction in fractions:
         cfg = RunConfig().override({"data": "imagenet", "data.root": str(root), "data.real": real,

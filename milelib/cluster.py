@@ -17,7 +17,7 @@ from pathlib import Path
 
 import submitit
 
-from .runlock import RunFolderBusy
+from .store import RunFolderBusy
 from .training import train_quietly
 
 CLUSTER = "slurm"  # submitit's executor; the tests use "local", the same code path on one machine

@@ -79,7 +79,7 @@ def _identity(kind: str, path: str) -> str:
         from .pretrained import digest
 
         return digest(path)
-    from .rundir import finished_hash
+    from .store import finished_hash
 
     return finished_hash(path)
 
@@ -269,7 +269,7 @@ class RunConfig:
 
     def out_of_hash(self, part: str) -> set[str]:
         """The settings of `part` that the config hash leaves out at this config's values: read back,
-        a stored config may lack them (`rundir.settings_lacking`)."""
+        a stored config may lack them (`store.settings_lacking`)."""
         settings = getattr(self, part)
         return {f.name for f in dataclasses.fields(settings) if _out_of_hash(f, getattr(settings, f.name))}
 

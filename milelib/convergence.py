@@ -39,6 +39,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import plots, sweep
+from .store import store_dir
 from .experiments.controls import fits_ll_share, large_loss_delta
 from .results import atomic_write_bytes, atomic_write_json, provenance, read_json
 
@@ -167,7 +168,7 @@ def fraction_stage(stand_in: str, fractions, profile: str = "quick", results_dir
     started, out = time.time(), Path(results_dir) / "convergence" / stand_in / profile
     choice = read_json(out / "choice.json")
     base = Experiment(name=stand_in, notebook="", profiles=stand_ins()[stand_in][0]).config(profile)
-    store, bce, steps = sweep.store_dir(results_dir, profile), choice["optim.bce"], choice["optim.steps"]
+    store, bce, steps = store_dir(results_dir, profile), choice["optim.bce"], choice["optim.steps"]
     tables, lrs = [], {}
     for fraction in fractions:
         tried = {bce: list(FRACTION_LRS if profile != "smoke" else SMOKE["lrs"][bce])}
@@ -247,7 +248,7 @@ def protocol(stand_in: str, profile: str = "quick", results_dir="results", jobs=
     from .experiments import Experiment
 
     base = Experiment(name=stand_in, notebook="", profiles=profiles).config(profile)
-    store, out = sweep.store_dir(results_dir, profile), Path(results_dir) / "convergence" / stand_in / profile
+    store, out = store_dir(results_dir, profile), Path(results_dir) / "convergence" / stand_in / profile
     tolerance = spec.get("tolerance", TOLERANCE)
 
     def save(name, table):  # each stage's table as soon as it is known: nothing lost if a later one fails

@@ -45,7 +45,7 @@ import pandas as pd
 
 from . import store as run_store
 from .config import SWITCHABLE, RunConfig
-from .store import DIVERGED, finished_result, run_dir, store_dir  # noqa: F401 - names callers reach through sweep
+from .store import DIVERGED, finished_result, run_dir
 from .training import Stopped, pick_device, train, train_quietly
 
 

@@ -22,7 +22,8 @@ from unittest import mock
 import numpy as np
 import torch
 
-from milelib import RunConfig, checkpoint, cluster, distributed, experiments, fixtures, methods, runlock, sweep, train
+from milelib import RunConfig, checkpoint, cluster, distributed, experiments, fixtures, methods, sweep, train
+from milelib.store import lock as runlock
 from milelib import data as datasets
 from milelib import store as store_
 from milelib.cli import main, read_config

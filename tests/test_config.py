@@ -61,7 +61,7 @@ def test_a_config_read_back_from_a_dict_keeps_its_hash():
         assert again.data.exclude == [] and again.config_hash() == given.config_hash()
     assert given.override({"data.exclude": ["a.jpg"]}).config_hash() != given.config_hash()
     # and a stored config without that default setting does not lack it, whichever form it came back in
-    from milelib.rundir import settings_lacking
+    from milelib.store import settings_lacking
 
     stored = given.to_dict()
     del stored["data"]["exclude"]
@@ -138,10 +138,10 @@ def test_bad_settings_give_one_line_errors(call, message):
 
 
 def test_a_home_relative_out_dir_is_expanded(tmp_path, monkeypatch):
-    from milelib import rundir
+    from milelib import store
 
     monkeypatch.setenv("HOME", str(tmp_path))
-    assert rundir.prepare("~/runs/a") == tmp_path / "runs" / "a" and (tmp_path / "runs" / "a").is_dir()
+    assert store.prepare("~/runs/a") == tmp_path / "runs" / "a" and (tmp_path / "runs" / "a").is_dir()
     assert not (tmp_path / "~").exists()
 
 

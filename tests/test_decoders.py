@@ -17,7 +17,7 @@ from milelib.data import decoders, imagenet
 from milelib.data.decoders import by_torchvision, decode
 from milelib.data.images import ImageFiles
 from milelib.notices import MilelibWarning
-from milelib.rundir import settings_lacking
+from milelib.store import settings_lacking
 from milelib.training import _check_facts
 from stopping import Stop, stop_on_call
 

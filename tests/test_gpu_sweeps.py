@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import milelib.sweep as sweep
-from milelib import RunConfig, cluster, experiments, train
+from milelib import RunConfig, cluster, experiments, store, train
 from milelib.store import lock as runlock
 
 EXP = experiments.get("multi_mnist").EXPERIMENT
@@ -63,7 +63,7 @@ def test_a_sweep_runs_one_run_per_gpu_slot(tmp_path, monkeypatch):
 def test_a_run_another_sweep_is_training_is_picked_up_when_it_is_let_go(tmp_path, monkeypatch):
     base = EXP.config("smoke", {"run.progress": False})
     points = {"Sigmoid": {"method": "sigmoid"}}
-    busy = sweep.run_dir(tmp_path, base.override({"method": "sigmoid", "seed": 1}))
+    busy = store.run_dir(tmp_path, base.override({"method": "sigmoid", "seed": 1}))
     busy.mkdir(parents=True)
     monkeypatch.setattr(sweep, "BUSY_POLL_S", 0.1)
     held, let_go = threading.Event(), threading.Event()
@@ -131,11 +131,11 @@ def test_a_run_another_process_takes_just_before_its_launch_is_skipped_as_busy(t
     looks, and another process takes it before the launcher starts it. It is skipped as busy (the
     `[busy]` line names that process) and trained once that process lets it go, not a failed sweep."""
     base = EXP.config("smoke", {"run.progress": False})
-    folder = sweep.run_dir(tmp_path, base.override({"method": "sigmoid", "seed": 0}))
+    folder = store.run_dir(tmp_path, base.override({"method": "sigmoid", "seed": 0}))
     folder.mkdir(parents=True)
     other = subprocess.Popen([sys.executable, "-c", TAKE_WHEN_TOLD, runlock.__file__, str(folder)],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    look, taken = runlock.holder, []
+    look, taken = store.holder, []
 
     def racy_look(path):  # free when looked at; taken by the other process right after
         free = look(path)
@@ -153,7 +153,7 @@ def test_a_run_another_process_takes_just_before_its_launch_is_skipped_as_busy(t
             train(RunConfig.from_dict(json.loads(Path(command[-1]).read_text())))
         return subprocess.CompletedProcess(command, 0)
 
-    monkeypatch.setattr(runlock, "holder", racy_look)
+    monkeypatch.setattr(store, "holder", racy_look)  # what the sweep asks
     monkeypatch.setattr(sweep, "BUSY_POLL_S", 0.1)
     monkeypatch.setattr(sweep, "subprocess", SimpleNamespace(run=torchrun_child, DEVNULL=subprocess.DEVNULL))
     monkeypatch.setattr(cluster, "CLUSTER", "local")

@@ -12,7 +12,8 @@ import zipfile
 import pytest
 
 import milelib.methods.supervised as S
-from milelib import checkpoint, experiments, runlock, train
+from milelib import checkpoint, experiments, train
+from milelib.store import lock as runlock
 from milelib.notices import MilelibWarning
 from milelib.training import Stopped
 from stopping import Stop, stop_on_call

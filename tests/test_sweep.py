@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import milelib.sweep as sweep
-from milelib import checkpoint, experiments
+from milelib import checkpoint, experiments, store
 from milelib.experiments import grid
 
 EXP = experiments.get("multi_mnist").EXPERIMENT
@@ -62,7 +62,7 @@ def test_a_malformed_result_is_refused_never_copied_into_the_table(tmp_path, dam
     saved = json.loads(path.read_text())
     damage(saved)
     path.write_text(json.dumps(saved))
-    assert sweep.finished_result(path.parent, first.config_hash[0]) is None
+    assert store.finished_result(path.parent, first.config_hash[0]) is None
     told = (rf"^{path} was not written by milelib \({why}.*\) and the run would replace it: choose another "
             r"run.out_dir, or move that file aside$") if why else (
         rf"^{path} was changed after milelib wrote it \(its checksum is not the one milelib recorded\): the run would "
@@ -78,7 +78,7 @@ def test_a_bare_nan_in_a_result_from_before_manifests_is_refused(tmp_path):
     path = tmp_path / "sigmoid" / f"seed0-{first.config_hash[0]}" / "result.json"
     (path.parent / ".milelib-files.json").unlink()
     path.write_text(path.read_text().replace('"map": ', '"map": NaN, "x": '))
-    assert sweep.finished_result(path.parent, first.config_hash[0]) is None
+    assert store.finished_result(path.parent, first.config_hash[0]) is None
     with pytest.raises(FileExistsError, match=r"metrics\['map'\] is nan, where milelib writes a finite number or null"):
         sweep.run(POINTS, base, (0,), tmp_path, jobs=1)
 
@@ -101,8 +101,8 @@ def test_a_run_two_experiments_need_trains_once(tmp_path, monkeypatch):
 
 
 def test_profiles_never_share_a_store(tmp_path):
-    assert sweep.store_dir(tmp_path, "smoke") != sweep.store_dir(tmp_path, "quick")
-    assert sweep.store_dir(tmp_path, "quick") == tmp_path / "runs" / "quick"
+    assert store.store_dir(tmp_path, "smoke") != store.store_dir(tmp_path, "quick")
+    assert store.store_dir(tmp_path, "quick") == tmp_path / "runs" / "quick"
 
 
 def test_side_by_side_gives_the_same_numbers_as_one_at_a_time(tmp_path):
@@ -232,9 +232,9 @@ def test_a_run_that_diverges_is_recorded_and_the_sweep_goes_on(tmp_path, monkeyp
     assert calls == [0, 1, 2]
     folder = tmp_path / "sigmoid" / f"seed1-{table.config_hash[1]}"
     assert not (folder / "result.json").exists()
-    error = json.loads((folder / sweep.DIVERGED).read_text())["error"]
+    error = json.loads((folder / store.DIVERGED).read_text())["error"]
     assert error.startswith("loss became nan at step 1 (sigmoid); run stopped")
-    assert any(line.startswith(f"[2/3] Sigmoid seed 1: DIVERGED, {error}; recorded in {folder / sweep.DIVERGED} "
+    assert any(line.startswith(f"[2/3] Sigmoid seed 1: DIVERGED, {error}; recorded in {folder / store.DIVERGED} "
                                "(delete it to train the run again)") for line in logged)
     assert list(table.diverged.isna()) == [True, False, True] and table.loc[1, "diverged"] == error
     assert table["val/accuracy"].isna().tolist() == [False, True, False]

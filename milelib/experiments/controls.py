@@ -114,7 +114,7 @@ def trained(table: pd.DataFrame, num_classes: int = GRID_CLASSES, runs_read: str
     `runs_read` names the runs `table` holds, in the claim's text."""
     key = "val/accuracy" if "val/accuracy" in table else "accuracy"
     runs = table[table.seed.notna()] if "seed" in table else table
-    failed = runs[~(runs[key] > 2 / num_classes)]  # NaN: a run that diverged (sweep.DIVERGED)
+    failed = runs[~(runs[key] > 2 / num_classes)]  # NaN: a run that diverged (store.DIVERGED)
     names = sorted({f"{r.label} (seed {int(r.seed)})" for r in failed.itertuples()})
     return {"claim": f"control: {runs_read} learned (validation accuracy above twice chance)", "paper": "",
             "metric": key, "a": "every run", "b": f"{2 / num_classes:.0%}", "seeds": int(runs.seed.nunique()),

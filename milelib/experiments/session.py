@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import sweep
+from ..store import store_dir
 from ..evidence import Verdicts
 from ..results import notebook_dir
 from .protocol import check_parameters, decide, get
@@ -107,7 +108,7 @@ class Session:
 
     @property
     def store(self) -> Path:
-        return sweep.store_dir(self.results_dir, self.profile)
+        return store_dir(self.results_dir, self.profile)
 
     def describe(self):
         """What the runs' data hold (the stand-in's labels, or the images per split on disk)."""

@@ -359,7 +359,7 @@ class MILe(Method):
 def fixed_teacher(run_dir, parts):
     """A finished run's network, in evaluation mode on this run's device: the fixed teacher of
     distillation. Its model may differ from the student's (a wider one); its classes may not."""
-    from ..rundir import finished_hash
+    from ..store import finished_hash
 
     finished_hash(run_dir)  # one line if the run has not finished
     method, cfg = parts.load_run(run_dir)  # lent by the loop, which imports the methods
