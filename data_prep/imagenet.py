@@ -96,7 +96,11 @@ def main(argv=None) -> int:
     if problems:
         print(f"{len(problems)} problem(s):\n" + "\n".join(f"- {p}" for p in problems), file=sys.stderr)
         return 1
-    write_fractions(root, args.fractions, args.real)
+    try:
+        write_fractions(root, args.fractions, args.real)
+    except FileExistsError as err:  # a subset file of the user's (or SimCLR's) under that name: never replaced
+        print(err, file=sys.stderr)
+        return 1
     print(f"{root}: ready for milelib (DATA_ROOT={root})")
     return 0
 

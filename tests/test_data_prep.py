@@ -19,6 +19,11 @@ def script(name):
 
 def test_imagenet_check_and_fraction_lists(tmp_path, capsys):
     prep, root = script("imagenet"), fixtures.imagenet(tmp_path / "imagenet", train_per_class=30)
+    theirs = (root / "subsets" / "50percent.txt").read_text()  # the fixture's, as SimCLR ships subset files
+    assert prep.main([str(root), "--partial", "--fractions", "0.5"]) == 1  # a file it did not write: never replaced
+    assert "50percent.txt was not written by milelib" in capsys.readouterr().err
+    assert (root / "subsets" / "50percent.txt").read_text() == theirs
+    (root / "subsets" / "50percent.txt").rename(root / "subsets" / "simclr_50percent.txt")
     assert prep.main([str(root), "--partial", "--fractions", "0.5"]) == 0
     out = capsys.readouterr().out
     assert "train: 90 images in 3 class folders" in out and "ReaL: 9 of 9 val images labelled, 1.33 labels" in out
