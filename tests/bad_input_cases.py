@@ -36,7 +36,7 @@ from milelib.notices import MilelibWarning
 from milelib.relabel import relabel
 from milelib.reproduce import reproduce
 from milelib.results import atomic_write_bytes, atomic_write_json
-from milelib.training import make_parts
+from milelib.training import check_batchnorm, make_parts
 
 
 class CommandLineExit(Exception):
@@ -569,6 +569,16 @@ def cases(tmp: Path) -> list[tuple[str, Callable[[], object]]]:
         ("simclr under torchrun", simclr_under_torchrun),
         ("ROLE at a scale its estimates cannot fit (ImageNet, 8 GB free)", role_too_big),
         ("torchrun wait of 0 minutes", lambda: RunConfig().override({"run.timeout_minutes": 0})),
+        ("notebook parameter in lower case (papermill -p profile smoke)", lambda: experiments.check_parameters(
+            {"PROFILE": "quick", "profile": "smoke"})),
+        ("notebook SETTINGS naming what its runs set themselves (05's axis, method.rho)", lambda: experiments.Session(
+            name="rho_sweep", profile="smoke", settings={"method.rho": 0.2})),
+        ("torchrun first-step wait of 0 minutes", lambda: RunConfig().override({"run.first_timeout_minutes": 0})),
+        ("run.sync_bn that is not auto, true or false", lambda: RunConfig().override({"run.sync_bn": "yes"})),
+        ("BatchNorm under 2 CPU processes (statistics per process)", lambda: check_batchnorm(
+            smoke({"model.norm": "batch"}), torch.device("cpu"), distributed.World(0, 2))),
+        ("WebVision with bad_images='skip' (batches of unequal size across processes)", lambda: RunConfig().override(
+            {"data": "webvision", "data.bad_images": "skip"})),
         ("config file that is not JSON (milelib train --config)", lambda: read_config(text_file("run.json", "{data: grids"))),
         ("relabel threshold outside [0, 1]", lambda: relabel(image_tree("relabel"), threshold=5)),
         ("relabel of a folder with one class", lambda: relabel(image_tree("relabel-one", classes=1), store=tmp)),
