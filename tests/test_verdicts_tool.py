@@ -231,6 +231,10 @@ def test_configs_compared_by_provenance_resolve_defaults_and_leave_paths_out():
     moved = {"base": base, "points": {"seed 0": {"Self-distilled": {"method.teacher_run": "runs/seed0-def"}}}}
     assert verdicts.same_configs(students, moved, set())
     assert not verdicts.same_configs(students, {"base": base, "points": {}}, set())  # a run the other lacks
+    # the run part (devices, threads, a default such as run.sync_bn that changed) enters no hash: not compared
+    later = {**base, "run": {"sync_bn": "auto", "threads": 2}}
+    assert verdicts.same_configs({**there, "base": {**base, "run": {"sync_bn": False, "threads": 1}}},
+                                 {**there, "base": later}, set())
 
 
 def test_the_counts_in_docs_are_those_of_the_committed_records(capsys):

@@ -349,20 +349,25 @@ def _effective(point: dict, base: dict, key: str):
     return point[key] if key in point else base.get(key, base.get(f"{key}.name"))
 
 
+RUN_PART = "run."  # devices, threads, workers, logging: nothing the config hash covers (a default there may change)
+
+
 def same_configs(a: dict, b: dict, labels: set[str]) -> bool:
     """Whether two provenances' configs agree, for the runs labelled `labels` (every run where
     empty): the base settings both record (a setting one of them lacks, or holds None, is a default
     added later), and each run's overrides resolved against its base; paths left out (PATHS)."""
     base_a, base_b = _flat(a.get("base", {})), _flat(b.get("base", {}))
     for k in set(base_a) & set(base_b):
-        if not k.endswith(PATHS) and None not in (base_a[k], base_b[k]) and base_a[k] != base_b[k]:
+        if not k.endswith(PATHS) and not k.startswith(RUN_PART) and None not in (base_a[k], base_b[k]) \
+                and base_a[k] != base_b[k]:
             return False
     runs_a, runs_b = _overrides(a), _overrides(b)
     for path in {p for p in set(runs_a) | set(runs_b) if not labels or p[-1] in labels}:
         if path not in runs_a or path not in runs_b:
             return False
         x, y = runs_a[path], runs_b[path]
-        if any(not k.endswith(PATHS) and _effective(x, base_a, k) != _effective(y, base_b, k) for k in set(x) | set(y)):
+        if any(not k.endswith(PATHS) and not k.startswith(RUN_PART) and _effective(x, base_a, k) != _effective(y, base_b, k)
+               for k in set(x) | set(y)):
             return False
     return True
 
