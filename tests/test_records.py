@@ -64,3 +64,18 @@ def test_the_controls_recompute_where_the_record_holds_the_control_seeds():
 
 NOT_YET_RECOMPUTABLE = {"01_imagenet_fractions", "02_webvision", "03_self_supervised", "04_kt_ks_heatmap",
                         "05_rho_sweep", "06_multi_mnist", "07_distillation", "08_single_positive"}
+
+
+def test_a_record_with_its_control_seeds_recomputes_its_controls():
+    # notebook 05 re-run on a third machine records its control runs on seeds 5-9 too (controls_only)
+    folder = RESULTS / "machines" / "amd_epyc_avx2" / "05_rho_sweep" / "quick"
+    record = json.loads((folder / "metrics.json").read_text())
+    assert sorted({r["seed"] for r in record["records"] if r.get("controls_only")}) == [5, 6, 7, 8, 9]
+    base = RunConfig.from_dict(json.loads((folder / "provenance.json").read_text())["configs"]["base"])
+    controls = experiments.recompute_controls("05_rho_sweep", record["records"], base, "quick", REPOSITORY_RESULTS)
+    found = {c["claim"]: c for c in controls.to_dict("records")}
+    for c in record["controls"]:
+        mine = found[c["claim"]]
+        assert mine["verdict"] == c["verdict"] and all(same(c.get(k), mine.get(k)) for k in ("gap", "low", "high"))
+    claims = {c["claim"]: c for c in experiments.recompute("05_rho_sweep", record["records"]).to_dict("records")}
+    assert all(same(c["gap"], claims[c["claim"]]["gap"]) for c in record["claims"])
