@@ -92,6 +92,9 @@ table1.paper_table()
 decision = session.decide(table)
 decision
 
+# %%
+decision.forest()
+
 # %% [markdown]
 # ## Figure 2: what Sigmoid and MILe predict
 # Test grids of the stand-in with their given label, their true set and the set each method predicts

@@ -94,4 +94,7 @@ decision = session.decide(table)
 decision
 
 # %%
+decision.forest()
+
+# %%
 session.record(table, decision)

@@ -107,6 +107,9 @@ display(paper3, paper4)
 decision = session.decide(table)
 decision
 
+# %%
+decision.forest()
+
 # %% [markdown]
 # ## Every run
 # %%

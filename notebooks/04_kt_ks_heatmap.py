@@ -100,4 +100,7 @@ decision = session.decide(table)
 decision
 
 # %%
+decision.forest()
+
+# %%
 session.record(table, decision)

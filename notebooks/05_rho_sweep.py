@@ -99,4 +99,7 @@ decision = session.decide(table)
 decision
 
 # %%
+decision.forest()
+
+# %%
 session.record(table, decision)

@@ -93,6 +93,9 @@ report.beside_paper(table, mm.PAPER, mm.PAPER_ROWS, ["f1@0.25", "f1@0.5"])
 decision = session.decide(table)
 decision
 
+# %%
+decision.forest()
+
 # %% [markdown]
 # ## A few test grids
 # Each grid's single label, its true set, and each method's predicted set (argmax plus every class

@@ -96,4 +96,7 @@ decision = session.decide(table)
 decision
 
 # %%
+decision.forest()
+
+# %%
 session.record(table, decision)

@@ -123,6 +123,9 @@ decision = session.decide(table)
 decision
 
 # %%
+decision.forest()
+
+# %%
 print(sp.conclusion(decision.claims))
 
 # %%

@@ -60,6 +60,7 @@ def test_notebook_runs_on_smoke_profile(notebook, tmp_path):
     assert recorded["claims"] and all(c["verdict"] in VERDICTS for c in recorded["claims"])
     assert recorded["controls"] and all(c["verdict"] in CONTROL_VERDICTS for c in recorded["controls"])
     assert (results / "runs" / "smoke").is_dir()  # the shared run store, per profile
+    assert (folder / "claims_forest.png").stat().st_size > 5_000  # every claim in one picture
     if notebook.stem == "06_multi_mnist":
         labels = {r["label"] for r in recorded["records"]}
         assert labels == {"Softmax", "Sigmoid", "MILe (released code)", "MILe (Algorithm 1)",

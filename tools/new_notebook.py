@@ -91,6 +91,9 @@ decision = session.decide(table)
 decision
 
 # %%
+decision.forest()
+
+# %%
 session.record(table, decision)
 '''
 

@@ -33,6 +33,15 @@ class Decision:
     claims: pd.DataFrame
     table: pd.DataFrame             # every run the controls and claims read, control seeds included
     banner: str | None = None       # on smoke results: they prove the wiring only
+    group: str | None = None        # the column that splits the claims (08's stand-ins), for the figure
+
+    def forest(self):
+        """Every claim as a row: its gap, its interval at Holm's level and its 95% interval, the
+        paper's gap, coloured by verdict (`plots.forest`)."""
+        from .. import plots
+
+        return plots.forest(self.claims, title="Each claim: its gap, interval at Holm's level (thick), 95% "
+                            "interval (thin), the paper's gap (diamond)", group=self.group)
 
     def _parts(self):
         return (("Positive controls", Verdicts(self.controls, self.banner)),
@@ -157,12 +166,20 @@ class Session:
         controls = self.exp.controls(every, self.base, self.profile, self.results_dir)
         claims = self.exp.claims(table, self.profile)
         return Decision(controls, decide(controls, claims, self.exp.group), every,
-                        SMOKE_BANNER if self.profile == "smoke" else None)
+                        SMOKE_BANNER if self.profile == "smoke" else None, self.exp.group)
 
     def record(self, table: pd.DataFrame, decision: Decision) -> None:
-        """metrics.json (every run the verdicts read, the controls, the claims) and provenance.json."""
+        """metrics.json (every run the verdicts read, the controls, the claims) and provenance.json,
+        and the claims' forest plot (claims_forest.png) beside them."""
+        import matplotlib.pyplot as plt
+
+        from .. import plots
+
         self.exp.record(self.out, self.profile, self.base, table, decision.claims, self.started, decision.controls,
                         every=decision.table)
+        figure = decision.forest()
+        plots.savefig(figure, self.out, "claims_forest")
+        plt.close(figure)
 
 
 def describe_data(cfg):
