@@ -169,7 +169,8 @@ def label_table(folder: Path, images: ImageFiles, probs: np.ndarray, fold: np.nd
             "labels_predicted": chosen.sum(axis=1),
             "given_not_predicted": ~chosen[np.arange(len(given)), given],
             "ambiguity": np.sort(probs, axis=1)[:, -2].round(4),
-            "cleanlab_issue": find_label_issues(given, shares),
+            "cleanlab_issue": find_label_issues(given, shares, n_jobs=1),  # its default forks a pool from a process
+            # holding torch threads, which can deadlock: one process is fast enough at any folder size relabel takes
             "cleanlab_quality": get_label_quality_scores(given, shares).round(4)}
     return pd.DataFrame({**rows, **{f"p({name})": probs[:, c].round(4) for c, name in enumerate(names)}})
 
