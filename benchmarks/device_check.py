@@ -183,7 +183,7 @@ def evaluation(images: int, classes: int = 1000) -> dict:
     true_sets[np.arange(images), labels] = True
     started = time.perf_counter()
     threshold, _ = M.best_threshold(probs, true_sets)
-    scores = M.evaluate(probs, labels, true_sets, extra_threshold=threshold)
+    scores = M.scores(probs, labels, true_sets, extra_threshold=threshold)
     return {"images": images, "classes": classes, "seconds": round(time.perf_counter() - started, 1),
             "map": scores["map"]}
 

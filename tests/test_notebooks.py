@@ -206,17 +206,39 @@ SMOKE_PARAMETERS = {"PROFILE": "smoke", "SEEDS": None, "DATA_ROOT": None, "JOBS"
                     "LAUNCHER": "local", "GPUS": 1, "SELECT": False}
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED_NAMES := experiments.names()))
+AXES = {"imagenet_fractions": ("data.fraction", 0.5), "webvision": ("data.label_noise", 0.2),
+        "self_supervised": ("data.fraction", 0.5), "kt_ks_heatmap": ("method.teacher_steps", 7),
+        "rho_sweep": ("method.rho", 0.2), "multi_mnist": ("method.variant", "algorithm1"),
+        "distillation": ("method.teacher_steps", 7), "single_positive": ("method.rho", 0.2)}  # a key its runs set
+
+
+def test_every_notebook_names_an_axis_for_the_test_below():
+    assert set(AXES) == set(experiments.names())
+
+
+@pytest.mark.parametrize("name", sorted(AXES))
 def test_settings_naming_what_the_runs_set_themselves_are_refused(name, tmp_path):
     # 05's points set method.rho (its axis): SETTINGS={"method.rho": 0.2} would change no run, silently
     from milelib.experiments import Session
 
-    exp = experiments.get(name).EXPERIMENT
-    axis = sorted(exp.keys_set_by_runs("smoke", exp.config("smoke")) - {"method", "method.name"})[0]
-    with pytest.raises(ValueError, match=rf"SETTINGS sets {axis}, which the runs of {EXPECTED_NAMES[name]} set themselves"):
-        Session.from_parameters(name, {**SMOKE_PARAMETERS, "RESULTS_DIR": str(tmp_path), "SETTINGS": {axis: 1}})
-    Session.from_parameters(name, {**SMOKE_PARAMETERS, "RESULTS_DIR": str(tmp_path),  # a setting no run sets: taken
-                                   "SETTINGS": {"optim.weight_decay": 1e-3}})
+    key, value = AXES[name]
+    notebook = experiments.names()[name]
+    with pytest.raises(ValueError, match=rf"SETTINGS sets {key}, which the runs of {notebook} set themselves"):
+        Session.from_parameters(name, {**SMOKE_PARAMETERS, "PROFILE": "quick", "RESULTS_DIR": str(tmp_path),
+                                       "SETTINGS": {key: value}})
+    Session.from_parameters(name, {**SMOKE_PARAMETERS, "PROFILE": "quick", "RESULTS_DIR": str(tmp_path),
+                                   "SETTINGS": {"optim.weight_decay": 1e-3}})  # a setting no run sets: taken
+
+
+def test_a_setting_a_run_derives_from_the_base_is_not_refused():
+    # 01's paper points scale the steps (and MILe's k_t, k_s) to their fraction from the base's: they
+    # follow a given optim.steps, so it is not dropped; its quick points set each fraction's lr outright
+    exp = experiments.get("imagenet_fractions").EXPERIMENT
+    assert exp.overridden("paper", {"optim.steps": 400_000, "run.device": "cpu"}, "/data") == {}
+    assert exp.overridden("quick", {"optim.lr": 0.3}) == {"optim.lr": [0.2, 0.4]}  # an axis: refused
+    # notebook 03's distillation students take k_t = 0 by design: a given k_t reaches MILe's runs, and is said
+    students = experiments.get("self_supervised").EXPERIMENT.overridden("quick", {"method.teacher_steps": 7})
+    assert students == {"method.teacher_steps": [0]}
 
 
 def test_05s_axis_is_named_in_the_refusal():

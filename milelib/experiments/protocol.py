@@ -50,8 +50,8 @@ class Experiment:
                                     # then final runs): (session) -> table
     controls: Callable | None = None  # (table, base, profile, results_dir) -> control rows
     claims: Callable | None = None  # (table, profile) -> claim rows: the notebook's family of claims
-    set_by_runs: Callable | None = None  # (profile, base) -> the dotted keys its runs set themselves, for
-                                    # experiments in stages (the others': their points' keys)
+    set_by_runs: Callable | None = None  # (profile, base) -> every run's dotted settings, for experiments
+                                    # in stages (the others': their points)
     group: str | None = None        # a column splitting controls and claims into independent parts
                                     # (08: its two stand-ins; a failed control concerns its own part only)
     control_seed_runs: Callable | None = None  # (session, table, seeds) -> the control runs on those seeds,
@@ -67,12 +67,29 @@ class Experiment:
             return self.points
         return self.points(profile, base or self.config(profile))
 
-    def keys_set_by_runs(self, profile: str, base: RunConfig) -> set[str]:
-        """The dotted settings its runs set themselves (its axes, a method's switch): a SETTINGS value
-        for one of them would be overridden by some run, so a session refuses it."""
+    def run_settings(self, profile: str, base: RunConfig) -> list[dict]:
+        """The dotted settings of each of its runs (every stage's), in a fixed order."""
         if self.set_by_runs is not None:
-            return set(self.set_by_runs(profile, base))
-        return {key for point in self.points_for(profile, base).values() for key in point}
+            return list(self.set_by_runs(profile, base))
+        return list(self.points_for(profile, base).values())
+
+    def overridden(self, profile: str, settings: dict, data_root=None) -> dict[str, list]:
+        """The keys of `settings` that some runs set themselves, to values the setting does not change,
+        with those values: there the given value would be dropped. Two or more values make the key an
+        axis of the experiment (05's rho); one other than the given is a run's own fixed choice (a
+        distillation student's k_t = 0). A run that derives a key from the base config (01's steps scaled to its fraction)
+        follows the setting, and is no reason. Settings the profile's base cannot take are left to
+        its own error."""
+        try:
+            without, given = self.config(profile, data_root=data_root), self.config(profile, settings, data_root)
+        except ValueError:
+            return {}
+        fixed: dict[str, list] = {}
+        for old, new in zip(self.run_settings(profile, without), self.run_settings(profile, given)):
+            for key in settings:
+                if key in new and new[key] == old.get(key) and new[key] not in fixed.get(key, []):
+                    fixed.setdefault(key, []).append(new[key])
+        return {key: values for key, values in fixed.items() if len(values) > 1 or values[0] != settings[key]}
 
     def config(self, profile: str, overrides: dict | None = None, data_root=None) -> RunConfig:
         """The base run config of `profile`, then `overrides` (dotted keys) applied on top: a layer

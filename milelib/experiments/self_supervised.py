@@ -151,12 +151,14 @@ def student_points(profile: str, base, encoders: dict[str, str], runs: dict[str,
     return out
 
 
-def set_by_runs(profile: str, base) -> set[str]:
-    """The dotted keys its three stages' runs set themselves (an encoder path stands in for each)."""
+def set_by_runs(profile: str, base) -> list[dict]:
+    """Every run's settings over its three stages (an encoder path stands in for each, a teacher's
+    run folder for each teacher)."""
     encoders = {SCRATCH: None, SEMI_CHECKPOINT[profile]: "encoder", WIDE: "encoder"}
+    teachers = {f"Sigmoid, {init}, {pct(f)}": "teacher" for init in encoders for f in SEMI_FRACTIONS[profile]}
     stages = (encoder_points(profile, base), finetune_points(profile, base, encoders),
-              student_points(profile, base, encoders, {}))
-    return {key for points in stages for point in points.values() for key in point} | {"method.teacher_run"}
+              student_points(profile, base, encoders, teachers))
+    return [point for points in stages for point in points.values()]
 
 
 def encoders_found(data_root) -> dict[str, str]:

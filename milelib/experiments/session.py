@@ -17,6 +17,7 @@ import pandas as pd
 from .. import sweep
 from ..store import store_dir
 from ..evidence import Verdicts
+from ..notices import warn
 from ..results import notebook_dir
 from .protocol import check_parameters, decide, get
 
@@ -92,12 +93,15 @@ class Session:
             raise ValueError(f"SETTINGS switch every run's method ({switch}={self.settings[switch]!r}), but the runs of "
                              f"{self.exp.notebook} each choose their own (its tables compare them): give settings the "
                              f"runs do not choose (e.g. optim.weight_decay=1e-3), or train one method with `milelib train`")
-        profile_base = self.exp.config(self.profile, data_root=self.data_root)  # before SETTINGS, which may not fit it
-        axis = sorted(set(self.settings) & self.exp.keys_set_by_runs(self.profile, profile_base))
-        if axis:  # some run sets it itself: the given value would be overridden there, silently
+        overridden = self.exp.overridden(self.profile, self.settings, self.data_root)
+        axis = sorted(key for key, values in overridden.items() if len(values) > 1)
+        if axis:  # the runs set it themselves: the given value would be overridden there, silently
             raise ValueError(f"SETTINGS sets {axis[0]}, which the runs of {self.exp.notebook} set themselves (an axis of "
                              f"the experiment): change its values in {self.module.__name__.replace('.', '/')}.py, or "
                              f"train one value with `milelib train --experiment {self.name} --set {axis[0]}=...`")
+        for key, (value,) in sorted(overridden.items()):  # one run's own fixed choice: said, not refused
+            warn(f"SETTINGS {key}={self.settings[key]!r} does not reach the runs of {self.exp.notebook} that set "
+                 f"{key}={value!r} themselves; it reaches every other run")
 
     @cached_property
     def module(self):

@@ -386,12 +386,10 @@ def published_ordering(table: pd.DataFrame) -> list[dict]:
     return rows
 
 
-def set_by_runs(profile: str, base) -> set[str]:
-    """The dotted keys its candidates and stand-ins set themselves."""
-    keys = {key for settings in stand_in_settings(profile).values() for key in settings}
-    for stand_in, cfg in stand_in_configs(base, profile).items():
-        keys |= {key for by in candidates(profile, cfg, stand_in).values() for point in by.values() for key in point}
-    return keys
+def set_by_runs(profile: str, base) -> list[dict]:
+    """Every candidate's settings on each stand-in, the stand-in's own settings over the base's."""
+    return [{**stand_in_settings(profile)[stand_in], **point} for stand_in, cfg in stand_in_configs(base, profile).items()
+            for by in candidates(profile, cfg, stand_in).values() for point in by.values()]
 
 
 def describe(base, profile: str) -> dict:
