@@ -45,6 +45,13 @@ results = st.one_of(json_values, st.fixed_dictionaries(
      "config": json_values}))
 
 
+def _prepared_or_refused_in_one_line(folder: Path) -> None:
+    try:
+        store.prepare(folder)
+    except OURS as err:
+        assert one_line(err), str(err)
+
+
 def _folder(files: dict[str, bytes]) -> Path:
     folder = Path(tempfile.mkdtemp(prefix="milelib-prop-"))
     for name, data in files.items():
@@ -64,10 +71,7 @@ def test_any_result_json_is_read_back_or_named_as_not_milelibs_in_one_line(conte
             assert all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in saved["metrics"].values())
         assert store.finished_result(folder, "0" * 12) is None or saved is not None
         store.diverged(folder, "0" * 12)
-        try:
-            store.prepare(folder)
-        except OURS as err:
-            assert one_line(err), str(err)
+        _prepared_or_refused_in_one_line(folder)
     finally:
         shutil.rmtree(folder)
 
@@ -83,8 +87,6 @@ def test_any_run_folder_is_taken_as_milelibs_or_refused_in_one_line(files, check
     if checkpoints:
         (folder / "checkpoints").mkdir()
     try:
-        store.prepare(folder)
-    except OURS as err:
-        assert one_line(err), str(err)
+        _prepared_or_refused_in_one_line(folder)
     finally:
         shutil.rmtree(folder)
